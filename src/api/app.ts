@@ -1,0 +1,46 @@
+/**
+ * Builds the fastify application (no listen): external plugins, then ours, then routes.
+ * The caller owns `deps` and closes them after the app.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import { registerProblemHandlers } from './problem';
+import { registerValidation } from './plugins/validation';
+import { swaggerPlugin } from './plugins/swagger';
+import { metricsPlugin } from './plugins/metrics';
+import { Problem } from './schemas/common';
+import { ModelView } from './schemas/models';
+import { operationsRoutes } from './routes/operations';
+import { modelsRoutes } from './routes/models';
+import { jobsRoutes } from './routes/jobs';
+import type { AppDeps } from './deps';
+
+export interface BuildAppOptions {
+  /** pino logger options, or false for none (tests). */
+  readonly logger?: boolean | object;
+}
+
+export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: deps.config.logLevel },
+    bodyLimit: 1024 * 1024,
+    // Client-supplied ids are never trusted as request ids.
+    genReqId: () => crypto.randomUUID(),
+  });
+  registerValidation(app);
+  registerProblemHandlers(app);
+  // Shared schemas live at the root so the OpenAPI document lists them under components.
+  for (const schema of [Problem, ModelView]) app.addSchema(schema);
+
+  await app.register(multipart, {
+    limits: { fileSize: deps.config.maxUploadBytes, files: 20, fields: 20, fieldSize: 1024 * 1024, parts: 50, headerPairs: 100 },
+    throwFileSizeLimit: true,
+  });
+  await app.register(swaggerPlugin);
+  await app.register(metricsPlugin, { deps });
+
+  await app.register(operationsRoutes, { deps });
+  await app.register(modelsRoutes, { deps });
+  await app.register(jobsRoutes, { deps });
+  return app;
+}

@@ -1,0 +1,46 @@
+/** Job views and cancellation. The job row is the record; BullMQ only carries the work. */
+import { ConflictError } from '../../errors';
+import * as jobsRepo from '../../store/jobs';
+import type { JobType } from '../../jobs/queues';
+import type { JobViewT } from '../schemas/jobs';
+import type { AppDeps } from '../deps';
+
+export function jobView(row: jobsRepo.JobRow): JobViewT {
+  return {
+    id: row.id,
+    type: row.type,
+    state: row.state as JobViewT['state'],
+    progress: row.progress,
+    ...(row.stage ? { stage: row.stage } : {}),
+    attempts: row.attempts,
+    cancelRequested: row.cancelRequested,
+    ...(row.result !== null ? { result: row.result } : {}),
+    ...(row.error !== null ? { error: row.error as JobViewT['error'] } : {}),
+    createdAt: row.createdAt.toISOString(),
+    ...(row.startedAt ? { startedAt: row.startedAt.toISOString() } : {}),
+    ...(row.finishedAt ? { finishedAt: row.finishedAt.toISOString() } : {}),
+  };
+}
+
+export async function getJob(deps: AppDeps, id: string, ownerId: string | null): Promise<JobViewT> {
+  return jobView(await jobsRepo.findJob(deps.db, id, ownerId));
+}
+
+/**
+ * Cancels a queued job at once; an active one is asked to stop at its next progress report.
+ * @returns the job and whether it is already cancelled.
+ */
+export async function cancelJob(deps: AppDeps, id: string, ownerId: string | null): Promise<{ job: JobViewT; done: boolean }> {
+  const row = await jobsRepo.findJob(deps.db, id, ownerId);
+  if (jobsRepo.FINISHED_STATES.includes(row.state as jobsRepo.JobState)) {
+    throw new ConflictError(`job ${id} is already ${row.state}`);
+  }
+  await jobsRepo.requestCancel(deps.db, id);
+  const removed = await deps.queues.removeWaiting(row.type as JobType, id);
+  if (removed || row.state === 'queued') {
+    // Not removable means a worker just took it; it sees cancelRequested when it claims the row.
+    if (removed) await jobsRepo.markCancelled(deps.db, id);
+  }
+  const after = await jobsRepo.findJob(deps.db, id, ownerId);
+  return { job: jobView(after), done: after.state === 'cancelled' };
+}

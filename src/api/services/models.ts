@@ -1,0 +1,130 @@
+/** Model uploads: stream to the blob store, sniff the format, record the row, queue inspection. */
+import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { BadRequestError, ConflictError, UnsupportedFormatError } from '../../errors';
+import { sniff } from '../../store/formats/detect';
+import { isBlobReferenced } from '../../store/blob-refs';
+import * as modelsRepo from '../../store/models';
+import * as jobsRepo from '../../store/jobs';
+import { ClassNames, Preprocessing, type ModelViewT, type PreprocessingT } from '../schemas/models';
+import { discardUpload, readUpload } from '../upload';
+import type { AppDeps } from '../deps';
+
+export function modelView(row: modelsRepo.ModelRow, jobId?: string): ModelViewT {
+  return {
+    id: row.id,
+    name: row.name,
+    format: row.format,
+    status: row.status,
+    inputShape: (row.inputShape as number[] | null) ?? null,
+    numClasses: row.numClasses,
+    params: row.params,
+    layers: (row.layers as ModelViewT['layers']) ?? null,
+    preprocessing: row.preprocessing as PreprocessingT,
+    classNames: (row.classNames as string[] | null) ?? null,
+    sizeBytes: Number(row.sizeBytes),
+    sha256: row.sha256,
+    createdAt: row.createdAt.toISOString(),
+    ...(jobId ? { jobId } : {}),
+  };
+}
+
+function parseJsonField<T>(name: string, raw: string | undefined, check: (v: unknown) => string | undefined): T | undefined {
+  if (raw === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new BadRequestError(`field "${name}" is not valid JSON`);
+  }
+  const problem = check(value);
+  if (problem) throw new BadRequestError(`field "${name}" ${problem}`);
+  return value as T;
+}
+
+function schemaCheck(schema: TSchema) {
+  return (v: unknown): string | undefined => {
+    if (Value.Check(schema, v)) return undefined;
+    const first = [...Value.Errors(schema, v)][0];
+    return first ? `${first.instancePath || '(root)'} ${first.message}` : 'is invalid';
+  };
+}
+
+export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerId: string | null): Promise<ModelViewT> {
+  const isUnreferenced = async (key: string) => !(await isBlobReferenced(deps.db, key));
+  const upload = await readUpload(request, {
+    blobs: deps.blobs,
+    maxBytes: deps.config.maxUploadBytes,
+    fileFields: ['file'],
+    textFields: ['name', 'preprocessing', 'classNames'],
+    maxFiles: 1,
+    isUnreferenced,
+  });
+  let jobId: string | undefined;
+  let modelId: string | undefined;
+  try {
+    const file = upload.files[0];
+    if (!file) throw new BadRequestError('field "file" is required');
+    const kind = sniff(file.head);
+    if (kind === 'unknown') {
+      throw new UnsupportedFormatError('not a Keras HDF5 file (.h5) nor a zip (.keras or TF.js); the format is detected from the bytes');
+    }
+    const name = upload.fields.name?.trim() || file.filename || 'model';
+    if (name.length > 200) throw new BadRequestError('field "name" is longer than 200 characters');
+    const preprocessing =
+      parseJsonField<PreprocessingT>('preprocessing', upload.fields.preprocessing, schemaCheck(Preprocessing)) ?? { scale: 1 };
+    const classNames = parseJsonField<string[]>('classNames', upload.fields.classNames, schemaCheck(ClassNames));
+    if (preprocessing.mean && preprocessing.std && preprocessing.mean.length !== preprocessing.std.length) {
+      throw new BadRequestError('field "preprocessing": mean and std must have the same length');
+    }
+
+    modelId = randomUUID();
+    jobId = randomUUID();
+    const row = await deps.db.$transaction(async (tx) => {
+      const model = await modelsRepo.createModel(tx, {
+        id: modelId!,
+        ownerId,
+        name,
+        format: kind === 'hdf5' ? 'h5' : 'zip',
+        sizeBytes: BigInt(file.blob.size),
+        sha256: file.blob.key,
+        sourceBlob: file.blob.key,
+        preprocessing: { ...preprocessing, scale: preprocessing.scale ?? 1 },
+        ...(classNames ? { classNames } : {}),
+      });
+      await jobsRepo.createJob(tx, { id: jobId!, ownerId, type: 'inspect-model', data: { modelId: modelId! }, modelId: modelId!, resourceId: modelId! });
+      return model;
+    });
+    try {
+      await deps.queues.enqueue('inspect-model', jobId, { modelId });
+    } catch (err) {
+      // Without its job the row would wait forever: take it back and report the outage.
+      await deps.db.$transaction([deps.db.job.deleteMany({ where: { id: jobId } }), deps.db.model.deleteMany({ where: { id: modelId } })]);
+      throw err;
+    }
+    return modelView(row, jobId);
+  } catch (err) {
+    await discardUpload(upload, { blobs: deps.blobs, isUnreferenced });
+    throw err;
+  }
+}
+
+export async function getModel(deps: AppDeps, id: string, ownerId: string | null): Promise<ModelViewT> {
+  return modelView(await modelsRepo.findModel(deps.db, id, ownerId));
+}
+
+export async function listModels(deps: AppDeps, ownerId: string | null, limit: number): Promise<ModelViewT[]> {
+  return (await modelsRepo.listModels(deps.db, ownerId, limit)).map((r) => modelView(r));
+}
+
+export async function deleteModel(deps: AppDeps, id: string, ownerId: string | null): Promise<void> {
+  const model = await modelsRepo.findModel(deps.db, id, ownerId);
+  const busy = await deps.db.job.count({ where: { modelId: id, state: { in: ['queued', 'active'] } } });
+  if (busy > 0) throw new ConflictError(`model ${id} is used by ${busy} unfinished job(s)`);
+  await modelsRepo.deleteModelRow(deps.db, id);
+  for (const key of [model.sourceBlob, model.canonicalBlob]) {
+    if (key && !(await isBlobReferenced(deps.db, key))) await deps.blobs.delete(key);
+  }
+}

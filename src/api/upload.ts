@@ -1,0 +1,95 @@
+/**
+ * Streams a multipart request: file parts go straight into the blob store (never buffered whole,
+ * never named after the client's path), text fields are collected. If anything fails, the blobs
+ * this request wrote are removed again unless another row already refers to the same content.
+ */
+import type { FastifyRequest } from 'fastify';
+import '@fastify/multipart';
+import { Transform } from 'node:stream';
+import { BadRequestError, PayloadTooLargeError } from '../errors';
+import type { BlobRef, BlobStore } from '../store/blobs';
+
+export interface UploadedFile {
+  readonly field: string;
+  readonly filename: string;
+  readonly blob: BlobRef;
+  /** The first bytes, for format sniffing without reading the blob back. */
+  readonly head: Buffer;
+}
+
+export interface Upload {
+  readonly files: UploadedFile[];
+  readonly fields: Record<string, string>;
+}
+
+export interface UploadOptions {
+  readonly blobs: BlobStore;
+  readonly maxBytes: number;
+  readonly fileFields: readonly string[];
+  readonly textFields: readonly string[];
+  readonly maxFiles: number;
+  /** Whether a blob may be deleted (no row refers to it). */
+  readonly isUnreferenced: (key: string) => Promise<boolean>;
+}
+
+const HEAD_BYTES = 64;
+
+function headCapture(): { stream: Transform; head: () => Buffer } {
+  const parts: Buffer[] = [];
+  let have = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (have < HEAD_BYTES) {
+        parts.push(chunk.subarray(0, HEAD_BYTES - have));
+        have += Math.min(chunk.length, HEAD_BYTES - have);
+      }
+      done(null, chunk);
+    },
+  });
+  return { stream, head: () => Buffer.concat(parts) };
+}
+
+export async function readUpload(request: FastifyRequest, opts: UploadOptions): Promise<Upload> {
+  if (!request.isMultipart()) throw new BadRequestError('expected a multipart/form-data body');
+  const files: UploadedFile[] = [];
+  const fields: Record<string, string> = {};
+  let total = 0;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (!opts.fileFields.includes(part.fieldname)) {
+          part.file.resume();
+          throw new BadRequestError(`unexpected file field "${part.fieldname}"; expected ${opts.fileFields.join(', ')}`);
+        }
+        if (files.length >= opts.maxFiles) {
+          part.file.resume();
+          throw new BadRequestError(`at most ${opts.maxFiles} files per request`);
+        }
+        const cap = headCapture();
+        const remaining = opts.maxBytes - total;
+        if (remaining <= 0) throw new PayloadTooLargeError(opts.maxBytes);
+        part.file.on('error', (err: Error) => cap.stream.destroy(err));
+        const blob = await opts.blobs.putStream(part.file.pipe(cap.stream), { maxBytes: remaining });
+        if ((part.file as { truncated?: boolean }).truncated) throw new PayloadTooLargeError(opts.maxBytes);
+        total += blob.size;
+        files.push({ field: part.fieldname, filename: part.filename, blob, head: cap.head() });
+      } else {
+        if (!opts.textFields.includes(part.fieldname)) {
+          throw new BadRequestError(`unknown field "${part.fieldname}"; expected ${[...opts.fileFields, ...opts.textFields].join(', ')}`);
+        }
+        if (part.fieldname in fields) throw new BadRequestError(`field "${part.fieldname}" given twice`);
+        fields[part.fieldname] = String(part.value);
+      }
+    }
+  } catch (err) {
+    await discardUpload({ files, fields }, opts);
+    throw err;
+  }
+  return { files, fields };
+}
+
+export async function discardUpload(upload: Upload, opts: Pick<UploadOptions, 'blobs' | 'isUnreferenced'>): Promise<void> {
+  for (const f of upload.files) {
+    if (await opts.isUnreferenced(f.blob.key).catch(() => false)) await opts.blobs.delete(f.blob.key);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The service's configuration: read once from environment variables, validated, frozen.
+ * Defaults work on a developer machine with local PostgreSQL and Redis. This is the only
+ * file that reads `process.env`.
+ */
+import path from 'node:path';
+
+export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  /** Prefix of every BullMQ key in Redis; lets several deployments (or tests) share one Redis. */
+  readonly queuePrefix: string;
+  readonly blobDir: string;
+  readonly maxUploadBytes: number;
+  readonly workerConcurrency: number;
+  /** In-process workers started by `npm start`; 0 runs the API alone. */
+  readonly workers: number;
+  readonly tfjsBackend: TfjsBackendChoice;
+  readonly logLevel: string;
+  /** How long a worker holds a job lock without renewing it; a killed worker's job is retried after it. */
+  readonly jobLockMs: number;
+  readonly jobAttempts: number;
+  /** Fault injection for tests: a worker pauses this long after each progress report. */
+  readonly jobTestDelayMs: number;
+  readonly apiKeys: readonly string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const DEFAULTS = {
+  PORT: '3000',
+  HOST: '0.0.0.0',
+  DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  QUEUE_PREFIX: 'cnn',
+  BLOB_DIR: './.data/blobs',
+  MAX_UPLOAD_BYTES: String(1024 * 1024 * 1024),
+  WORKER_CONCURRENCY: '1',
+  WORKERS: '1',
+  TFJS_BACKEND: 'auto',
+  LOG_LEVEL: 'info',
+  JOB_LOCK_MS: '30000',
+  JOB_ATTEMPTS: '3',
+  JOB_TEST_DELAY_MS: '0',
+  API_KEYS: '',
+} as const;
+
+/** Documented variables: README, compose and the outside checks use these names. */
+export const ENV_VARS = Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[];
+
+const BACKENDS: readonly TfjsBackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Builds the configuration from `env` (default `process.env`) with `overrides` on top.
+ * @throws ConfigError listing every invalid variable at once.
+ */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const problems: string[] = [];
+  const get = (name: keyof typeof DEFAULTS): string => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? DEFAULTS[name] : v.trim();
+  };
+  const int = (name: keyof typeof DEFAULTS, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = get(name);
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+      return Number(DEFAULTS[name]);
+    }
+    return n;
+  };
+  const url = (name: keyof typeof DEFAULTS, protocols: string[]): string => {
+    const raw = get(name);
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) throw new Error('protocol');
+    } catch {
+      problems.push(`${name} must be a ${protocols.join(' or ')}// URL, got "${raw}"`);
+    }
+    return raw;
+  };
+
+  const tfjsBackend = get('TFJS_BACKEND') as TfjsBackendChoice;
+  if (!BACKENDS.includes(tfjsBackend)) {
+    problems.push(`TFJS_BACKEND must be one of ${BACKENDS.join('|')}, got "${tfjsBackend}"`);
+  }
+  const logLevel = get('LOG_LEVEL');
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join('|')}, got "${logLevel}"`);
+  }
+  const queuePrefix = get('QUEUE_PREFIX');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
+    problems.push(`QUEUE_PREFIX must be 1-64 characters of [A-Za-z0-9_-], got "${queuePrefix}"`);
+  }
+  const apiKeys = get('API_KEYS')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
+  if (apiKeys.some((k) => k.length < 16)) problems.push('API_KEYS entries must be at least 16 characters');
+
+  const config: Config = {
+    port: int('PORT', 0, 65535),
+    host: get('HOST'),
+    databaseUrl: url('DATABASE_URL', ['postgresql:', 'postgres:']),
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    queuePrefix,
+    blobDir: path.resolve(get('BLOB_DIR')),
+    maxUploadBytes: int('MAX_UPLOAD_BYTES', 1),
+    workerConcurrency: int('WORKER_CONCURRENCY', 1, 64),
+    workers: int('WORKERS', 0, 64),
+    tfjsBackend,
+    logLevel,
+    jobLockMs: int('JOB_LOCK_MS', 1000),
+    jobAttempts: int('JOB_ATTEMPTS', 1, 100),
+    jobTestDelayMs: int('JOB_TEST_DELAY_MS', 0, 600_000),
+    apiKeys,
+    ...overrides,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,81 @@
+/**
+ * Application errors: each has a stable `code`; its HTTP status, title and problem `type` live in
+ * one catalog below. Code below the API throws these; only `api/problem.ts` turns them into HTTP.
+ */
+
+export const ERROR_CATALOG = {
+  BAD_REQUEST: { status: 400, title: 'Bad request' },
+  UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  CONFLICT: { status: 409, title: 'Conflict' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  UNSUPPORTED_FORMAT: { status: 415, title: 'Unsupported format' },
+  UNPROCESSABLE: { status: 422, title: 'Unprocessable input' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+  INTERNAL: { status: 500, title: 'Internal server error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** Problem `type` URIs are relative references documented in the README's error table. */
+export function problemType(code: ErrorCode): string {
+  return `/problems/${code.toLowerCase().replace(/_/g, '-')}`;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  readonly title: string;
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+  ) {
+    super(detail);
+    this.name = this.constructor.name;
+    this.status = ERROR_CATALOG[code].status;
+    this.title = ERROR_CATALOG[code].title;
+  }
+}
+
+export class BadRequestError extends AppError {
+  constructor(detail: string) {
+    super('BAD_REQUEST', detail);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(what: string, id: string) {
+    super('NOT_FOUND', `${what} ${JSON.stringify(id)} does not exist`);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(detail: string) {
+    super('CONFLICT', detail);
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(limitBytes: number) {
+    super('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${limitBytes} bytes`);
+  }
+}
+
+export class UnsupportedFormatError extends AppError {
+  constructor(detail: string) {
+    super('UNSUPPORTED_FORMAT', detail);
+  }
+}
+
+export class UnprocessableError extends AppError {
+  constructor(detail: string) {
+    super('UNPROCESSABLE', detail);
+  }
+}
+
+export class ServiceUnavailableError extends AppError {
+  constructor(detail: string) {
+    super('SERVICE_UNAVAILABLE', detail);
+  }
+}

@@ -1,0 +1,28 @@
+/** What a processor gets: its job's data, the stores, and a progress reporter. */
+import type { Prisma } from '../store/db';
+import type { PrismaClient } from '../store/db';
+import type { BlobStore } from '../store/blobs';
+import type { Config } from '../config/env';
+import type { JobDataMap, JobType } from './queues';
+
+export interface JobContext<T extends JobType> {
+  readonly jobId: string;
+  readonly data: JobDataMap[T];
+  readonly db: PrismaClient;
+  readonly blobs: BlobStore;
+  readonly config: Config;
+  /**
+   * Writes progress (0..100) and stage through to the job row and BullMQ.
+   * @throws JobCancelledError when a cancellation was requested: processors just let it propagate.
+   */
+  progress(percent: number, stage: string): Promise<void>;
+}
+
+export type Processor<T extends JobType> = (ctx: JobContext<T>) => Promise<Prisma.InputJsonValue>;
+
+export class JobCancelledError extends Error {
+  constructor(jobId: string) {
+    super(`job ${jobId} was cancelled`);
+    this.name = 'JobCancelledError';
+  }
+}

@@ -1,0 +1,8 @@
+/** Exactly one processor per job type: the Record type makes a missing one a compile error. */
+import type { JobType } from '../queues';
+import type { Processor } from '../context';
+import { inspectModel } from './inspect-model';
+
+export const PROCESSORS: { [T in JobType]: Processor<T> } = {
+  'inspect-model': inspectModel,
+};

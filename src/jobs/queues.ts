@@ -1,0 +1,95 @@
+/**
+ * The API <-> worker contract: one BullMQ queue per job type, the data each type carries (ids
+ * and options only; everything large is in PostgreSQL and the blob store) and enqueue helpers.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import IORedis, { type RedisOptions } from 'ioredis';
+import type { Config } from '../config/env';
+
+export interface JobDataMap {
+  'inspect-model': { modelId: string };
+}
+
+export type JobType = keyof JobDataMap;
+export const JOB_TYPES: readonly JobType[] = ['inspect-model'];
+
+export function queueName(type: JobType): string {
+  return type;
+}
+
+/**
+ * A Redis connection. `blocking` ones (workers) wait out outages; the others fail fast so the API
+ * can answer 503 instead of hanging while Redis is down.
+ */
+export function createRedis(url: string, blocking: boolean): IORedis {
+  const options: RedisOptions = blocking
+    ? { maxRetriesPerRequest: null }
+    : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
+  const redis = new IORedis(url, {
+    ...options,
+    retryStrategy: (times) => Math.min(200 * times, 2000),
+    lazyConnect: false,
+  });
+  // Errors surface through the calls that fail; without a listener ioredis logs each retry.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+export class JobQueues {
+  private readonly queues = new Map<JobType, Queue>();
+
+  constructor(
+    private readonly config: Config,
+    readonly connection: IORedis,
+  ) {
+    for (const type of JOB_TYPES) {
+      const queue = new Queue(queueName(type), { connection, prefix: config.queuePrefix });
+      queue.on('error', () => undefined);
+      this.queues.set(type, queue);
+    }
+  }
+
+  queue(type: JobType): Queue {
+    const q = this.queues.get(type);
+    if (!q) throw new Error(`no queue for job type ${type}`);
+    return q;
+  }
+
+  /** Adds a job whose id is the job row's id, so a duplicate enqueue collapses into one. */
+  async enqueue<T extends JobType>(type: T, jobId: string, data: JobDataMap[T]): Promise<void> {
+    const options: JobsOptions = {
+      jobId,
+      attempts: this.config.jobAttempts,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    };
+    await this.queue(type).add(type, data, options);
+  }
+
+  /** Removes a job that no worker holds; false when it is active (locked) or gone. */
+  async removeWaiting(type: JobType, jobId: string): Promise<boolean> {
+    const job = await this.queue(type).getJob(jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'active') return false;
+    try {
+      await job.remove();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async counts(): Promise<Record<JobType, Record<string, number>>> {
+    const out = {} as Record<JobType, Record<string, number>>;
+    for (const [type, q] of this.queues) {
+      out[type] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'paused');
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Runs jobs: one BullMQ Worker per job type, each handing its jobs to the type's processor.
+ * The job row is kept in step (active, progress, completed/failed/cancelled). Bad input fails
+ * once (UnrecoverableError); anything else is retried with backoff up to JOB_ATTEMPTS times. A
+ * worker that dies holding a job loses its lock, and another worker picks the job up.
+ */
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type IORedis from 'ioredis';
+import type { Config } from '../config/env';
+import { AppError } from '../errors';
+import type { PrismaClient } from '../store/db';
+import type { BlobStore } from '../store/blobs';
+import * as jobsRepo from '../store/jobs';
+import { JobCancelledError, type JobContext } from './context';
+import { PROCESSORS } from './processors';
+import { JOB_TYPES, queueName, type JobDataMap, type JobType } from './queues';
+
+export interface WorkerDeps {
+  readonly config: Config;
+  readonly db: PrismaClient;
+  readonly blobs: BlobStore;
+  /** A blocking connection (maxRetriesPerRequest: null), owned by the caller. */
+  readonly connection: IORedis;
+  readonly log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+export interface RunningWorkers {
+  readonly id: string;
+  close(): Promise<void>;
+}
+
+export function startWorkers(deps: WorkerDeps, types: readonly JobType[] = JOB_TYPES): RunningWorkers {
+  const id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const log = deps.log ?? (() => undefined);
+  const workers = types.map((type) => {
+    const worker = new Worker(queueName(type), (job: Job) => runJob(deps, id, type, job), {
+      connection: deps.connection,
+      prefix: deps.config.queuePrefix,
+      concurrency: deps.config.workerConcurrency,
+      lockDuration: deps.config.jobLockMs,
+      stalledInterval: deps.config.jobLockMs,
+      // A job survives several crashed workers before it is failed as "stalled too often".
+      maxStalledCount: 5,
+    });
+    worker.on('error', (err) => log({ err: err.message, type }, 'worker error'));
+    worker.on('failed', (job, err) => log({ jobId: job?.id, type, err: err.message }, 'job failed'));
+    worker.on('completed', (job) => log({ jobId: job.id, type }, 'job completed'));
+    return worker;
+  });
+  return {
+    id,
+    // Graceful: waits for the current jobs to finish, so no job is left half-done.
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}
+
+async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Job): Promise<unknown> {
+  const jobId = job.id as string;
+  const attempt = job.attemptsMade + 1;
+  const row = await jobsRepo.markActive(deps.db, jobId, workerId, attempt);
+  if (!row) {
+    const current = await jobsRepo.getJob(deps.db, jobId);
+    if (current?.cancelRequested && current.state !== 'cancelled') await jobsRepo.markCancelled(deps.db, jobId);
+    throw new UnrecoverableError(current ? `job is ${current.state}` : 'job row does not exist');
+  }
+
+  const ctx: JobContext<JobType> = {
+    jobId,
+    data: job.data as JobDataMap[JobType],
+    db: deps.db,
+    blobs: deps.blobs,
+    config: deps.config,
+    progress: async (percent, stage) => {
+      await job.updateProgress({ percent, stage });
+      const cancelled = await jobsRepo.writeProgress(deps.db, jobId, percent, stage);
+      if (cancelled) throw new JobCancelledError(jobId);
+      if (deps.config.jobTestDelayMs > 0) await sleep(deps.config.jobTestDelayMs);
+    },
+  };
+
+  try {
+    const processor = PROCESSORS[type] as (c: JobContext<JobType>) => Promise<unknown>;
+    const result = await processor(ctx);
+    await jobsRepo.markCompleted(deps.db, jobId, result as never);
+    return result;
+  } catch (err) {
+    if (err instanceof JobCancelledError) {
+      await jobsRepo.markCancelled(deps.db, jobId);
+      throw new UnrecoverableError(err.message);
+    }
+    const unrecoverable = err instanceof AppError || err instanceof UnrecoverableError;
+    const willRetry = !unrecoverable && attempt < (job.opts.attempts ?? 1);
+    const info = err instanceof AppError
+      ? { title: err.title, detail: err.detail }
+      : { title: 'Job failed', detail: err instanceof Error ? err.message : String(err) };
+    await jobsRepo.markFailed(deps.db, jobId, info, willRetry);
+    throw unrecoverable ? new UnrecoverableError(info.detail) : err;
+  }
+}

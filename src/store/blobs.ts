@@ -1,0 +1,131 @@
+/**
+ * Blob store for large binary data (uploads, weights, masks, dataset tensors).
+ *
+ * Blobs are content-addressed: the key is the SHA-256 of the bytes, so a retried job that writes
+ * the same bytes writes the same key. The interface is small on purpose: an S3-compatible or
+ * PostgreSQL large-object store can implement it when API and workers run on different hosts.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PayloadTooLargeError } from '../errors';
+
+export interface BlobRef {
+  /** Content address: lowercase hex SHA-256 of the bytes. */
+  readonly key: string;
+  readonly size: number;
+}
+
+export interface PutOptions {
+  /** Abort with PayloadTooLargeError once more bytes than this arrive. */
+  readonly maxBytes?: number;
+}
+
+export interface BlobStore {
+  putStream(source: Readable, options?: PutOptions): Promise<BlobRef>;
+  putBuffer(data: Uint8Array): Promise<BlobRef>;
+  get(key: string): Promise<Buffer>;
+  openRead(key: string): Readable;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** Every key in the store (for audits and orphan checks). */
+  keys(): AsyncIterable<string>;
+}
+
+const KEY_RE = /^[0-9a-f]{64}$/;
+
+function assertKey(key: string): void {
+  // Keys become file paths: never let one name anything outside the store.
+  if (!KEY_RE.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
+}
+
+/** Local-disk blob store: `<root>/sha256/<ab>/<key>`, written to `<root>/tmp` then renamed. */
+export class FsBlobStore implements BlobStore {
+  private readonly tmpDir: string;
+  private readonly dataDir: string;
+
+  constructor(readonly root: string) {
+    this.tmpDir = path.join(root, 'tmp');
+    this.dataDir = path.join(root, 'sha256');
+    fs.mkdirSync(this.tmpDir, { recursive: true });
+    fs.mkdirSync(this.dataDir, { recursive: true });
+  }
+
+  private pathOf(key: string): string {
+    assertKey(key);
+    return path.join(this.dataDir, key.slice(0, 2), key);
+  }
+
+  async putStream(source: Readable, options: PutOptions = {}): Promise<BlobRef> {
+    const tmp = path.join(this.tmpDir, `${randomUUID()}.part`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const max = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > max) return done(new PayloadTooLargeError(max));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      const out = fs.createWriteStream(tmp, { flags: 'wx' });
+      await pipeline(source, meter, out);
+      return await this.commit(tmp, hash.digest('hex'), size);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async putBuffer(data: Uint8Array): Promise<BlobRef> {
+    return this.putStream(Readable.from([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  }
+
+  /** fsync, then rename into place: a reader never sees a partial blob, even after a crash. */
+  private async commit(tmp: string, key: string, size: number): Promise<BlobRef> {
+    const fh = await fsp.open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const dest = this.pathOf(key);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    await fsp.rename(tmp, dest);
+    return { key, size };
+  }
+
+  async get(key: string): Promise<Buffer> {
+    return fsp.readFile(this.pathOf(key));
+  }
+
+  openRead(key: string): Readable {
+    return fs.createReadStream(this.pathOf(key));
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await fsp.access(this.pathOf(key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fsp.rm(this.pathOf(key), { force: true });
+  }
+
+  async *keys(): AsyncIterable<string> {
+    for (const shard of await fsp.readdir(this.dataDir)) {
+      for (const name of await fsp.readdir(path.join(this.dataDir, shard))) {
+        if (KEY_RE.test(name)) yield name;
+      }
+    }
+  }
+}
