@@ -70,9 +70,10 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
         if (remaining <= 0) throw new PayloadTooLargeError(opts.maxBytes);
         part.file.on('error', (err: Error) => cap.stream.destroy(err));
         const blob = await opts.blobs.putStream(part.file.pipe(cap.stream), { maxBytes: remaining });
+        files.push({ field: part.fieldname, filename: part.filename, blob, head: cap.head() });
+        // multipart stops a file at its size limit and marks it truncated instead of failing the stream.
         if ((part.file as { truncated?: boolean }).truncated) throw new PayloadTooLargeError(opts.maxBytes);
         total += blob.size;
-        files.push({ field: part.fieldname, filename: part.filename, blob, head: cap.head() });
       } else {
         if (!opts.textFields.includes(part.fieldname)) {
           throw new BadRequestError(`unknown field "${part.fieldname}"; expected ${[...opts.fileFields, ...opts.textFields].join(', ')}`);

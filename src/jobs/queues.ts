@@ -5,6 +5,9 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import IORedis, { type RedisOptions } from 'ioredis';
 import type { Config } from '../config/env';
+import { ServiceUnavailableError } from '../errors';
+
+const REDIS_CALL_TIMEOUT_MS = 5000;
 
 export interface JobDataMap {
   'inspect-model': { modelId: string };
@@ -49,6 +52,25 @@ export class JobQueues {
     }
   }
 
+  /**
+   * BullMQ waits for a connection instead of failing, so a call made while Redis is down would
+   * hang the request. Fail at once when the connection is not ready, and bound every call.
+   */
+  private async guarded<T>(what: string, call: () => Promise<T>): Promise<T> {
+    if (this.connection.status !== 'ready') {
+      throw new ServiceUnavailableError(`Redis is unreachable (${this.connection.status}); cannot ${what}`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ServiceUnavailableError(`Redis did not answer within ${REDIS_CALL_TIMEOUT_MS} ms; cannot ${what}`)), REDIS_CALL_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([call(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   queue(type: JobType): Queue {
     const q = this.queues.get(type);
     if (!q) throw new Error(`no queue for job type ${type}`);
@@ -64,11 +86,15 @@ export class JobQueues {
       removeOnComplete: { age: 24 * 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600 },
     };
-    await this.queue(type).add(type, data, options);
+    await this.guarded('enqueue the job', () => this.queue(type).add(type, data, options));
   }
 
   /** Removes a job that no worker holds; false when it is active (locked) or gone. */
   async removeWaiting(type: JobType, jobId: string): Promise<boolean> {
+    return this.guarded('cancel the job', () => this.removeWaitingNow(type, jobId));
+  }
+
+  private async removeWaitingNow(type: JobType, jobId: string): Promise<boolean> {
     const job = await this.queue(type).getJob(jobId);
     if (!job) return false;
     const state = await job.getState();
@@ -82,6 +108,10 @@ export class JobQueues {
   }
 
   async counts(): Promise<Record<JobType, Record<string, number>>> {
+    return this.guarded('count jobs', () => this.countsNow());
+  }
+
+  private async countsNow(): Promise<Record<JobType, Record<string, number>>> {
     const out = {} as Record<JobType, Record<string, number>>;
     for (const [type, q] of this.queues) {
       out[type] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'paused');
@@ -90,6 +120,8 @@ export class JobQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    // Queue.close() waits for a connection that may never come; don't let shutdown hang on it.
+    const closing = Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 }

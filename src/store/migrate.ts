@@ -69,10 +69,12 @@ export async function migrate(databaseUrl: string, dir = migrationsDir()): Promi
   const result: MigrationResult = { applied: [], alreadyApplied: [] };
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
-    await client.query(`CREATE TABLE IF NOT EXISTS "_migrations" (
+    // Its own schema keeps the bookkeeping out of `prisma migrate diff --from-url` (npm run db:diff).
+    await client.query('CREATE SCHEMA IF NOT EXISTS cnn_meta');
+    await client.query(`CREATE TABLE IF NOT EXISTS cnn_meta.migrations (
       name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
     const done = new Map(
-      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM "_migrations"')).rows.map(
+      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM cnn_meta.migrations')).rows.map(
         (r) => [r.name, r.checksum],
       ),
     );
@@ -88,7 +90,7 @@ export async function migrate(databaseUrl: string, dir = migrationsDir()): Promi
       await client.query('BEGIN');
       try {
         await client.query(m.sql);
-        await client.query('INSERT INTO "_migrations" (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
+        await client.query('INSERT INTO cnn_meta.migrations (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK');

@@ -16,7 +16,7 @@ CREATE TABLE "Model" (
     "numClasses" INTEGER,
     "params" INTEGER,
     "layers" JSONB,
-    "preprocessing" JSONB NOT NULL,
+    "preprocessing" TEXT NOT NULL,
     "classNames" JSONB,
     "inspection" JSONB,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,

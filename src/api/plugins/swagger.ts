@@ -24,6 +24,8 @@ export const swaggerPlugin = fp(async (app: FastifyInstance) => {
         securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key, when keys are configured' } },
       },
     },
+    // Components are named after their $id (Problem, Model, ...) rather than def-N.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
     // Multipart routes document their parts via config.multipartBody; fastify never validates it.
     transform: ({ schema, url, route }) => {
       const body = (route.config as { multipartBody?: object } | undefined)?.multipartBody;

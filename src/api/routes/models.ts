@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import Type from 'typebox';
+import { Type } from '@sinclair/typebox';
 import { IdParams, ListQuery, problems, type IdParamsT, type ListQueryT } from '../schemas/common';
 import { ModelList, ModelUpload } from '../schemas/models';
 import * as models from '../services/models';

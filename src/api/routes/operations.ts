@@ -1,5 +1,5 @@
 /** /health (process up) and /ready (PostgreSQL and Redis reachable, TF.js runtime). */
-import Type from 'typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { pingDb } from '../../store/db';
 import { sendProblem } from '../problem';

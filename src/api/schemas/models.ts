@@ -1,4 +1,4 @@
-import Type, { type Static } from 'typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 export const Preprocessing = Type.Object(
   {
@@ -22,7 +22,7 @@ export const LayerSummary = Type.Object({
   outputShape: Type.Array(Type.Union([Type.Integer(), Type.Null()])),
 });
 
-const Nullable = <T extends Type.TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 export const ModelView = Type.Object(
   {

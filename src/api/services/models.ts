@@ -1,8 +1,8 @@
 /** Model uploads: stream to the blob store, sniff the format, record the row, queue inspection. */
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { TSchema } from 'typebox';
-import { Value } from 'typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { BadRequestError, ConflictError, UnsupportedFormatError } from '../../errors';
 import { sniff } from '../../store/formats/detect';
 import { isBlobReferenced } from '../../store/blob-refs';
@@ -22,7 +22,7 @@ export function modelView(row: modelsRepo.ModelRow, jobId?: string): ModelViewT 
     numClasses: row.numClasses,
     params: row.params,
     layers: (row.layers as ModelViewT['layers']) ?? null,
-    preprocessing: row.preprocessing as PreprocessingT,
+    preprocessing: JSON.parse(row.preprocessing) as PreprocessingT,
     classNames: (row.classNames as string[] | null) ?? null,
     sizeBytes: Number(row.sizeBytes),
     sha256: row.sha256,
@@ -48,7 +48,7 @@ function schemaCheck(schema: TSchema) {
   return (v: unknown): string | undefined => {
     if (Value.Check(schema, v)) return undefined;
     const first = [...Value.Errors(schema, v)][0];
-    return first ? `${first.instancePath || '(root)'} ${first.message}` : 'is invalid';
+    return first ? `${first.path || '(root)'} ${first.message}` : 'is invalid';
   };
 }
 
@@ -91,7 +91,7 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
         sizeBytes: BigInt(file.blob.size),
         sha256: file.blob.key,
         sourceBlob: file.blob.key,
-        preprocessing: { ...preprocessing, scale: preprocessing.scale ?? 1 },
+        preprocessing: JSON.stringify({ ...preprocessing, scale: preprocessing.scale ?? 1 }),
         ...(classNames ? { classNames } : {}),
       });
       await jobsRepo.createJob(tx, { id: jobId!, ownerId, type: 'inspect-model', data: { modelId: modelId! }, modelId: modelId!, resourceId: modelId! });

@@ -1,0 +1,34 @@
+/**
+ * Test configuration: a dedicated database (recreated once per run by global-setup), a fresh blob
+ * directory and BullMQ prefix per test, so tests never see each other's jobs or blobs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { loadConfig, type Config } from '../../src/config/env';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const SHARED = path.resolve(REPO_ROOT, '..', 'shared');
+
+export const TEST_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules_test';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Environment for a test's API or worker process; `overrides` win. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: TEST_DATABASE_URL,
+    REDIS_URL: TEST_REDIS_URL,
+    BLOB_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cnn-blobs-')),
+    QUEUE_PREFIX: `test-${randomUUID().slice(0, 8)}`,
+    LOG_LEVEL: 'silent',
+    TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto',
+    JOB_LOCK_MS: '2000',
+    ...overrides,
+  };
+}
+
+export function testConfig(env: Record<string, string>): Config {
+  return loadConfig(env);
+}
