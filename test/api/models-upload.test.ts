@@ -96,7 +96,9 @@ describe('model lifecycle over HTTP', () => {
   afterEach(() => t.close());
 
   it('lists, reads, refuses to delete while its job is pending, then deletes with its blob', async () => {
-    const up = await request(t.app.server).post('/models').field('name', 'k').attach('file', KMNIST).expect(201);
+    // Unique bytes: blobs are content-addressed and the test database is shared by the run.
+    const bytes = Buffer.concat([fs.readFileSync(KMNIST), Buffer.from(String(Math.random()))]);
+    const up = await request(t.app.server).post('/models').field('name', 'k').attach('file', bytes, 'k.h5').expect(201);
     const list = await request(t.app.server).get('/models').expect(200);
     expect(list.body.items.map((m: { id: string }) => m.id)).toContain(up.body.id);
     await request(t.app.server).get(`/models/${up.body.id}`).expect(200);
