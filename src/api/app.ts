@@ -10,9 +10,13 @@ import { swaggerPlugin } from './plugins/swagger';
 import { metricsPlugin } from './plugins/metrics';
 import { Problem } from './schemas/common';
 import { ModelView } from './schemas/models';
+import { DatasetView } from './schemas/datasets';
+import { EvaluationView } from './schemas/evaluations';
 import { operationsRoutes } from './routes/operations';
 import { modelsRoutes } from './routes/models';
 import { jobsRoutes } from './routes/jobs';
+import { datasetsRoutes } from './routes/datasets';
+import { evaluationsRoutes } from './routes/evaluations';
 import type { AppDeps } from './deps';
 
 export interface BuildAppOptions {
@@ -30,7 +34,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerValidation(app);
   registerProblemHandlers(app);
   // Shared schemas live at the root so the OpenAPI document lists them under components.
-  for (const schema of [Problem, ModelView]) app.addSchema(schema);
+  for (const schema of [Problem, ModelView, DatasetView, EvaluationView]) app.addSchema(schema);
 
   await app.register(multipart, {
     limits: { fileSize: deps.config.maxUploadBytes, files: 20, fields: 20, fieldSize: 1024 * 1024, parts: 50, headerPairs: 100 },
@@ -41,6 +45,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
 
   await app.register(operationsRoutes, { deps });
   await app.register(modelsRoutes, { deps });
+  await app.register(datasetsRoutes, { deps });
+  await app.register(evaluationsRoutes, { deps });
   await app.register(jobsRoutes, { deps });
   return app;
 }

@@ -24,6 +24,8 @@ export interface Config {
   /** How long a worker holds a job lock without renewing it; a killed worker's job is retried after it. */
   readonly jobLockMs: number;
   readonly jobAttempts: number;
+  /** How long POST /models waits for the import job before answering 202 instead of 201. */
+  readonly importWaitMs: number;
   /** Fault injection for tests: a worker pauses this long after each progress report. */
   readonly jobTestDelayMs: number;
   readonly apiKeys: readonly string[];
@@ -53,6 +55,7 @@ const DEFAULTS = {
   JOB_LOCK_MS: '30000',
   JOB_ATTEMPTS: '3',
   JOB_TEST_DELAY_MS: '0',
+  IMPORT_WAIT_MS: '60000',
   API_KEYS: '',
 } as const;
 
@@ -125,6 +128,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jobLockMs: int('JOB_LOCK_MS', 1000),
     jobAttempts: int('JOB_ATTEMPTS', 1, 100),
     jobTestDelayMs: int('JOB_TEST_DELAY_MS', 0, 600_000),
+    importWaitMs: int('IMPORT_WAIT_MS', 0, 3_600_000),
     apiKeys,
     ...overrides,
   };

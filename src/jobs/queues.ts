@@ -11,10 +11,11 @@ const REDIS_CALL_TIMEOUT_MS = 5000;
 
 export interface JobDataMap {
   'inspect-model': { modelId: string };
+  evaluate: { evaluationId: string };
 }
 
 export type JobType = keyof JobDataMap;
-export const JOB_TYPES: readonly JobType[] = ['inspect-model'];
+export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate'];
 
 export function queueName(type: JobType): string {
   return type;

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type IORedis from 'ioredis';
 import type { Config } from '../config/env';
-import { AppError } from '../errors';
+import { isBadInput, jobErrorInfo } from './errors';
 import type { PrismaClient } from '../store/db';
 import type { BlobStore } from '../store/blobs';
 import * as jobsRepo from '../store/jobs';
@@ -93,11 +93,9 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
       await jobsRepo.markCancelled(deps.db, jobId);
       throw new UnrecoverableError(err.message);
     }
-    const unrecoverable = err instanceof AppError || err instanceof UnrecoverableError;
+    const unrecoverable = isBadInput(err) || err instanceof UnrecoverableError;
     const willRetry = !unrecoverable && attempt < (job.opts.attempts ?? 1);
-    const info = err instanceof AppError
-      ? { title: err.title, detail: err.detail }
-      : { title: 'Job failed', detail: err instanceof Error ? err.message : String(err) };
+    const info = jobErrorInfo(err);
     await jobsRepo.markFailed(deps.db, jobId, info, willRetry);
     throw unrecoverable ? new UnrecoverableError(info.detail) : err;
   }

@@ -28,7 +28,8 @@ export interface BlobStore {
   putStream(source: Readable, options?: PutOptions): Promise<BlobRef>;
   putBuffer(data: Uint8Array): Promise<BlobRef>;
   get(key: string): Promise<Buffer>;
-  openRead(key: string): Readable;
+  /** Streams the blob, or bytes [start, end] of it (inclusive, like fs.createReadStream). */
+  openRead(key: string, range?: { start: number; end?: number }): Readable;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Every key in the store (for audits and orphan checks). */
@@ -104,8 +105,8 @@ export class FsBlobStore implements BlobStore {
     return fsp.readFile(this.pathOf(key));
   }
 
-  openRead(key: string): Readable {
-    return fs.createReadStream(this.pathOf(key));
+  openRead(key: string, range?: { start: number; end?: number }): Readable {
+    return fs.createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
   }
 
   async exists(key: string): Promise<boolean> {

@@ -10,8 +10,9 @@ export type Db = PrismaClient | Prisma.TransactionClient;
 export { PrismaClient, Prisma };
 
 export function createDb(databaseUrl: string): PrismaClient {
-  // Fail fast instead of queueing requests forever while PostgreSQL is down.
-  const adapter = new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: 3000, max: 10 });
+  // A refused connection fails at once; the timeout only bounds a black-holed host (and must
+  // outlast an event loop busy with TF.js work when API and worker share a process).
+  const adapter = new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, max: 10 });
   return new PrismaClient({ adapter });
 }
 

@@ -12,6 +12,10 @@ export const FINISHED_STATES: readonly JobState[] = ['completed', 'failed', 'can
 export interface JobErrorInfo {
   title: string;
   detail: string;
+  /** HTTP status of the problem, for failures caused by the request's input. */
+  status?: number;
+  type?: string;
+  code?: string;
 }
 
 export async function createJob(db: Db, data: Prisma.JobUncheckedCreateInput): Promise<JobRow> {
@@ -32,7 +36,7 @@ export async function getJob(db: Db, id: string): Promise<JobRow | null> {
 export async function markActive(db: Db, id: string, workerId: string, attempt: number): Promise<JobRow | null> {
   const { count } = await db.job.updateMany({
     where: { id, state: { in: ['queued', 'active'] }, cancelRequested: false },
-    data: { state: 'active', workerId, attempts: attempt, startedAt: new Date(), error: undefined },
+    data: { state: 'active', workerId, attempts: attempt, startedAt: new Date() },
   });
   return count === 1 ? getJob(db, id) : null;
 }

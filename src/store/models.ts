@@ -22,10 +22,6 @@ export async function updateModel(db: Db, id: string, data: Prisma.ModelUnchecke
   return db.model.update({ where: { id }, data });
 }
 
-export async function deleteModelRow(db: Db, id: string): Promise<void> {
-  await db.model.delete({ where: { id } });
-}
-
 /** For workers: a job's model regardless of owner (the job was authorised when it was created). */
 export async function findModelById(db: Db, id: string): Promise<ModelRow> {
   const row = await db.model.findUnique({ where: { id } });

@@ -98,7 +98,7 @@ describe('model lifecycle over HTTP', () => {
   it('lists, reads, refuses to delete while its job is pending, then deletes with its blob', async () => {
     // Unique bytes: blobs are content-addressed and the test database is shared by the run.
     const bytes = Buffer.concat([fs.readFileSync(KMNIST), Buffer.from(String(Math.random()))]);
-    const up = await request(t.app.server).post('/models').field('name', 'k').attach('file', bytes, 'k.h5').expect(201);
+    const up = await request(t.app.server).post('/models').field('name', 'k').attach('file', bytes, 'k.h5').expect(202);
     const list = await request(t.app.server).get('/models').expect(200);
     expect(list.body.items.map((m: { id: string }) => m.id)).toContain(up.body.id);
     await request(t.app.server).get(`/models/${up.body.id}`).expect(200);

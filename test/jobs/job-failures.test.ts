@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
-import { testConfig } from '../support/test-env';
+import { SHARED, testConfig } from '../support/test-env';
 import { waitFor } from '../support/wait';
 import { createRedis } from '../../src/jobs/queues';
 import { startWorkers, type RunningWorkers } from '../../src/jobs/worker';
@@ -54,7 +54,7 @@ describe('job failures, retries and cancellation', () => {
   }
 
   it('bad input fails once with a clear error and is not retried', async () => {
-    const up = await request(t.app.server).post('/models').attach('file', zipWithout()).expect(201);
+    const up = await request(t.app.server).post('/models').attach('file', zipWithout()).expect(202);
     start();
     const job = await finished(up.body.jobId);
     expect(job.state).toBe('failed');
@@ -63,7 +63,7 @@ describe('job failures, retries and cancellation', () => {
   });
 
   it('a transient failure is retried with backoff, then fails after JOB_ATTEMPTS', async () => {
-    const up = await request(t.app.server).post('/models').attach('file', uniqueH5(), 'x.h5').expect(201);
+    const up = await request(t.app.server).post('/models').attach('file', uniqueH5(), 'x.h5').expect(202);
     // The blob vanishing is an I/O failure, not bad input: worth retrying.
     await t.deps.blobs.delete(up.body.sha256);
     const t0 = Date.now();
@@ -77,8 +77,8 @@ describe('job failures, retries and cancellation', () => {
   });
 
   it('a retried job that succeeds on a later attempt completes', async () => {
-    const bytes = uniqueH5();
-    const up = await request(t.app.server).post('/models').attach('file', bytes, 'x.h5').expect(201);
+    const bytes = fs.readFileSync(path.join(SHARED, 'fixtures', 'fse-kmnist1', 'kmnist.h5'));
+    const up = await request(t.app.server).post('/models').attach('file', bytes, 'x.h5').expect(202);
     await t.deps.blobs.delete(up.body.sha256);
     start();
     await waitFor(async () => {
@@ -92,7 +92,7 @@ describe('job failures, retries and cancellation', () => {
   });
 
   it('DELETE /jobs/:id cancels a queued job at once; a second DELETE is 409', async () => {
-    const up = await request(t.app.server).post('/models').attach('file', uniqueH5(), 'x.h5').expect(201);
+    const up = await request(t.app.server).post('/models').attach('file', uniqueH5(), 'x.h5').expect(202);
     const res = await request(t.app.server).delete(`/jobs/${up.body.jobId}`).expect(200);
     expect(res.body.state).toBe('cancelled');
     expect(await t.deps.queues.queue('inspect-model').getJob(up.body.jobId)).toBeUndefined();
@@ -105,7 +105,7 @@ describe('job failures, retries and cancellation', () => {
   });
 
   it('DELETE /jobs/:id stops an active job at its next progress report', async () => {
-    const up = await request(t.app.server).post('/models').attach('file', uniqueH5(), 'x.h5').expect(201);
+    const up = await request(t.app.server).post('/models').attach('file', uniqueH5(), 'x.h5').expect(202);
     start({ JOB_TEST_DELAY_MS: '700' });
     await waitFor(async () => {
       const row = await t.deps.db.job.findUnique({ where: { id: up.body.jobId } });

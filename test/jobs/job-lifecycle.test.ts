@@ -33,7 +33,7 @@ describe('model upload -> inspect-model job in a worker process', () => {
       .field('name', 'kmnist')
       .field('preprocessing', JSON.stringify({ scale: 1 / 65025 }))
       .attach('file', KMNIST)
-      .expect(201);
+      .expect(202);
     expect(up.headers.location).toBe(`/models/${up.body.id}`);
     expect(up.body).toMatchObject({ name: 'kmnist', format: 'h5', status: 'pending', preprocessing: { scale: 1 / 65025 } });
     const jobId: string = up.body.jobId;
@@ -61,13 +61,22 @@ describe('model upload -> inspect-model job in a worker process', () => {
     expect(done.finishedAt).toBeDefined();
 
     const sha256 = createHash('sha256').update(fs.readFileSync(KMNIST)).digest('hex');
-    expect(done.result).toEqual({ modelId: up.body.id, format: 'h5', sizeBytes: fs.statSync(KMNIST).size, sha256 });
+    expect(done.result).toEqual({
+      modelId: up.body.id,
+      format: 'h5',
+      sizeBytes: fs.statSync(KMNIST).size,
+      sha256,
+      inputShape: [28, 28, 1],
+      numClasses: 10,
+      params: 784 * 49 + 49 + 49 * 10 + 10,
+    });
     const model = await request(t.app.server).get(`/models/${up.body.id}`).expect(200);
-    expect(model.body).toMatchObject({ status: 'ready', format: 'h5', sha256, sizeBytes: fs.statSync(KMNIST).size });
+    expect(model.body).toMatchObject({ status: 'ready', format: 'h5', sha256, sizeBytes: fs.statSync(KMNIST).size, numClasses: 10 });
+    expect(model.body.layers.map((l: { type: string }) => l.type)).toEqual(['Flatten', 'Dense', 'Dense']);
   });
 
   it('tells a Keras 3 .keras zip from its entries', async () => {
-    const up = await request(t.app.server).post('/models').attach('file', RESNET_KERAS).expect(201);
+    const up = await request(t.app.server).post('/models').attach('file', RESNET_KERAS).expect(202);
     expect(up.body.format).toBe('zip');
     workers.push(spawnWorker({ ...t.env, JOB_TEST_DELAY_MS: '0' }));
     const done = await waitFor(async () => {
@@ -84,7 +93,7 @@ describe('model upload -> inspect-model job in a worker process', () => {
     const slow = { ...t.env, JOB_TEST_DELAY_MS: '1500' };
     const a = spawnWorker(slow);
     workers.push(a);
-    const up = await request(t.app.server).post('/models').attach('file', KMNIST).expect(201);
+    const up = await request(t.app.server).post('/models').attach('file', KMNIST).expect(202);
     const jobId: string = up.body.jobId;
 
     const claimed = await waitFor(async () => {

@@ -14,7 +14,7 @@ export interface TestApp {
 export async function buildTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
   const env = testEnv(overrides);
   const deps = createAppDeps(testConfig(env));
-  const app = await buildApp(deps, { logger: false });
+  const app = await buildApp(deps, { logger: process.env.TEST_LOG ? { level: 'error', file: process.env.TEST_LOG } : false });
   await app.ready();
   return {
     app,

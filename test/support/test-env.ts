@@ -25,6 +25,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     LOG_LEVEL: 'silent',
     TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto',
     JOB_LOCK_MS: '2000',
+    // POST /models answers 202 at once unless a test waits for the import on purpose.
+    IMPORT_WAIT_MS: '0',
     ...overrides,
   };
 }

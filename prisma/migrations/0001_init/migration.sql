@@ -18,6 +18,7 @@ CREATE TABLE "Model" (
     "layers" JSONB,
     "preprocessing" TEXT NOT NULL,
     "classNames" JSONB,
+    "outputActivation" TEXT,
     "inspection" JSONB,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
@@ -112,6 +113,7 @@ CREATE TABLE "Evaluation" (
     "compositionId" TEXT,
     "datasetId" TEXT NOT NULL,
     "limit" INTEGER,
+    "jobId" TEXT,
     "status" TEXT NOT NULL DEFAULT 'queued',
     "result" JSONB,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,

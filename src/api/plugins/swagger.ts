@@ -17,6 +17,8 @@ export const swaggerPlugin = fp(async (app: FastifyInstance) => {
       },
       tags: [
         { name: 'models', description: 'Model uploads' },
+        { name: 'datasets', description: 'Dataset uploads' },
+        { name: 'evaluations', description: 'Model accuracy on a dataset' },
         { name: 'jobs', description: 'Long-running work' },
         { name: 'operations', description: 'Health, readiness, metrics' },
       ],

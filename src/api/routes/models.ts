@@ -14,13 +14,17 @@ export async function modelsRoutes(app: FastifyInstance, { deps }: { deps: AppDe
       schema: {
         tags: ['models'],
         summary: 'Upload a model (multipart)',
-        description: 'Streams the file to the blob store (413 over MAX_UPLOAD_BYTES) and queues a job that inspects it.',
-        response: { 201: Type.Ref('Model'), ...problems(400, 401, 413, 415, 503) },
+        description:
+          'Streams the file to the blob store (413 over MAX_UPLOAD_BYTES), then a worker parses it, checks it is a ' +
+          'supported classifier and stores its canonical form. Answers 201 with the model when that finishes within ' +
+          'IMPORT_WAIT_MS, else 202 with the model (status pending) and its jobId to poll. An unusable file is a 4xx ' +
+          'and nothing is kept.',
+        response: { 201: Type.Ref('Model'), 202: Type.Ref('Model'), ...problems(400, 401, 413, 415, 422, 503) },
       },
     },
     async (request, reply) => {
-      const model = await models.uploadModel(deps, request, ownerOf(request));
-      return reply.code(201).header('location', `/models/${model.id}`).send(model);
+      const { model, ready } = await models.uploadModel(deps, request, ownerOf(request));
+      return reply.code(ready ? 201 : 202).header('location', `/models/${model.id}`).send(model);
     },
   );
 

@@ -8,6 +8,8 @@ import { sniff } from '../../store/formats/detect';
 import { isBlobReferenced } from '../../store/blob-refs';
 import * as modelsRepo from '../../store/models';
 import * as jobsRepo from '../../store/jobs';
+import type { JobErrorInfo } from '../../store/jobs';
+import { errorOfFailedJob, waitForJob } from './wait-job';
 import { ClassNames, Preprocessing, type ModelViewT, type PreprocessingT } from '../schemas/models';
 import { discardUpload, readUpload } from '../upload';
 import type { AppDeps } from '../deps';
@@ -52,7 +54,12 @@ function schemaCheck(schema: TSchema) {
   };
 }
 
-export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerId: string | null): Promise<ModelViewT> {
+/**
+ * Stores the upload and queues its import; waits up to IMPORT_WAIT_MS for it.
+ * @returns the model and whether it is ready (201) or still importing (202, poll the job).
+ * @throws the import's own problem (4xx) when the file is not a usable model; nothing is kept then.
+ */
+export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerId: string | null): Promise<{ model: ModelViewT; ready: boolean }> {
   const isUnreferenced = async (key: string) => !(await isBlobReferenced(deps.db, key));
   const upload = await readUpload(request, {
     blobs: deps.blobs,
@@ -104,11 +111,25 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
       await deps.db.$transaction([deps.db.job.deleteMany({ where: { id: jobId } }), deps.db.model.deleteMany({ where: { id: modelId } })]);
       throw err;
     }
-    return modelView(row, jobId);
+    return await awaitImport(deps, row, jobId);
   } catch (err) {
     await discardUpload(upload, { blobs: deps.blobs, isUnreferenced });
     throw err;
   }
+}
+
+async function awaitImport(deps: AppDeps, row: modelsRepo.ModelRow, jobId: string): Promise<{ model: ModelViewT; ready: boolean }> {
+  const job = await waitForJob(deps, jobId, deps.config.importWaitMs);
+  if (!job || job.state === 'queued' || job.state === 'active') return { model: modelView(row, jobId), ready: false };
+  if (job.state === 'completed') {
+    return { model: modelView(await modelsRepo.findModelById(deps.db, row.id), jobId), ready: true };
+  }
+  const error = job.error as JobErrorInfo | null;
+  if (job.state === 'failed' && error?.status && error.status < 500) {
+    // The client gets the whole story now; the import left no model behind, so drop its job too.
+    await deps.db.job.deleteMany({ where: { id: jobId } });
+  }
+  throw errorOfFailedJob(job.state === 'cancelled' ? { title: 'Cancelled', detail: 'the import was cancelled', status: 409 } : error);
 }
 
 export async function getModel(deps: AppDeps, id: string, ownerId: string | null): Promise<ModelViewT> {
@@ -123,7 +144,10 @@ export async function deleteModel(deps: AppDeps, id: string, ownerId: string | n
   const model = await modelsRepo.findModel(deps.db, id, ownerId);
   const busy = await deps.db.job.count({ where: { modelId: id, state: { in: ['queued', 'active'] } } });
   if (busy > 0) throw new ConflictError(`model ${id} is used by ${busy} unfinished job(s)`);
-  await modelsRepo.deleteModelRow(deps.db, id);
+  const decompositions = await deps.db.decomposition.count({ where: { modelId: id } });
+  if (decompositions > 0) throw new ConflictError(`model ${id} has ${decompositions} decomposition(s); delete them first`);
+  // Its finished evaluations describe this model only: they go with it.
+  await deps.db.$transaction([deps.db.evaluation.deleteMany({ where: { modelId: id } }), deps.db.model.delete({ where: { id } })]);
   for (const key of [model.sourceBlob, model.canonicalBlob]) {
     if (key && !(await isBlobReferenced(deps.db, key))) await deps.blobs.delete(key);
   }

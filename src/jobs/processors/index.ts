@@ -2,7 +2,9 @@
 import type { JobType } from '../queues';
 import type { Processor } from '../context';
 import { inspectModel } from './inspect-model';
+import { evaluateProcessor } from './evaluate';
 
 export const PROCESSORS: { [T in JobType]: Processor<T> } = {
   'inspect-model': inspectModel,
+  evaluate: evaluateProcessor,
 };

@@ -1,49 +1,74 @@
 /**
- * inspect-model: verifies an uploaded model blob (checksum = content address), detects its format
- * from its bytes and records size, checksum and format on the model row.
+ * inspect-model: turns an uploaded model file into a usable model. Parses it (store/formats),
+ * loads it in TF.js and checks it is a supported classifier (engine), then records its summary
+ * and stores the canonical form the workers load. A file that is not a usable model removes the
+ * model row and its upload, so nothing of it stays behind.
  */
-import { createHash } from 'node:crypto';
+import { describeModel, loadModel } from '../../engine';
 import { UnprocessableError } from '../../errors';
-import { findModelById } from '../../store/models';
-import { updateModel } from '../../store/models';
-import { listZipEntries, sniff, zipModelFormat, type ModelFormat } from '../../store/formats/detect';
-import type { Processor } from '../context';
+import { isBlobReferenced } from '../../store/blob-refs';
+import { parseModelFile } from '../../store/formats/models';
+import { packModel } from '../../store/model-artifacts';
+import { findModelById, updateModel } from '../../store/models';
+import { isBadInput } from '../errors';
+import type { Prisma } from '../../store/db';
+import type { JobContext, Processor } from '../context';
 
 export const inspectModel: Processor<'inspect-model'> = async (ctx) => {
+  try {
+    return await inspect(ctx);
+  } catch (err) {
+    if (isBadInput(err)) await discardModel(ctx);
+    throw err;
+  }
+};
+
+async function inspect(ctx: JobContext<'inspect-model'>) {
   const model = await findModelById(ctx.db, ctx.data.modelId);
   await ctx.progress(5, 'reading');
-
-  const hash = createHash('sha256');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.blobs.openRead(model.sourceBlob)) {
-    const b = chunk as Buffer;
-    hash.update(b);
-    chunks.push(b);
-    size += b.length;
+  const bytes = await ctx.blobs.get(model.sourceBlob);
+  await ctx.progress(20, 'parsing');
+  const parsed = await parseModelFile(bytes);
+  await ctx.progress(50, 'loading');
+  const tfModel = await loadModel(parsed);
+  let summary;
+  try {
+    summary = describeModel(tfModel);
+  } finally {
+    tfModel.dispose();
   }
-  const sha256 = hash.digest('hex');
-  if (sha256 !== model.sourceBlob) {
-    throw new UnprocessableError(`stored model file is corrupt: checksum ${sha256} != ${model.sourceBlob}`);
+  const classNames = (model.classNames as string[] | null) ?? Array.from({ length: summary.numClasses }, (_, i) => String(i));
+  if (classNames.length !== summary.numClasses) {
+    throw new UnprocessableError(`classNames has ${classNames.length} names but the model has ${summary.numClasses} classes`);
   }
-  await ctx.progress(50, 'detecting');
+  await ctx.progress(80, 'storing');
+  const canonical = await ctx.blobs.putBuffer(packModel(parsed));
+  await updateModel(ctx.db, model.id, {
+    status: 'ready',
+    format: parsed.format,
+    canonicalBlob: canonical.key,
+    inputShape: summary.inputShape,
+    numClasses: summary.numClasses,
+    params: summary.params,
+    layers: summary.layers as unknown as Prisma.InputJsonValue,
+    classNames,
+    outputActivation: summary.outputActivation,
+    inspection: { format: parsed.format, kerasVersion: parsed.kerasVersion ?? null, sizeBytes: Number(model.sizeBytes), sha256: model.sha256 },
+  });
+  return {
+    modelId: model.id,
+    format: parsed.format,
+    sizeBytes: Number(model.sizeBytes),
+    sha256: model.sha256,
+    inputShape: summary.inputShape,
+    numClasses: summary.numClasses,
+    params: summary.params,
+  };
+}
 
-  const bytes = Buffer.concat(chunks, size);
-  let format: ModelFormat | undefined;
-  let entries: string[] | undefined;
-  const kind = sniff(bytes.subarray(0, 8));
-  if (kind === 'hdf5') format = 'h5';
-  else if (kind === 'zip') {
-    const list = await listZipEntries(bytes).catch((err: Error) => {
-      throw new UnprocessableError(`model zip is unreadable: ${err.message}`);
-    });
-    format = zipModelFormat(list);
-    entries = list.map((e) => e.name);
-  }
-  if (!format) throw new UnprocessableError('model file is neither a Keras HDF5 file nor a .keras / TF.js zip');
-  await ctx.progress(90, 'recording');
-
-  const inspection = { format, sizeBytes: size, sha256, ...(entries ? { entries } : {}) };
-  await updateModel(ctx.db, model.id, { status: 'ready', format, inspection });
-  return { modelId: model.id, format, sizeBytes: size, sha256 };
-};
+async function discardModel(ctx: JobContext<'inspect-model'>): Promise<void> {
+  const model = await ctx.db.model.findUnique({ where: { id: ctx.data.modelId } });
+  if (!model) return;
+  await ctx.db.model.delete({ where: { id: model.id } });
+  if (!(await isBlobReferenced(ctx.db, model.sourceBlob))) await ctx.blobs.delete(model.sourceBlob);
+}

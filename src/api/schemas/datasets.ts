@@ -1,0 +1,27 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+export const DatasetView = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    format: Type.String({ description: 'cifar-bin | idx | npz | image-folder' }),
+    count: Type.Integer(),
+    shape: Type.Array(Type.Integer(), { description: '[N, H, W, C], channels-last' }),
+    dtype: Type.String({ description: 'uint8 or float32' }),
+    numClasses: Type.Integer(),
+    classCounts: Type.Array(Type.Integer()),
+    classNames: Type.Optional(Type.Array(Type.String())),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Dataset' },
+);
+export type DatasetViewT = Static<typeof DatasetView>;
+
+export const DatasetList = Type.Object({ items: Type.Array(Type.Ref('Dataset')) });
+
+export const DatasetUpload = Type.Object({
+  file: Type.Array(Type.String({ format: 'binary' }), { description: 'one or more files (CIFAR batches; IDX images + labels; npz; a zip of class folders)' }),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  format: Type.Optional(Type.String({ enum: ['cifar-bin', 'idx', 'npz', 'image-folder'] })),
+  labelMode: Type.Optional(Type.String({ enum: ['fine', 'coarse'], description: 'CIFAR-100 label byte to use' })),
+});

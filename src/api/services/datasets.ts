@@ -1,0 +1,104 @@
+/**
+ * Dataset uploads: files stream to the blob store, are parsed (store/formats/datasets) into one
+ * images tensor and one labels tensor, which are stored as blobs; the raw uploads are dropped.
+ * Bad input is a 4xx with nothing left behind.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { BadRequestError, ConflictError } from '../../errors';
+import { isBlobReferenced } from '../../store/blob-refs';
+import { parseDataset, type DatasetFormat } from '../../store/formats/datasets';
+import * as datasetsRepo from '../../store/datasets';
+import { discardUpload, readUpload } from '../upload';
+import type { DatasetViewT } from '../schemas/datasets';
+import type { AppDeps } from '../deps';
+
+const FORMATS: readonly DatasetFormat[] = ['cifar-bin', 'idx', 'npz', 'image-folder'];
+
+export function datasetView(row: datasetsRepo.DatasetRow): DatasetViewT {
+  return {
+    id: row.id,
+    name: row.name,
+    format: row.format,
+    count: row.count,
+    shape: row.shape as number[],
+    dtype: row.dtype,
+    numClasses: row.numClasses,
+    classCounts: row.classCounts as number[],
+    ...(row.classNames ? { classNames: row.classNames as string[] } : {}),
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+export async function uploadDataset(deps: AppDeps, request: FastifyRequest, ownerId: string | null): Promise<DatasetViewT> {
+  const isUnreferenced = async (key: string) => !(await isBlobReferenced(deps.db, key));
+  const upload = await readUpload(request, {
+    blobs: deps.blobs,
+    maxBytes: deps.config.maxUploadBytes,
+    fileFields: ['file'],
+    textFields: ['name', 'format', 'labelMode'],
+    maxFiles: 16,
+    isUnreferenced,
+  });
+  const written: string[] = [];
+  try {
+    if (upload.files.length === 0) throw new BadRequestError('field "file" is required (one or more files)');
+    const format = upload.fields.format as DatasetFormat | undefined;
+    if (format !== undefined && !FORMATS.includes(format)) {
+      throw new BadRequestError(`field "format" must be one of ${FORMATS.join(', ')}`);
+    }
+    const labelMode = upload.fields.labelMode as 'fine' | 'coarse' | undefined;
+    if (labelMode !== undefined && labelMode !== 'fine' && labelMode !== 'coarse') {
+      throw new BadRequestError('field "labelMode" must be fine or coarse');
+    }
+    const name = upload.fields.name?.trim() || upload.files[0].filename || 'dataset';
+    if (name.length > 200) throw new BadRequestError('field "name" is longer than 200 characters');
+
+    const files = [];
+    for (const f of upload.files) files.push({ name: f.filename, bytes: await deps.blobs.get(f.blob.key) });
+    const parsed = await parseDataset(files, { format, labelMode });
+
+    const images = await deps.blobs.putBuffer(new Uint8Array(parsed.images.buffer, parsed.images.byteOffset, parsed.images.byteLength));
+    written.push(images.key);
+    const labels = await deps.blobs.putBuffer(new Uint8Array(parsed.labels.buffer, parsed.labels.byteOffset, parsed.labels.byteLength));
+    written.push(labels.key);
+    const row = await datasetsRepo.createDataset(deps.db, {
+      id: randomUUID(),
+      ownerId,
+      name,
+      format: parsed.format,
+      count: parsed.count,
+      shape: parsed.shape,
+      dtype: parsed.dtype,
+      numClasses: parsed.numClasses,
+      classCounts: parsed.classCounts,
+      ...(parsed.classNames ? { classNames: parsed.classNames } : {}),
+      imagesBlob: images.key,
+      labelsBlob: labels.key,
+    });
+    return datasetView(row);
+  } catch (err) {
+    for (const key of written) if (await isUnreferenced(key).catch(() => false)) await deps.blobs.delete(key);
+    throw err;
+  } finally {
+    // The raw files are not kept: the parsed tensors are the dataset.
+    await discardUpload(upload, { blobs: deps.blobs, isUnreferenced });
+  }
+}
+
+export async function getDataset(deps: AppDeps, id: string, ownerId: string | null): Promise<DatasetViewT> {
+  return datasetView(await datasetsRepo.findDataset(deps.db, id, ownerId));
+}
+
+export async function listDatasets(deps: AppDeps, ownerId: string | null, limit: number): Promise<DatasetViewT[]> {
+  return (await datasetsRepo.listDatasets(deps.db, ownerId, limit)).map(datasetView);
+}
+
+export async function deleteDataset(deps: AppDeps, id: string, ownerId: string | null): Promise<void> {
+  const ds = await datasetsRepo.findDataset(deps.db, id, ownerId);
+  const used = await deps.db.evaluation.count({ where: { datasetId: id, status: { in: ['queued', 'active'] } } });
+  const usedBy = used + (await deps.db.decomposition.count({ where: { OR: [{ datasetId: id }, { evalDatasetId: id }] } }));
+  if (usedBy > 0) throw new ConflictError(`dataset ${id} is used by ${usedBy} evaluation(s) or decomposition(s)`);
+  await deps.db.$transaction([deps.db.evaluation.deleteMany({ where: { datasetId: id } }), deps.db.dataset.delete({ where: { id } })]);
+  for (const key of [ds.imagesBlob, ds.labelsBlob]) if (!(await isBlobReferenced(deps.db, key))) await deps.blobs.delete(key);
+}

@@ -1,0 +1,159 @@
+/**
+ * Decomposition (ALGORITHM.md sections 2-4): concern identification + tangling identification by
+ * shared per-class activity counts, then the 2-unit head of each module (with MC-BLN when asked).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { countClass, toTensor, type Counts, type SampleSource } from './activity';
+import { EngineError } from './errors';
+import { ModelPlan, type ObservationPoint } from './graph';
+import { moduleHead, type ModuleHead } from './head';
+import type { MaskPoint } from './modules';
+import type { PreprocessingSpec } from './preprocess';
+import { checkpoints, classPools, planSamples, tanglingCount, type SamplingPlan } from './sampling';
+
+export interface DecomposeOptions {
+  readonly samplesPerClass: number;
+  readonly tanglingRatio: number;
+  readonly tau: number;
+  readonly maskPoint: MaskPoint;
+  readonly backtrack: 'none' | 'last-layer' | 'input';
+  readonly delta: number;
+  readonly confidentOnly: boolean;
+  readonly seed: number;
+  /** Classes to make modules for (default: all). */
+  readonly classes?: readonly number[];
+  readonly batchSize: number;
+  readonly preprocessing: PreprocessingSpec;
+}
+
+export const DEFAULT_DECOMPOSE_OPTIONS = {
+  samplesPerClass: 1000,
+  tanglingRatio: 1,
+  tau: 0,
+  maskPoint: 'post-activation' as MaskPoint,
+  backtrack: 'none' as const,
+  delta: 0.5,
+  confidentOnly: false,
+  seed: 0,
+  batchSize: 128,
+};
+
+export interface DecomposedModule {
+  readonly classIndex: number;
+  /** Per observation point, per unit: 1 kept, 0 masked. */
+  readonly masks: Uint8Array[];
+  readonly head: ModuleHead;
+  readonly concernSamples: number;
+  readonly tanglingSamples: number;
+  /** Kept units per observation point. */
+  readonly kept: number[];
+}
+
+export interface Decomposition {
+  readonly observationPoints: readonly ObservationPoint[];
+  readonly modules: DecomposedModule[];
+  /** Distinct inputs that went through the model (the cost unit of the decomposition). */
+  readonly inputsRun: number;
+}
+
+export type DecomposeProgress = (stage: 'sampling' | 'observing' | 'masking', fraction: number) => Promise<void> | void;
+
+/**
+ * @param labels the label of every input `source` can read
+ * @throws EngineError when the model cannot be decomposed or the data has no input of a class
+ */
+export async function decompose(
+  model: tf.LayersModel,
+  source: SampleSource,
+  labels: ArrayLike<number>,
+  options: DecomposeOptions,
+  onProgress?: DecomposeProgress,
+): Promise<Decomposition> {
+  const plan = new ModelPlan(model);
+  const numClasses = plan.headWeights().classes;
+  const classes = options.classes ?? Array.from({ length: numClasses }, (_, i) => i);
+  for (const c of classes) {
+    if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new EngineError('LABEL_OUT_OF_RANGE', `class ${c} is not one of the model's ${numClasses} classes`);
+  }
+  await onProgress?.('sampling', 0);
+  let pools = classPools(labels, numClasses, options.seed);
+  if (options.confidentOnly) pools = await correctOnly(plan, source, pools, options);
+  for (const c of classes) {
+    if (pools[c].length === 0) throw new EngineError('LABEL_OUT_OF_RANGE', `the dataset has no usable input of class ${c}`);
+  }
+  const sampling = planSamples(pools, options);
+  const marks = checkpoints(sampling, classes);
+  const total = marks.reduce((s, m) => s + (m.length ? m[m.length - 1] : 0), 0);
+
+  let done = 0;
+  const counts: Map<number, Counts>[] = [];
+  for (let k = 0; k < numClasses; k++) {
+    counts[k] = marks[k].length
+      ? await countClass(plan, source, pools[k], marks[k], {
+          preprocessing: options.preprocessing,
+          batchSize: options.batchSize,
+          onBatch: async (n) => {
+            done += n;
+            await onProgress?.('observing', done / total);
+          },
+        })
+      : new Map();
+  }
+
+  await onProgress?.('masking', 0);
+  const head = plan.headWeights();
+  const modules = classes.map((c) => {
+    const { masks, tangling } = moduleMasks(plan, sampling, counts, c, options.tau);
+    return {
+      classIndex: c,
+      masks,
+      head: moduleHead(head, c, options.backtrack === 'none' ? undefined : options.delta),
+      concernSamples: sampling.concern[c],
+      tanglingSamples: tangling,
+      kept: masks.map((m) => m.reduce((a, b) => a + b, 0)),
+    };
+  });
+  return { observationPoints: plan.observationPoints, modules, inputsRun: total };
+}
+
+/** A unit is kept when active on more than tau of the module's concern + tangling samples. */
+function moduleMasks(plan: ModelPlan, sampling: SamplingPlan, counts: Map<number, Counts>[], c: number, tau: number): { masks: Uint8Array[]; tangling: number } {
+  const parts: Counts[] = [counts[c].get(sampling.concern[c]) as Counts];
+  for (let k = 0; k < sampling.numClasses; k++) {
+    if (k === c) continue;
+    const u = Math.min(sampling.tanglingPerClass[c], sampling.pools[k].length);
+    if (u > 0) parts.push(counts[k].get(u) as Counts);
+  }
+  const tangling = tanglingCount(sampling, c);
+  const threshold = tau * (sampling.concern[c] + tangling);
+  const masks = plan.observationPoints.map((p, i) => {
+    const m = new Uint8Array(p.units);
+    for (let u = 0; u < p.units; u++) {
+      let active = 0;
+      for (const part of parts) active += part[i][u];
+      m[u] = active > threshold ? 1 : 0;
+    }
+    return m;
+  });
+  return { masks, tangling };
+}
+
+/** Keeps, per class, the inputs the model classifies correctly (in pool order). */
+async function correctOnly(plan: ModelPlan, source: SampleSource, pools: number[][], options: DecomposeOptions): Promise<number[][]> {
+  const out: number[][] = [];
+  for (let k = 0; k < pools.length; k++) {
+    const keep: number[] = [];
+    const want = options.samplesPerClass;
+    for (let s = 0; s < pools[k].length && keep.length < want; s += options.batchSize) {
+      const idx = pools[k].slice(s, s + options.batchSize);
+      const x = toTensor(plan, await source.read(idx), idx.length, source.imageShape, options.preprocessing);
+      const pred = tf.tidy(() => (plan.model.predict(x) as tf.Tensor).argMax(-1).dataSync());
+      x.dispose();
+      idx.forEach((i, j) => {
+        if (pred[j] === k) keep.push(i);
+      });
+    }
+    out.push(keep);
+  }
+  return out;
+}

@@ -1,0 +1,12 @@
+/** The engine's only door: pure TF.js, no service imports. */
+export { EngineError, type EngineErrorCode } from './errors';
+export { SUPPORTED_LAYERS } from './layers/supported';
+export { loadModel, describeModel, type ModelArtifactsLike, type ModelSummary, type LayerSummary } from './model';
+export { preprocess, type PreprocessingSpec } from './preprocess';
+export { evaluate, predictScores, type LabelledBatch, type EvaluateOptions, type EvaluationResult } from './evaluate';
+export const ENGINE_VERSION = '0.1.0';
+export { ModelPlan, type ObservationPoint, type HeadWeights } from './graph';
+export { decompose, DEFAULT_DECOMPOSE_OPTIONS, type DecomposeOptions, type Decomposition, type DecomposedModule } from './decompose';
+export { ModuleRunner, rankByMargin, type ModuleSpec, type MaskPoint } from './modules';
+export { moduleHead, marginWeights, probabilityFromMargin, type ModuleHead } from './head';
+export type { SampleSource } from './activity';

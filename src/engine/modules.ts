@@ -1,0 +1,96 @@
+/**
+ * Running modules (ALGORITHM.md section 5): a module is the model with its masks multiplied in at
+ * the observation points, then its 2-unit head. Several modules run as one batch: the input is
+ * repeated once per module and each slice gets its own masks by broadcasting.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { runToFeatures, type ModelPlan } from './graph';
+import { marginWeights, type ModuleHead } from './head';
+
+export type MaskPoint = 'post-activation' | 'pre-activation';
+
+export interface ModuleSpec {
+  /** Per observation point, per unit: 1 kept, 0 masked. */
+  readonly masks: readonly Uint8Array[];
+  readonly head: ModuleHead;
+}
+
+/** Mask and head tensors of a set of modules, built once and reused across batches. */
+export class ModuleRunner {
+  private readonly postMasks: (tf.Tensor | undefined)[] = [];
+  private readonly preMasks = new Map<string, tf.Tensor>();
+  private readonly d: tf.Tensor2D;
+  private readonly e: tf.Tensor1D;
+  readonly size: number;
+
+  constructor(
+    private readonly plan: ModelPlan,
+    modules: readonly ModuleSpec[],
+    maskPoint: MaskPoint = 'post-activation',
+  ) {
+    this.size = modules.length;
+    plan.observationPoints.forEach((p, i) => {
+      // A point no module masks needs no multiply at all.
+      if (modules.every((m) => m.masks[i].every((v) => v === 1))) return;
+      const data = new Float32Array(modules.length * p.units);
+      modules.forEach((m, g) => data.set(m.masks[i], g * p.units));
+      const mask = tf.tensor(data, [modules.length, 1, ...p.shape]);
+      if (maskPoint === 'post-activation') this.postMasks[i] = mask;
+      else this.preMasks.set(p.preActivationLayer, this.combine(this.preMasks.get(p.preActivationLayer), mask));
+    });
+    const w = modules.map((m) => marginWeights(m.head));
+    this.d = tf.tensor2d(w.flatMap((x) => Array.from(x.d)), [modules.length, w[0]?.d.length ?? 0]);
+    this.e = tf.tensor1d(w.map((x) => x.e));
+  }
+
+  private combine(a: tf.Tensor | undefined, b: tf.Tensor): tf.Tensor {
+    if (!a) return b;
+    const c = a.mul(b);
+    a.dispose();
+    b.dispose();
+    return c;
+  }
+
+  /**
+   * Module margins m_c(x) = z_c - z_uc for every input and module.
+   * @param x preprocessed inputs [B, ...]
+   * @returns [B, M] margins; the caller owns the tensor.
+   */
+  margins(x: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => {
+      const b = x.shape[0];
+      const m = this.size;
+      const repeated = tf.concat(new Array(m).fill(x), 0);
+      const features = runToFeatures(this.plan, repeated, { groups: m, postMasks: this.postMasks, preMasks: this.preMasks });
+      const f = features.reshape([m, b, -1]);
+      const margins = f.mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1));
+      return margins.transpose() as tf.Tensor2D;
+    });
+  }
+
+  /** Masked activations of every module at every observation point, for checks: [M*B, ...] each. */
+  observe(x: tf.Tensor, visit: (point: number, value: tf.Tensor) => void): void {
+    tf.tidy(() => {
+      const repeated = tf.concat(new Array(this.size).fill(x), 0);
+      runToFeatures(this.plan, repeated, { groups: this.size, postMasks: this.postMasks, preMasks: this.preMasks, observe: visit });
+    });
+  }
+
+  dispose(): void {
+    this.postMasks.forEach((t) => t?.dispose());
+    this.preMasks.forEach((t) => t.dispose());
+    this.d.dispose();
+    this.e.dispose();
+  }
+}
+
+/** Ranks by margin (never by the saturating probability): top-k module positions per input. */
+export function rankByMargin(margins: Float32Array, modules: number, k: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < margins.length / modules; i++) {
+    const row = margins.subarray(i * modules, (i + 1) * modules);
+    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b);
+    out.push(order.slice(0, k));
+  }
+  return out;
+}

@@ -1,0 +1,41 @@
+/**
+ * Streams a stored dataset as labelled batches: images are read from the blob store one batch at
+ * a time (a range read), so memory stays flat whatever the dataset's size.
+ */
+import type { LabelledBatch } from '../engine';
+import type { BlobStore } from '../store/blobs';
+
+export interface StoredDataset {
+  readonly imagesBlob: string;
+  readonly labelsBlob: string;
+  readonly shape: number[];
+  readonly dtype: string;
+}
+
+async function readRange(blobs: BlobStore, key: string, start: number, length: number): Promise<Buffer> {
+  if (length === 0) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const c of blobs.openRead(key, { start, end: start + length - 1 })) chunks.push(c as Buffer);
+  const out = Buffer.concat(chunks);
+  if (out.length !== length) throw new Error(`blob ${key} is shorter than its dataset row says`);
+  return out;
+}
+
+/** Batches of the first `limit` images (all when undefined). */
+export async function* datasetBatches(blobs: BlobStore, ds: StoredDataset, batchSize: number, limit?: number): AsyncGenerator<LabelledBatch> {
+  const [n, h, w, c] = ds.shape;
+  const total = Math.min(n, limit ?? n);
+  const per = h * w * c;
+  const bytesPer = ds.dtype === 'float32' ? 4 : 1;
+  const labelBytes = await readRange(blobs, ds.labelsBlob, 0, total * 4);
+  const labels = new Int32Array(labelBytes.buffer.slice(labelBytes.byteOffset, labelBytes.byteOffset + labelBytes.byteLength));
+  for (let start = 0; start < total; start += batchSize) {
+    const count = Math.min(batchSize, total - start);
+    const raw = await readRange(blobs, ds.imagesBlob, start * per * bytesPer, count * per * bytesPer);
+    const copy = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+    yield {
+      images: ds.dtype === 'float32' ? new Float32Array(copy) : new Uint8Array(copy),
+      labels: labels.subarray(start, start + count),
+    };
+  }
+}

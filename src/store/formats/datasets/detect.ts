@@ -1,0 +1,71 @@
+/**
+ * Guesses a dataset's format from the uploaded files' bytes. Names only matter for the CIFAR
+ * class-name text files, which have no signature of their own; CIFAR batches have no header at all,
+ * so they are recognised last, by their record size.
+ */
+import { UnsupportedFormatError } from '../../../errors';
+import { cifarRecordBytes, isCifarMeta, type CifarLabelMode } from './cifar-bin';
+import { isImageEntryName } from './image-folder';
+import { isGzip, looksLikeIdx } from './idx';
+import type { DatasetLimits } from './limits';
+import { isNpy } from './npy';
+import type { DatasetFile, DatasetFormat } from './types';
+import { isZip, openZip, zipGuards } from './zip';
+
+type FileKind = 'gzip' | 'zip' | 'npy' | 'idx' | 'cifar-meta' | 'other';
+
+function sniff(file: DatasetFile): FileKind {
+  const b = file.bytes;
+  if (isGzip(b)) return 'gzip';
+  if (isZip(b)) return 'zip';
+  if (isNpy(b)) return 'npy';
+  if (looksLikeIdx(b) && idxLengthMatches(b)) return 'idx';
+  if (isCifarMeta(file)) return 'cifar-meta';
+  return 'other';
+}
+
+/**
+ * A CIFAR record may begin 00 00 08 03 by chance (label 0, then red pixels 0, 8, 3); an IDX file
+ * is only taken as one when its length is exactly what its header declares.
+ */
+function idxLengthMatches(b: Buffer): boolean {
+  const rank = b[3]!;
+  const headerBytes = 4 + 4 * rank;
+  if (b.length < headerBytes) return false;
+  let payload = 1;
+  for (let i = 0; i < rank; i++) payload *= b.readUInt32BE(4 + 4 * i);
+  return b.length === headerBytes + payload;
+}
+
+/** @throws UnsupportedFormatError (415) when no format fits. */
+export async function detectDatasetFormat(
+  files: readonly DatasetFile[],
+  labelMode: CifarLabelMode,
+  limits: DatasetLimits,
+): Promise<DatasetFormat> {
+  const kinds = files.map(sniff);
+  if (kinds.includes('zip')) {
+    let hasNpy = false;
+    let hasImages = false;
+    for (const [i, file] of files.entries()) {
+      if (kinds[i] !== 'zip') continue;
+      const { entries } = await openZip(file, zipGuards(limits));
+      hasNpy ||= entries.some((e) => e.name.toLowerCase().endsWith('.npy'));
+      hasImages ||= entries.some((e) => isImageEntryName(e.name));
+    }
+    if (hasNpy) return 'npz';
+    if (hasImages) return 'image-folder';
+  } else if (kinds.includes('npy')) {
+    return 'npz';
+  } else if (kinds.includes('gzip') || kinds.includes('idx')) {
+    return 'idx';
+  } else {
+    const record = cifarRecordBytes(labelMode);
+    const batches = files.filter((_, i) => kinds[i] === 'other');
+    if (batches.length > 0 && batches.every((f) => f.bytes.length > 0 && f.bytes.length % record === 0)) return 'cifar-bin';
+  }
+  const seen = files.map((f, i) => `${f.name} (${kinds[i]})`).join(', ');
+  throw new UnsupportedFormatError(
+    `cannot detect the dataset format of ${seen}; pass format as one of cifar-bin, idx, npz, image-folder`,
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * Types shared by the dataset readers. They live apart from `index.ts` so the per-format files can
+ * use them without importing the module that imports them (no cycles for `madge`).
+ */
+
+export type DatasetFormat = 'cifar-bin' | 'idx' | 'npz' | 'image-folder';
+
+export interface DatasetFile {
+  readonly name: string;
+  readonly bytes: Buffer;
+}
+
+export interface ParseDatasetOptions {
+  /** Detected from the bytes (and, for CIFAR meta files, the names) when absent. */
+  readonly format?: DatasetFormat;
+  /** CIFAR-100 only: its records carry 2 label bytes (coarse, fine). */
+  readonly labelMode?: 'fine' | 'coarse';
+  /** Default 5,000,000. */
+  readonly maxImages?: number;
+  /** Total decoded image tensor bytes, default 4 GiB. */
+  readonly maxBytes?: number;
+  /** Per image H*W, default 4096*4096; guards huge declared dimensions. */
+  readonly maxImagePixels?: number;
+}
+
+export type Shape4 = [number, number, number, number];
+
+export interface ParsedDataset {
+  readonly format: DatasetFormat;
+  readonly count: number;
+  /** [N, H, W, C], channels-last. */
+  readonly shape: Shape4;
+  readonly dtype: 'uint8' | 'float32';
+  /** NHWC, length N*H*W*C. */
+  readonly images: Uint8Array | Float32Array;
+  /** Length N. */
+  readonly labels: Int32Array;
+  readonly numClasses: number;
+  /** Length numClasses. */
+  readonly classCounts: number[];
+  readonly classNames?: string[];
+}
+
+/** What a format reader hands to `finishDataset`, which validates the labels and counts classes. */
+export interface DecodedDataset {
+  readonly shape: Shape4;
+  readonly dtype: 'uint8' | 'float32';
+  readonly images: Uint8Array | Float32Array;
+  readonly labels: Int32Array;
+  readonly classNames?: string[];
+  /** A ceiling the format itself implies (CIFAR-10 has 10 classes), used when there are no names. */
+  readonly maxClasses?: number;
+  /** Where images and labels came from, for error details. */
+  readonly imageSource: string;
+  readonly labelSource: string;
+}
