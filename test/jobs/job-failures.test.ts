@@ -59,7 +59,7 @@ describe('job failures, retries and cancellation', () => {
     const job = await finished(up.body.jobId);
     expect(job.state).toBe('failed');
     expect(job.attempts).toBe(1);
-    expect(job.error).toMatchObject({ title: 'Unprocessable input', detail: expect.stringMatching(/neither a Keras HDF5/) });
+    expect(job.error).toMatchObject({ title: 'Unsupported format', status: 415, detail: expect.stringMatching(/no model.json/) });
   });
 
   it('a transient failure is retried with backoff, then fails after JOB_ATTEMPTS', async () => {

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BadRequestError, ConflictError, UnsupportedFormatError } from '../../errors';
-import { sniff } from '../../store/formats/detect';
+import { sniffContainer } from '../../store/formats/models/detect';
 import { isBlobReferenced } from '../../store/blob-refs';
 import * as modelsRepo from '../../store/models';
 import * as jobsRepo from '../../store/jobs';
@@ -74,8 +74,8 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
   try {
     const file = upload.files[0];
     if (!file) throw new BadRequestError('field "file" is required');
-    const kind = sniff(file.head);
-    if (kind === 'unknown') {
+    const kind = sniffContainer(file.head);
+    if (!kind) {
       throw new UnsupportedFormatError('not a Keras HDF5 file (.h5) nor a zip (.keras or TF.js); the format is detected from the bytes');
     }
     const name = upload.fields.name?.trim() || file.filename || 'model';
