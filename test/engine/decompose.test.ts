@@ -1,0 +1,186 @@
+/**
+ * Decomposition on a hand-built net and on the real ResNet-20: the one-pass masks equal the
+ * naive per-module computation, the core invariant holds (tau = 0, post-activation), and with
+ * no masks the composition of all modules predicts exactly what the model predicts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-node';
+import {
+  DEFAULT_DECOMPOSE_OPTIONS,
+  ModelPlan,
+  ModuleRunner,
+  decompose,
+  loadModel,
+  moduleHead,
+  rankByMargin,
+  type DecomposeOptions,
+  type SampleSource,
+} from '../../src/engine';
+import { batchCounts, toTensor } from '../../src/engine/activity';
+import { runToFeatures } from '../../src/engine/graph';
+import { classPools, planSamples } from '../../src/engine/sampling';
+import { parseModelFile } from '../../src/store/formats/models';
+import { CIFAR_PREPROCESSING, RESNET_DIR, cifarRecords } from '../support/fixtures';
+
+function memorySource(images: Uint8Array | Float32Array, shape: number[]): SampleSource {
+  const per = shape.reduce((a, b) => a * b, 1);
+  return {
+    imageShape: shape,
+    read: async (idx) => {
+      const out = images instanceof Float32Array ? new Float32Array(idx.length * per) : new Uint8Array(idx.length * per);
+      idx.forEach((i, j) => out.set(images.subarray(i * per, (i + 1) * per), j * per));
+      return out;
+    },
+  };
+}
+
+/** A small conv net with BN, ReLU, a residual Add, stride-2 padding, pooling and a dense head. */
+function tinyNet(): tf.LayersModel {
+  const input = tf.input({ shape: [8, 8, 1] });
+  const c1 = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, seed: 1 } as never).apply(input) as tf.SymbolicTensor;
+  const b1 = tf.layers.batchNormalization().apply(c1) as tf.SymbolicTensor;
+  const r1 = tf.layers.reLU().apply(b1) as tf.SymbolicTensor;
+  const c2 = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(r1) as tf.SymbolicTensor;
+  const add = tf.layers.add().apply([c2, r1]) as tf.SymbolicTensor;
+  const r2 = tf.layers.activation({ activation: 'relu' }).apply(add) as tf.SymbolicTensor;
+  const pad = tf.layers.zeroPadding2d({ padding: 1 }).apply(r2) as tf.SymbolicTensor;
+  const c3 = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, activation: 'relu' }).apply(pad) as tf.SymbolicTensor;
+  const pool = tf.layers.maxPooling2d({ poolSize: 2 }).apply(c3) as tf.SymbolicTensor;
+  const flat = tf.layers.flatten().apply(pool) as tf.SymbolicTensor;
+  const d1 = tf.layers.dense({ units: 8, activation: 'relu' }).apply(flat) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 3, activation: 'softmax' }).apply(d1) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out });
+}
+
+const OPTS: DecomposeOptions = { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: { scale: 1 / 255 }, batchSize: 7 };
+
+describe('decomposition of a hand-built net', () => {
+  const n = 90;
+  const images = new Uint8Array(n * 64).map((_, i) => (i * 37 + (i >> 6) * 11) % 256);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+  let model: tf.LayersModel;
+  beforeAll(() => {
+    tf.setBackend('tensorflow');
+    model = tinyNet();
+  });
+  afterAll(() => model.dispose());
+
+  it('finds every ReLU output as an observation point and the last Dense as the head', () => {
+    const plan = new ModelPlan(model);
+    expect(plan.observationPoints.map((p) => p.shape)).toEqual([[8, 8, 4], [8, 8, 4], [4, 4, 6], [8]]);
+    expect(plan.head.name).toBe(model.layers[model.layers.length - 1].name);
+    expect(plan.observationPoints[1].preActivationLayer).toBe(plan.steps.find((s) => s.className === 'Conv2D' && s.layer.name !== model.layers[1].name)?.layer.name);
+  });
+
+  it.each([0, 0.3])('one pass gives the masks of the naive per-module computation (tau %s)', async (tau) => {
+    const opts = { ...OPTS, samplesPerClass: 20, tanglingRatio: 1, tau };
+    const source = memorySource(images, [8, 8, 1]);
+    const result = await decompose(model, source, labels, opts);
+    const plan = new ModelPlan(model);
+    const pools = classPools(labels, 3, opts.seed);
+    const sampling = planSamples(pools, opts);
+    for (const mod of result.modules) {
+      const c = mod.classIndex;
+      const u = sampling.tanglingPerClass[c];
+      const idx = [...pools[c].slice(0, sampling.concern[c]), ...[0, 1, 2].filter((k) => k !== c).flatMap((k) => pools[k].slice(0, u))];
+      const x = toTensor(plan, await source.read(idx), idx.length, [8, 8, 1], opts.preprocessing);
+      const counts = batchCounts(plan, x);
+      x.dispose();
+      const naive = counts.map((cnt) => Uint8Array.from(cnt, (v) => (v > tau * idx.length ? 1 : 0)));
+      expect(mod.masks).toEqual(naive);
+      expect(mod.concernSamples + mod.tanglingSamples).toBe(idx.length);
+    }
+    expect(result.inputsRun).toBe(60);
+  });
+
+  it('module heads: concerned column unchanged, unconcerned = mean of the others; MC-BLN zeroes rows by the prose rule', () => {
+    const w = { kernel: Float32Array.from([0.1, 0.9, 0.7, 0.8, 0.2, 0.6]), bias: Float32Array.from([1, 2, 4]), features: 2, classes: 3 };
+    const h = moduleHead(w, 0);
+    [0.1, 0.8, 0.8, 0.4].forEach((v, i) => expect(h.kernel[i]).toBeCloseTo(v, 6));
+    expect(Array.from(h.bias)).toEqual([1, 3]);
+    const bln = moduleHead(w, 0, 0.5);
+    // Feature 0: |W[0,0]| = 0.1 < 0.5 and |W_uc[0]| = 0.8 >= 0.5 -> removed; feature 1: |0.8| >= 0.5 -> kept.
+    expect(bln.removedFeatures).toEqual([0]);
+    expect(Array.from(bln.kernel.slice(0, 2))).toEqual([0, 0]);
+  });
+});
+
+describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
+  const SAMPLES = 12;
+  let model: tf.LayersModel;
+  const train = cifarRecords('data_batch_1.bin', 400);
+  beforeAll(async () => {
+    await tf.setBackend('tensorflow');
+    model = await loadModel(await parseModelFile(fs.readFileSync(path.join(RESNET_DIR, 'model.h5'))));
+  });
+  afterAll(() => model.dispose());
+
+  it('invariant: on every sample used for a module, its activations equal the model\'s and its P_c is the 2-unit softmax of the model\'s features', async () => {
+    const opts = { ...OPTS, samplesPerClass: SAMPLES, batchSize: 64, preprocessing: CIFAR_PREPROCESSING };
+    const source = memorySource(train.images, [32, 32, 3]);
+    const result = await decompose(model, source, train.labels, opts);
+    expect(result.observationPoints).toHaveLength(19);
+    const plan = new ModelPlan(model);
+    const pools = classPools(train.labels, 10, opts.seed);
+    const sampling = planSamples(pools, opts);
+    const head = plan.headWeights();
+    let checked = 0;
+    for (const mod of result.modules.filter((m) => [0, 3, 9].includes(m.classIndex))) {
+      const c = mod.classIndex;
+      const u = sampling.tanglingPerClass[c];
+      const idx = [...pools[c].slice(0, sampling.concern[c]), ...Array.from({ length: 10 }, (_, k) => k).filter((k) => k !== c).flatMap((k) => pools[k].slice(0, u))];
+      const x = toTensor(plan, await source.read(idx), idx.length, [32, 32, 3], opts.preprocessing);
+      const plain: Float32Array[] = [];
+      const features = runToFeatures(plan, x, { observe: (i, v) => (plain[i] = v.dataSync().slice() as Float32Array) });
+      const runner = new ModuleRunner(plan, [mod]);
+      runner.observe(x, (i, v) => {
+        const masked = v.dataSync();
+        expect(masked.length).toBe(plain[i].length);
+        for (let j = 0; j < masked.length; j++) if (masked[j] !== plain[i][j]) throw new Error(`point ${i} unit ${j}: ${masked[j]} != ${plain[i][j]}`);
+        checked++;
+      });
+      const margins = runner.margins(x);
+      const f = features.dataSync();
+      const m = margins.dataSync();
+      const fDim = head.features;
+      for (let s = 0; s < idx.length; s++) {
+        let zc = head.bias[c];
+        let zuc = 0;
+        for (let j = 0; j < 10; j++) if (j !== c) zuc += head.bias[j];
+        for (let i = 0; i < fDim; i++) {
+          zc += f[s * fDim + i] * head.kernel[i * 10 + c];
+          let o = 0;
+          for (let j = 0; j < 10; j++) if (j !== c) o += head.kernel[i * 10 + j];
+          zuc += f[s * fDim + i] * o;
+        }
+        zuc /= 9;
+        const pc = Math.exp(zc) / (Math.exp(zc) + Math.exp(zuc)); // the 2-unit softmax, concerned unit
+        const pm = 1 / (1 + Math.exp(-m[s]));
+        expect(Math.abs(pc - pm)).toBeLessThan(1e-5);
+      }
+      features.dispose();
+      margins.dispose();
+      runner.dispose();
+      x.dispose();
+    }
+    expect(checked).toBe(3 * 19);
+  });
+
+  it('with no masks, the composition of all modules ranked by margin predicts exactly what the model predicts', async () => {
+    const plan = new ModelPlan(model);
+    const head = plan.headWeights();
+    const all = plan.observationPoints.map((p) => new Uint8Array(p.units).fill(1));
+    const runner = new ModuleRunner(plan, Array.from({ length: 10 }, (_, c) => ({ masks: all, head: moduleHead(head, c) })));
+    const test = cifarRecords('test_batch.bin', 64);
+    const x = toTensor(plan, test.images, 64, [32, 32, 3], CIFAR_PREPROCESSING);
+    const margins = runner.margins(x);
+    const composed = rankByMargin(margins.dataSync() as Float32Array, 10, 1).map((r) => r[0]);
+    const direct = Array.from((model.predict(x) as tf.Tensor).argMax(-1).dataSync());
+    expect(composed).toEqual(direct);
+    margins.dispose();
+    x.dispose();
+    runner.dispose();
+  });
+});
