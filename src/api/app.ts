@@ -12,11 +12,13 @@ import { Problem } from './schemas/common';
 import { ModelView } from './schemas/models';
 import { DatasetView } from './schemas/datasets';
 import { EvaluationView } from './schemas/evaluations';
+import { DecompositionView, ModuleView } from './schemas/decompositions';
 import { operationsRoutes } from './routes/operations';
 import { modelsRoutes } from './routes/models';
 import { jobsRoutes } from './routes/jobs';
 import { datasetsRoutes } from './routes/datasets';
 import { evaluationsRoutes } from './routes/evaluations';
+import { decompositionsRoutes } from './routes/decompositions';
 import type { AppDeps } from './deps';
 
 export interface BuildAppOptions {
@@ -34,7 +36,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerValidation(app);
   registerProblemHandlers(app);
   // Shared schemas live at the root so the OpenAPI document lists them under components.
-  for (const schema of [Problem, ModelView, DatasetView, EvaluationView]) app.addSchema(schema);
+  for (const schema of [Problem, ModelView, DatasetView, EvaluationView, DecompositionView, ModuleView]) app.addSchema(schema);
 
   await app.register(multipart, {
     limits: { fileSize: deps.config.maxUploadBytes, files: 20, fields: 20, fieldSize: 1024 * 1024, parts: 50, headerPairs: 100 },
@@ -47,6 +49,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(modelsRoutes, { deps });
   await app.register(datasetsRoutes, { deps });
   await app.register(evaluationsRoutes, { deps });
+  await app.register(decompositionsRoutes, { deps });
   await app.register(jobsRoutes, { deps });
   return app;
 }

@@ -29,6 +29,17 @@ export interface Config {
   /** Fault injection for tests: a worker pauses this long after each progress report. */
   readonly jobTestDelayMs: number;
   readonly apiKeys: readonly string[];
+  /** Power figures for the energy/CO2e estimate of each job (ALGORITHM.md section 7). */
+  readonly energy: EnergyConfig;
+}
+
+export interface EnergyConfig {
+  readonly pue: number;
+  readonly cpuWatts: number;
+  readonly dramWatts: number;
+  readonly gpuWatts: number;
+  readonly gpus: number;
+  readonly co2eKgPerKwh: number;
 }
 
 export class ConfigError extends Error {
@@ -57,6 +68,12 @@ const DEFAULTS = {
   JOB_TEST_DELAY_MS: '0',
   IMPORT_WAIT_MS: '60000',
   API_KEYS: '',
+  ENERGY_PUE: '1.58',
+  ENERGY_CPU_WATTS: '65',
+  ENERGY_DRAM_WATTS: '8',
+  ENERGY_GPU_WATTS: '250',
+  ENERGY_GPUS: '0',
+  ENERGY_CO2E_KG_PER_KWH: '0.433',
 } as const;
 
 /** Documented variables: README, compose and the outside checks use these names. */
@@ -80,6 +97,15 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     const n = Number(raw);
     if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
       problems.push(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+      return Number(DEFAULTS[name]);
+    }
+    return n;
+  };
+  const num = (name: keyof typeof DEFAULTS, min: number, max: number): number => {
+    const raw = get(name);
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push(`${name} must be a number in [${min}, ${max}], got "${raw}"`);
       return Number(DEFAULTS[name]);
     }
     return n;
@@ -130,6 +156,14 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jobTestDelayMs: int('JOB_TEST_DELAY_MS', 0, 600_000),
     importWaitMs: int('IMPORT_WAIT_MS', 0, 3_600_000),
     apiKeys,
+    energy: {
+      pue: num('ENERGY_PUE', 1, 10),
+      cpuWatts: num('ENERGY_CPU_WATTS', 0, 10_000),
+      dramWatts: num('ENERGY_DRAM_WATTS', 0, 10_000),
+      gpuWatts: num('ENERGY_GPU_WATTS', 0, 10_000),
+      gpus: int('ENERGY_GPUS', 0, 64),
+      co2eKgPerKwh: num('ENERGY_CO2E_KG_PER_KWH', 0, 10),
+    },
     ...overrides,
   };
   if (problems.length > 0) throw new ConfigError(problems);

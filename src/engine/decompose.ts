@@ -8,6 +8,7 @@ import { EngineError } from './errors';
 import { ModelPlan, type ObservationPoint } from './graph';
 import { moduleHead, type ModuleHead } from './head';
 import type { MaskPoint } from './modules';
+export { DEFAULT_DECOMPOSE_OPTIONS } from './defaults';
 import type { PreprocessingSpec } from './preprocess';
 import { checkpoints, classPools, planSamples, tanglingCount, type SamplingPlan } from './sampling';
 
@@ -26,17 +27,6 @@ export interface DecomposeOptions {
   readonly preprocessing: PreprocessingSpec;
 }
 
-export const DEFAULT_DECOMPOSE_OPTIONS = {
-  samplesPerClass: 1000,
-  tanglingRatio: 1,
-  tau: 0,
-  maskPoint: 'post-activation' as MaskPoint,
-  backtrack: 'none' as const,
-  delta: 0.5,
-  confidentOnly: false,
-  seed: 0,
-  batchSize: 128,
-};
 
 export interface DecomposedModule {
   readonly classIndex: number;

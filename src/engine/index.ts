@@ -10,3 +10,4 @@ export { decompose, DEFAULT_DECOMPOSE_OPTIONS, type DecomposeOptions, type Decom
 export { ModuleRunner, rankByMargin, type ModuleSpec, type MaskPoint } from './modules';
 export { moduleHead, marginWeights, probabilityFromMargin, type ModuleHead } from './head';
 export type { SampleSource } from './activity';
+export { evaluateModules, maskJaccard, type CompositionMetrics, type CompositionEvalOptions } from './compose';

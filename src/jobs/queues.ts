@@ -12,10 +12,14 @@ const REDIS_CALL_TIMEOUT_MS = 5000;
 export interface JobDataMap {
   'inspect-model': { modelId: string };
   evaluate: { evaluationId: string };
+  decompose: { decompositionId: string };
 }
 
 export type JobType = keyof JobDataMap;
-export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate'];
+
+/** Options a decompose job runs with when the request leaves them out (recorded with the job). */
+export { DEFAULT_DECOMPOSE_OPTIONS } from '../engine/defaults';
+export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate', 'decompose'];
 
 export function queueName(type: JobType): string {
   return type;

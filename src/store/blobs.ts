@@ -30,6 +30,8 @@ export interface BlobStore {
   get(key: string): Promise<Buffer>;
   /** Streams the blob, or bytes [start, end] of it (inclusive, like fs.createReadStream). */
   openRead(key: string, range?: { start: number; end?: number }): Readable;
+  /** Bytes [start, start + length) of each range, in order (random access, e.g. sampled images). */
+  readRanges(key: string, ranges: readonly { start: number; length: number }[]): Promise<Buffer[]>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Every key in the store (for audits and orphan checks). */
@@ -107,6 +109,22 @@ export class FsBlobStore implements BlobStore {
 
   openRead(key: string, range?: { start: number; end?: number }): Readable {
     return fs.createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : undefined);
+  }
+
+  async readRanges(key: string, ranges: readonly { start: number; length: number }[]): Promise<Buffer[]> {
+    const fh = await fsp.open(this.pathOf(key), 'r');
+    try {
+      const out: Buffer[] = [];
+      for (const r of ranges) {
+        const buf = Buffer.alloc(r.length);
+        const { bytesRead } = await fh.read(buf, 0, r.length, r.start);
+        if (bytesRead !== r.length) throw new Error(`blob ${key} ends before byte ${r.start + r.length}`);
+        out.push(buf);
+      }
+      return out;
+    } finally {
+      await fh.close();
+    }
   }
 
   async exists(key: string): Promise<boolean> {

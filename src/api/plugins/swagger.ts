@@ -19,6 +19,7 @@ export const swaggerPlugin = fp(async (app: FastifyInstance) => {
         { name: 'models', description: 'Model uploads' },
         { name: 'datasets', description: 'Dataset uploads' },
         { name: 'evaluations', description: 'Model accuracy on a dataset' },
+        { name: 'decompositions', description: 'One module per class, and the modules themselves' },
         { name: 'jobs', description: 'Long-running work' },
         { name: 'operations', description: 'Health, readiness, metrics' },
       ],

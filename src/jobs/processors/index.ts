@@ -3,8 +3,10 @@ import type { JobType } from '../queues';
 import type { Processor } from '../context';
 import { inspectModel } from './inspect-model';
 import { evaluateProcessor } from './evaluate';
+import { decomposeProcessor } from './decompose';
 
 export const PROCESSORS: { [T in JobType]: Processor<T> } = {
   'inspect-model': inspectModel,
   evaluate: evaluateProcessor,
+  decompose: decomposeProcessor,
 };

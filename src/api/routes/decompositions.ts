@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { IdParams, problems, type IdParamsT } from '../schemas/common';
+import { DecompositionRequest, type DecompositionRequestT } from '../schemas/decompositions';
+import { Accepted } from '../schemas/evaluations';
+import * as decompositions from '../services/decompositions';
+import type { AppDeps } from '../deps';
+import { ownerOf } from './owner';
+
+export async function decompositionsRoutes(app: FastifyInstance, { deps }: { deps: AppDeps }): Promise<void> {
+  app.post<{ Body: DecompositionRequestT }>(
+    '/decompositions',
+    {
+      schema: {
+        tags: ['decompositions'],
+        summary: 'Decompose a model into one module per class (a job)',
+        description:
+          'Concern samples come from datasetId (seeded), metrics from evalDatasetId. Options follow ALGORITHM.md: ' +
+          'samplesPerClass, tanglingRatio, tau, maskPoint, backtrack, delta, confidentOnly, seed.',
+        body: DecompositionRequest,
+        response: { 202: Accepted, ...problems(400, 401, 404, 409, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const accepted = await decompositions.createDecomposition(deps, request.body, ownerOf(request));
+      return reply.code(202).header('location', `/decompositions/${accepted.id}`).send(accepted);
+    },
+  );
+
+  app.get<{ Params: IdParamsT }>(
+    '/decompositions/:id',
+    { schema: { tags: ['decompositions'], summary: 'A decomposition, its modules and metrics', params: IdParams, response: { 200: Type.Ref('Decomposition'), ...problems(400, 401, 404, 503) } } },
+    async (request) => decompositions.getDecomposition(deps, request.params.id, ownerOf(request)),
+  );
+
+  app.get<{ Params: IdParamsT }>(
+    '/modules/:id',
+    { schema: { tags: ['decompositions'], summary: 'A module: kept units per layer, one-vs-rest accuracy', params: IdParams, response: { 200: Type.Ref('Module'), ...problems(400, 401, 404, 503) } } },
+    async (request) => decompositions.getModule(deps, request.params.id, ownerOf(request)),
+  );
+}

@@ -1,0 +1,85 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+export const DecompositionOptions = Type.Object(
+  {
+    samplesPerClass: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'concern samples per class' })),
+    tanglingRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 1, description: '|U_c| / |S_c|, spread evenly over the other classes' })),
+    tau: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'a unit is kept when active on more than this fraction of the samples' })),
+    maskPoint: Type.Optional(Type.Union([Type.Literal('post-activation'), Type.Literal('pre-activation')], { default: 'post-activation' })),
+    backtrack: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('last-layer'), Type.Literal('input')], { default: 'none' })),
+    delta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, default: 0.5, description: 'MC-BLN weight threshold' })),
+    confidentOnly: Type.Optional(Type.Boolean({ default: false, description: 'use only samples the model classifies correctly' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type DecompositionOptionsT = Static<typeof DecompositionOptions>;
+
+export const DecompositionRequest = Type.Object(
+  {
+    modelId: Type.String({ minLength: 1, maxLength: 100 }),
+    datasetId: Type.String({ minLength: 1, maxLength: 100, description: 'where concern and tangling samples come from' }),
+    evalDatasetId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'held-out data for the metrics' })),
+    classes: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 100_000 }), { minItems: 1, maxItems: 10_000, uniqueItems: true })),
+    options: Type.Optional(DecompositionOptions),
+  },
+  { additionalProperties: false },
+);
+export type DecompositionRequestT = Static<typeof DecompositionRequest>;
+
+export const ModuleSummary = Type.Object({
+  id: Type.String(),
+  classIndex: Type.Integer(),
+  className: Type.String(),
+  keptFraction: Type.Number(),
+});
+
+const TopK = Type.Object({ top1: Type.Number(), top5: Type.Number() }, { additionalProperties: true });
+
+export const DecompositionMetrics = Type.Object(
+  {
+    model: Type.Optional(TopK),
+    composed: Type.Optional(TopK),
+    agreement: Type.Optional(Type.Number()),
+    jaccard: Type.Object({ meanPairwise: Type.Number(), meanVsModel: Type.Number() }),
+    energy: Type.Object({ seconds: Type.Number(), kWh: Type.Number(), co2eKg: Type.Number() }, { additionalProperties: true }),
+  },
+  { additionalProperties: true },
+);
+
+export const DecompositionView = Type.Object(
+  {
+    id: Type.String(),
+    status: Type.String({ description: 'the job state: queued | active | completed | failed | cancelled' }),
+    modelId: Type.String(),
+    datasetId: Type.String(),
+    evalDatasetId: Type.Optional(Type.String()),
+    classes: Type.Optional(Type.Array(Type.Integer())),
+    options: Type.Object({}, { additionalProperties: true }),
+    jobId: Type.Optional(Type.String()),
+    engineVersion: Type.Optional(Type.String()),
+    modules: Type.Array(ModuleSummary),
+    metrics: Type.Optional(DecompositionMetrics),
+    error: Type.Optional(Type.Object({ title: Type.String(), detail: Type.String() }, { additionalProperties: true })),
+    createdAt: Type.String({ format: 'date-time' }),
+    finishedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { $id: 'Decomposition' },
+);
+export type DecompositionViewT = Static<typeof DecompositionView>;
+
+export const ModuleView = Type.Object(
+  {
+    id: Type.String(),
+    decompositionId: Type.String(),
+    modelId: Type.String(),
+    classIndex: Type.Integer(),
+    className: Type.String(),
+    keptFraction: Type.Number(),
+    perLayer: Type.Array(Type.Object({ layer: Type.String(), units: Type.Integer(), kept: Type.Integer() })),
+    oneVsRest: Type.Optional(Type.Object({ accuracy: Type.Number() })),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Module' },
+);
+export type ModuleViewT = Static<typeof ModuleView>;

@@ -1,0 +1,167 @@
+/**
+ * decompose: one module per class (ALGORITHM.md sections 1-5, 7). Samples are read from the
+ * decomposition dataset by range reads, the engine computes masks and heads, the blobs are written
+ * (content-addressed, so a retry rewrites the same keys) and all module rows commit in one
+ * transaction. With an evaluation dataset, the metrics follow.
+ */
+import {
+  ENGINE_VERSION,
+  ModelPlan,
+  ModuleRunner,
+  decompose,
+  evaluateModules,
+  maskJaccard,
+  type DecomposeOptions,
+  type SampleSource,
+} from '../../engine';
+import type { Prisma } from '../../store/db';
+import { findModelById } from '../../store/models';
+import { packHead, packMasks } from '../../store/module-blobs';
+import { cachedModel } from '../model-cache';
+import { datasetBatches } from '../dataset-batches';
+import { energyOf } from '../energy';
+import type { JobContext, Processor } from '../context';
+import type { BlobStore } from '../../store/blobs';
+
+interface StoredDataset {
+  imagesBlob: string;
+  labelsBlob: string;
+  shape: unknown;
+  dtype: string;
+  count: number;
+}
+
+function blobSource(blobs: BlobStore, ds: StoredDataset): SampleSource {
+  const shape = ds.shape as number[];
+  const bytesPer = ds.dtype === 'float32' ? 4 : 1;
+  const per = shape[1] * shape[2] * shape[3];
+  return {
+    imageShape: shape.slice(1),
+    read: async (indices) => {
+      const parts = await blobs.readRanges(
+        ds.imagesBlob,
+        indices.map((i) => ({ start: i * per * bytesPer, length: per * bytesPer })),
+      );
+      const joined = Buffer.concat(parts);
+      const copy = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);
+      return ds.dtype === 'float32' ? new Float32Array(copy) : new Uint8Array(copy);
+    },
+  };
+}
+
+async function readLabels(blobs: BlobStore, ds: StoredDataset): Promise<Int32Array> {
+  const b = await blobs.get(ds.labelsBlob);
+  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + ds.count * 4));
+}
+
+export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
+  const started = Date.now();
+  const dec = await ctx.db.decomposition.findUniqueOrThrow({ where: { id: ctx.data.decompositionId }, include: { dataset: true, evalDataset: true } });
+  await ctx.db.decomposition.update({ where: { id: dec.id }, data: { status: 'active' } });
+  const model = await findModelById(ctx.db, dec.modelId);
+  const classNames = model.classNames as string[];
+  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!);
+  const options = { ...(dec.options as object), preprocessing: JSON.parse(model.preprocessing) } as DecomposeOptions;
+  const classes = (dec.classes as number[] | null) ?? undefined;
+
+  await ctx.progress(1, 'sampling');
+  const labels = await readLabels(ctx.blobs, dec.dataset);
+  const result = await decompose(tfModel, blobSource(ctx.blobs, dec.dataset), labels, { ...options, classes }, async (stage, fraction) => {
+    if (stage === 'observing') await ctx.progress(2 + 58 * fraction, 'observing');
+    else await ctx.progress(stage === 'masking' ? 60 : 1, stage);
+  });
+  const points = result.observationPoints.map((p) => ({ layer: p.layer, shape: p.shape, units: p.units }));
+  const totalUnits = points.reduce((s, p) => s + p.units, 0);
+
+  const stored = [];
+  for (const m of result.modules) {
+    const masks = await ctx.blobs.putBuffer(packMasks(m.masks));
+    const head = await ctx.blobs.putBuffer(packHead(m.head.kernel, m.head.bias));
+    const kept = m.kept.reduce((a, b) => a + b, 0);
+    stored.push({
+      module: m,
+      masksBlob: masks.key,
+      headBlob: head.key,
+      keptFraction: kept / totalUnits,
+      perLayer: points.map((p, i) => ({ layer: p.layer, units: p.units, kept: m.kept[i] })),
+    });
+  }
+  await ctx.progress(65, 'masking');
+
+  let metrics: Record<string, unknown> | undefined;
+  if (dec.evalDataset) {
+    const plan = new ModelPlan(tfModel);
+    const runner = new ModuleRunner(plan, result.modules, options.maskPoint);
+    try {
+      const ds = dec.evalDataset;
+      const shape = ds.shape as number[];
+      const evaluation = await evaluateModules(plan, runner, datasetBatches(ctx.blobs, { ...ds, shape }, 256), {
+        imageShape: shape.slice(1),
+        preprocessing: options.preprocessing,
+        moduleClasses: result.modules.map((m) => m.classIndex),
+        onProgress: (done) => ctx.progress(65 + (33 * done) / ds.count, 'evaluating'),
+      });
+      metrics = {
+        count: evaluation.count,
+        model: evaluation.model,
+        composed: evaluation.composed,
+        agreement: evaluation.agreement,
+        oneVsRest: evaluation.oneVsRest,
+        jaccard: maskJaccard(result.modules.map((m) => m.masks)),
+      };
+      stored.forEach((s, i) => ((s as { oneVsRest?: number }).oneVsRest = evaluation.oneVsRest[i]));
+    } finally {
+      runner.dispose();
+    }
+  }
+  metrics = {
+    ...(metrics ?? { jaccard: maskJaccard(result.modules.map((m) => m.masks)) }),
+    keptFraction: stored.reduce((s, m) => s + m.keptFraction, 0) / Math.max(1, stored.length),
+    inputsRun: result.inputsRun,
+    energy: energyOf((Date.now() - started) / 1000, ctx.config.energy),
+  };
+
+  await save(ctx, dec.id, dec.ownerId, classNames, stored, points, metrics);
+  return { decompositionId: dec.id, modules: stored.length, ...(metrics.composed ? { composedTop1: (metrics.composed as { top1: number }).top1 } : {}) };
+};
+
+async function save(
+  ctx: JobContext<'decompose'>,
+  decompositionId: string,
+  ownerId: string | null,
+  classNames: string[],
+  stored: { module: { classIndex: number; head: { removedFeatures: number[] } }; masksBlob: string; headBlob: string; keptFraction: number; perLayer: object[]; oneVsRest?: number }[],
+  points: object[],
+  metrics: Record<string, unknown>,
+): Promise<void> {
+  // One transaction, keyed by (decomposition, class): a retried job replaces, never duplicates.
+  await ctx.db.$transaction(async (tx) => {
+    await tx.module.deleteMany({ where: { decompositionId } });
+    for (const s of stored) {
+      await tx.module.create({
+        data: {
+          id: `${decompositionId}-${s.module.classIndex}`,
+          ownerId,
+          decompositionId,
+          classIndex: s.module.classIndex,
+          className: classNames[s.module.classIndex] ?? String(s.module.classIndex),
+          keptFraction: s.keptFraction,
+          perLayer: s.perLayer as Prisma.InputJsonValue,
+          masksBlob: s.masksBlob,
+          headBlob: s.headBlob,
+          ...(s.oneVsRest !== undefined ? { oneVsRest: { accuracy: s.oneVsRest } } : {}),
+        },
+      });
+    }
+    await tx.decomposition.update({
+      where: { id: decompositionId },
+      data: {
+        status: 'completed',
+        engineVersion: ENGINE_VERSION,
+        observationPoints: points as Prisma.InputJsonValue,
+        metrics: metrics as Prisma.InputJsonValue,
+        finishedAt: new Date(),
+      },
+    });
+  });
+}
