@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { countClass, toTensor, type Counts, type SampleSource } from './activity';
+import { backtrackMasks } from './backtrack';
 import { EngineError } from './errors';
 import { ModelPlan, type ObservationPoint } from './graph';
 import { moduleHead, type ModuleHead } from './head';
@@ -93,11 +94,14 @@ export async function decompose(
   await onProgress?.('masking', 0);
   const head = plan.headWeights();
   const modules = classes.map((c) => {
-    const { masks, tangling } = moduleMasks(plan, sampling, counts, c, options.tau);
+    const found = moduleMasks(plan, sampling, counts, c, options.tau);
+    const mHead = moduleHead(head, c, options.backtrack === 'none' ? undefined : options.delta);
+    const masks = options.backtrack === 'none' ? found.masks : backtrackMasks(plan, found.masks, mHead.removedFeatures, options.backtrack);
+    const tangling = found.tangling;
     return {
       classIndex: c,
       masks,
-      head: moduleHead(head, c, options.backtrack === 'none' ? undefined : options.delta),
+      head: mHead,
       concernSamples: sampling.concern[c],
       tanglingSamples: tangling,
       kept: masks.map((m) => m.reduce((a, b) => a + b, 0)),

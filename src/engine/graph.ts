@@ -64,6 +64,8 @@ export class ModelPlan {
   readonly inputKey: string;
   /** Key of the tensor that feeds the head (the features). */
   readonly featuresKey: string;
+  /** Per-sample shape of every tensor in the plan, by key. */
+  readonly shapes = new Map<string, number[]>();
   readonly head: Layer;
 
   constructor(readonly model: tf.LayersModel) {
@@ -71,6 +73,7 @@ export class ModelPlan {
       throw new EngineError('INVALID_MODEL', 'decomposition needs one input and one output');
     }
     this.inputKey = keyOf(model.inputs[0]);
+    this.shapes.set(this.inputKey, model.inputs[0].shape.slice(1) as number[]);
     this.head = this.findHead(model.outputs[0]);
     const headInput = this.head.inboundNodes[0].inputTensors[0];
     this.featuresKey = keyOf(headInput);
@@ -111,6 +114,7 @@ export class ModelPlan {
         throw new EngineError('INVALID_MODEL', `nested model ${layer.name} is not supported for decomposition`);
       }
       node.inputTensors.forEach(visit);
+      this.shapes.set(key, t.shape.slice(1) as number[]);
       const observation = isObservation(layer) ? this.addObservation(layer, t, node.inputTensors) : undefined;
       this.steps.push({ layer, className: layer.getClassName(), inputs: node.inputTensors.map(keyOf), output: key, observation });
       visiting.delete(key);

@@ -11,3 +11,4 @@ export { ModuleRunner, rankByMargin, type ModuleSpec, type MaskPoint } from './m
 export { moduleHead, marginWeights, probabilityFromMargin, type ModuleHead } from './head';
 export type { SampleSource } from './activity';
 export { evaluateModules, maskJaccard, type CompositionMetrics, type CompositionEvalOptions } from './compose';
+export { backtrackMasks } from './backtrack';

@@ -1,0 +1,340 @@
+/**
+ * Benchmark P1: decomposition wall time of ResNet-20 on CIFAR-10 data_batch_1 divided by the time
+ * of ONE plain forward pass (model.predict, same batch size, same preprocessing via toTensor) over
+ * as many inputs as the decomposition ran, on the same backend in the same process. Target <= 1.3.
+ *
+ *   npm run bench                          # S = 300 samples per class, auto backend
+ *   npm run bench -- --samples 1000        # the full run
+ *   npm run bench -- --backend wasm        # tensorflow | wasm | cpu | auto
+ *
+ * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose/forward
+ * pairs, default 1), --profile=false (skip the per-batch breakdown), --reps N (profile repetitions).
+ * Writes bench/results/p1-<backend>[-s<S>].json (the default S=300 run writes p1-<backend>.json).
+ */
+import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
+import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, decompose, type SampleSource } from '../src/engine';
+import { batchCounts, toTensor } from '../src/engine/activity';
+import { runToFeatures } from '../src/engine/graph';
+import { CIFAR_PREPROCESSING, IMAGE_SHAPE, cifarRecords, loadResnet, machine, memorySource, now, parseArgs, peakRssKiB, selectBackend, table, writeJson } from './lib';
+
+const TARGET = 1.3;
+
+interface Timed {
+  wall: number;
+  cpu: number;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<Timed> {
+  const c0 = process.cpuUsage();
+  const t0 = now();
+  await fn();
+  const wall = now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1e6 };
+}
+
+/** One plain forward pass over `sizes` consecutive batches from index 0: read, toTensor, predict, read back. */
+async function forwardPass(model: tf.LayersModel, plan: ModelPlan, source: SampleSource, sizes: readonly number[]): Promise<void> {
+  let start = 0;
+  for (const b of sizes) {
+    const idx = Array.from({ length: b }, (_, j) => start + j);
+    const x = toTensor(plan, await source.read(idx), b, source.imageShape, CIFAR_PREPROCESSING);
+    const y = model.predict(x) as tf.Tensor;
+    y.dataSync();
+    y.dispose();
+    x.dispose();
+    start += b;
+  }
+}
+
+function plainBatches(n: number, batch: number): number[] {
+  const out: number[] = [];
+  for (let s = 0; s < n; s += batch) out.push(Math.min(batch, n - s));
+  return out;
+}
+
+/**
+ * The batch sizes the decomposition runs (ALGORITHM.md section 3 sharing, all classes, ratio 1):
+ * class k runs its first min(S, |pool_k|) inputs, snapshotting after floor(S/9) (the tangling
+ * prefix), and a batch never crosses a snapshot. Mirrors countClass + checkpoints for this case.
+ */
+function decompositionBatches(labels: Int32Array, classes: number, s: number, ratio: number, batch: number): number[] {
+  const counts = new Array<number>(classes).fill(0);
+  labels.forEach((y) => counts[y]++);
+  const concern = counts.map((c) => Math.min(s, c));
+  const tangling = concern.map((c) => Math.max(1, Math.floor((c * ratio) / (classes - 1))));
+  const out: number[] = [];
+  for (let k = 0; k < classes; k++) {
+    const marks = new Set<number>([concern[k]]);
+    for (let c = 0; c < classes; c++) if (c !== k) marks.add(Math.min(tangling[c], counts[k]));
+    marks.delete(0);
+    let done = 0;
+    for (const mark of [...marks].sort((a, b) => a - b)) {
+      while (done < mark) {
+        const take = Math.min(batch, mark - done);
+        out.push(take);
+        done += take;
+      }
+    }
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median ms of `reps` runs of fn (after one untimed run). */
+function msMedian(reps: number, fn: () => void): number {
+  fn();
+  const xs: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    fn();
+    xs.push((now() - t0) * 1000);
+  }
+  return median(xs);
+}
+
+/**
+ * Per-batch breakdown of what one decomposition batch costs, against the plain predict of the same
+ * batch, plus candidate replacements for the counting (for suggestions; not used by the engine).
+ */
+async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSource, batch: number, reps: number): Promise<Record<string, number>> {
+  const idx = Array.from({ length: batch }, (_, j) => j);
+  const pixels = await source.read(idx);
+  const x = toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING);
+  const units = plan.observationPoints.map((p) => p.units);
+  const running = units.map((u) => new Int32Array(u));
+  const out: Record<string, number> = {};
+
+  out.read = msMedian(reps, () => void source.read(idx));
+  out.toTensor = msMedian(reps, () => toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING).dispose());
+  out.predict = msMedian(reps, () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()));
+  out.planForward = msMedian(reps, () => {
+    const f = runToFeatures(plan, x);
+    f.dataSync();
+    f.dispose();
+  });
+  // The engine's counting as is: greater(0).sum(0) per point, 19 dataSyncs, Int32Array copies.
+  out.batchCounts = msMedian(reps, () => void batchCounts(plan, x));
+  let counts = batchCounts(plan, x);
+  out.jsAccumulate = msMedian(reps, () => {
+    counts.forEach((c, i) => {
+      const r = running[i];
+      for (let u = 0; u < c.length; u++) r[u] += c[u];
+    });
+  });
+  // Same ops, but one readback of all points (concat) instead of one dataSync per point.
+  out.countsOneReadback = msMedian(reps, () => {
+    const kept: tf.Tensor[] = [];
+    const f = runToFeatures(plan, x, { observe: (i, v) => (kept[i] = tf.keep(v.greater(0).sum(0).reshape([-1]))) });
+    f.dispose();
+    const all = tf.concat(kept);
+    all.dataSync();
+    all.dispose();
+    kept.forEach((t) => t.dispose());
+  });
+  // Counting only (no readback): greater(0) -> bool, sum(0) casts to int32 then reduces.
+  out.countsNoReadback = msMedian(reps, () => {
+    const kept: tf.Tensor[] = [];
+    const f = runToFeatures(plan, x, { observe: (i, v) => (kept[i] = tf.keep(v.greater(0).sum(0))) });
+    f.dataSync();
+    f.dispose();
+    kept.forEach((t) => t.dispose());
+  });
+  // float32 step(x) = 1 where x > 0 (exact counts up to 2^24), one readback.
+  out.stepSumOneReadback = msMedian(reps, () => {
+    const kept: tf.Tensor[] = [];
+    const f = runToFeatures(plan, x, { observe: (i, v) => (kept[i] = tf.keep(tf.step(v).sum(0).reshape([-1]))) });
+    f.dispose();
+    const all = tf.concat(kept);
+    all.dataSync();
+    all.dispose();
+    kept.forEach((t) => t.dispose());
+  });
+  // tau = 0 needs only "ever active": max over the batch (relu output >= 0), kept on the device.
+  const everActive = plan.observationPoints.map((p) => tf.zeros(p.shape));
+  out.maxOnDevice = msMedian(reps, () => {
+    const f = runToFeatures(plan, x, {
+      observe: (i, v) => {
+        const next = tf.keep(tf.maximum(everActive[i], v.max(0)));
+        everActive[i].dispose();
+        everActive[i] = next;
+      },
+    });
+    f.dataSync();
+    f.dispose();
+  });
+  everActive.forEach((t) => t.dispose());
+  // Counts accumulated on the device (int32 adds), read back only at snapshots (not per batch).
+  const acc = plan.observationPoints.map((p) => tf.zeros(p.shape, 'int32'));
+  out.countsOnDevice = msMedian(reps, () => {
+    const f = runToFeatures(plan, x, {
+      observe: (i, v) => {
+        const next = tf.keep(acc[i].add(v.greater(0).sum(0)));
+        acc[i].dispose();
+        acc[i] = next;
+      },
+    });
+    f.dataSync();
+    f.dispose();
+  });
+  acc.forEach((t) => t.dispose());
+  // Only the point tensors' readback, cost per point of a dataSync on an already computed tensor.
+  const ready = plan.observationPoints.map((p) => tf.zeros([p.units], 'int32'));
+  out.readback19 = msMedian(reps, () => ready.forEach((t) => void Int32Array.from(t.dataSync() as Int32Array)));
+  ready.forEach((t) => t.dispose());
+  counts = [];
+  x.dispose();
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { samples: 'number', backend: 'string', batch: 'number', repeat: 'number', profile: 'boolean', reps: 'number' });
+  const S = (args.samples as number | undefined) ?? 300;
+  const batch = (args.batch as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.batchSize;
+  const repeat = (args.repeat as number | undefined) ?? 1;
+  const doProfile = (args.profile as boolean | undefined) ?? true;
+  const reps = (args.reps as number | undefined) ?? 5;
+  const runtime = await selectBackend((args.backend as string | undefined) ?? 'auto');
+  const backend = tf.getBackend();
+  console.log(`backend ${backend} (${runtime.package} ${runtime.version}); samplesPerClass ${S}; batch ${batch}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+
+  const train = cifarRecords('data_batch_1.bin');
+  const source = memorySource(train.images);
+  const model = await loadResnet();
+  const plan = new ModelPlan(model);
+  const options = { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: CIFAR_PREPROCESSING, samplesPerClass: S, batchSize: batch, tau: 0 };
+
+  const structure = decompositionBatches(train.labels, 10, S, options.tanglingRatio, batch);
+  const inputs = structure.reduce((a, b) => a + b, 0);
+  const plain = plainBatches(inputs, batch);
+
+  // Warm-up: every kernel of both paths, at the full batch size and at a small one.
+  const w0 = now();
+  await forwardPass(model, plan, source, [batch, 7]);
+  for (const b of [batch, 7]) {
+    const x = toTensor(plan, await source.read(Array.from({ length: b }, (_, j) => j)), b, IMAGE_SHAPE, CIFAR_PREPROCESSING);
+    batchCounts(plan, x);
+    x.dispose();
+  }
+  await decompose(model, source, train.labels, { ...options, samplesPerClass: 9 });
+  console.log(`warm-up ${(now() - w0).toFixed(1)} s`);
+
+  const forwards: Timed[] = [];
+  const decomps: Timed[] = [];
+  let inputsRun = 0;
+  let keptFraction = 0;
+  forwards.push(await timed(() => forwardPass(model, plan, source, plain)));
+  for (let r = 0; r < repeat; r++) {
+    decomps.push(
+      await timed(async () => {
+        const result = await decompose(model, source, train.labels, options);
+        inputsRun = result.inputsRun;
+        const total = result.observationPoints.reduce((a, p) => a + p.units, 0);
+        keptFraction = result.modules.reduce((a, m) => a + m.kept.reduce((x, y) => x + y, 0) / total, 0) / result.modules.length;
+      }),
+    );
+    forwards.push(await timed(() => forwardPass(model, plan, source, plain)));
+  }
+  if (inputsRun !== inputs) console.warn(`warning: decomposition ran ${inputsRun} inputs, the forward baseline ${inputs}`);
+  const sameStructure = await timed(() => forwardPass(model, plan, source, structure));
+
+  const fwdWall = forwards.reduce((a, t) => a + t.wall, 0) / forwards.length;
+  const fwdCpu = forwards.reduce((a, t) => a + t.cpu, 0) / forwards.length;
+  const decWall = median(decomps.map((t) => t.wall));
+  const decCpu = median(decomps.map((t) => t.cpu));
+  const ratio = decWall / fwdWall;
+
+  let breakdown: Record<string, number> | undefined;
+  if (doProfile) {
+    const p0 = now();
+    breakdown = await profile(model, plan, source, batch, reps);
+    console.log(`profile ${(now() - p0).toFixed(1)} s`);
+  }
+  const rss = peakRssKiB();
+  model.dispose();
+
+  const fmt = (s: number) => `${s.toFixed(2)} s`;
+  console.log('\nBenchmark P1: decomposition / one forward pass (ResNet-20, CIFAR-10 data_batch_1)');
+  console.log(
+    table(
+      ['measure', 'value'],
+      [
+        ['backend', `${backend} (${runtime.package})`],
+        ['samples per class', S],
+        ['inputs run (distinct)', inputsRun],
+        ['batch size', batch],
+        ['decomposition wall', fmt(decWall)],
+        ['forward pass wall (plain batches, mean)', `${fmt(fwdWall)}  [${forwards.map((t) => t.wall.toFixed(2)).join(', ')}]`],
+        ['forward pass wall (decomposition batch sizes)', fmt(sameStructure.wall)],
+        ['RATIO decomposition / forward', `${ratio.toFixed(3)}  (target <= ${TARGET}: ${ratio <= TARGET ? 'PASS' : 'FAIL'})`],
+        ['ratio vs forward in decomposition batch sizes', (decWall / sameStructure.wall).toFixed(3)],
+        ['ratio of CPU seconds', `${(decCpu / fwdCpu).toFixed(3)}  (${decCpu.toFixed(2)} / ${fwdCpu.toFixed(2)} s)`],
+        ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
+        ['mean kept fraction (tau 0)', keptFraction.toFixed(4)],
+        ['peak RSS', `${(rss.maxRSS / 1024).toFixed(1)} MiB (maxRSS ${rss.maxRSS} KiB, VmHWM ${rss.vmHWM ?? '?'} KiB)`],
+        ['load average at end', os.loadavg().map((l) => l.toFixed(2)).join(' ')],
+      ],
+    ),
+  );
+  if (breakdown) {
+    const b = breakdown;
+    const batches = structure.length;
+    console.log(`\nPer-batch breakdown, batch ${batch}, median of ${reps} (ms)  [decomposition runs ${batches} batches, plain forward ${plain.length}]`);
+    console.log(
+      table(
+        ['step', 'ms/batch', 'vs predict'],
+        Object.entries(b).map(([k, v]) => [k, v.toFixed(1), (v / b.predict).toFixed(3)]),
+      ),
+    );
+    const engine = b.read + b.toTensor + b.batchCounts + b.jsAccumulate;
+    const fwd = b.read + b.toTensor + b.predict;
+    console.log(
+      `engine batch (read+toTensor+batchCounts+accumulate) ${engine.toFixed(1)} ms vs forward batch ${fwd.toFixed(1)} ms = ${(engine / fwd).toFixed(3)}; ` +
+        `counting overhead batchCounts - planForward = ${(b.batchCounts - b.planForward).toFixed(1)} ms, ` +
+        `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms`,
+    );
+  }
+
+  const suffix = S === 300 ? '' : `-s${S}`;
+  const file = writeJson(`p1-${backend}${suffix}.json`, {
+    benchmark: 'P1',
+    when: new Date().toISOString(),
+    machine: machine(),
+    backend,
+    package: runtime.package,
+    samplesPerClass: S,
+    batchSize: batch,
+    inputs: inputsRun,
+    decompositionSeconds: decWall,
+    decompositionCpuSeconds: decCpu,
+    decompositionRuns: decomps,
+    forwardSeconds: fwdWall,
+    forwardCpuSeconds: fwdCpu,
+    forwardRuns: forwards,
+    forwardSameBatchStructureSeconds: sameStructure.wall,
+    decompositionBatches: structure.length,
+    forwardBatches: plain.length,
+    ratio,
+    ratioVsSameBatchStructure: decWall / sameStructure.wall,
+    cpuRatio: decCpu / fwdCpu,
+    target: TARGET,
+    pass: ratio <= TARGET,
+    meanKeptFraction: keptFraction,
+    peakRssKiB: rss.maxRSS,
+    vmHWMKiB: rss.vmHWM,
+    loadavgAtEnd: os.loadavg(),
+    perBatchMs: breakdown,
+  });
+  console.log(`\nwrote ${file}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
