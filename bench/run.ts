@@ -157,7 +157,7 @@ async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSou
     kept.forEach((t) => t.dispose());
   });
   // tau = 0 needs only "ever active": max over the batch (relu output >= 0), kept on the device.
-  const everActive = plan.observationPoints.map((p) => tf.zeros(p.shape));
+  const everActive = plan.observationPoints.map((p) => tf.zeros([...p.shape]));
   out.maxOnDevice = msMedian(reps, () => {
     const f = runToFeatures(plan, x, {
       observe: (i, v) => {
@@ -171,7 +171,7 @@ async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSou
   });
   everActive.forEach((t) => t.dispose());
   // Counts accumulated on the device (int32 adds), read back only at snapshots (not per batch).
-  const acc = plan.observationPoints.map((p) => tf.zeros(p.shape, 'int32'));
+  const acc = plan.observationPoints.map((p) => tf.zeros([...p.shape], 'int32'));
   out.countsOnDevice = msMedian(reps, () => {
     const f = runToFeatures(plan, x, {
       observe: (i, v) => {

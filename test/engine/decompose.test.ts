@@ -183,4 +183,36 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     x.dispose();
     runner.dispose();
   });
+
+  it('ranking by the saturating probability loses accuracy that ranking by the margin keeps', () => {
+    const plan = new ModelPlan(model);
+    const head = plan.headWeights();
+    const all = plan.observationPoints.map((p) => new Uint8Array(p.units).fill(1));
+    const runner = new ModuleRunner(plan, Array.from({ length: 10 }, (_, c) => ({ masks: all, head: moduleHead(head, c) })));
+    const test = cifarRecords('test_batch.bin', 500);
+    let byMargin = 0;
+    let byProbability = 0;
+    let saturatedTies = 0;
+    for (let s = 0; s < 500; s += 50) {
+      const x = toTensor(plan, test.images.subarray(s * 3072, (s + 50) * 3072), 50, [32, 32, 3], CIFAR_PREPROCESSING);
+      const t = runner.margins(x);
+      const margins = t.dataSync() as Float32Array;
+      t.dispose();
+      x.dispose();
+      for (let i = 0; i < 50; i++) {
+        const row = Array.from(margins.subarray(i * 10, i * 10 + 10));
+        // P_c as a float32 softmax of [z_c, z_uc] computes it: it rounds to exactly 1 for margins above ~17.
+        const probs = row.map((m) => Math.fround(1 / (1 + Math.exp(-m))));
+        const pMax = Math.max(...probs);
+        if (probs.filter((p) => p === pMax).length > 1) saturatedTies++;
+        const y = test.labels[s + i];
+        if (row.indexOf(Math.max(...row)) === y) byMargin++;
+        if (probs.indexOf(pMax) === y) byProbability++;
+      }
+    }
+    runner.dispose();
+    console.log(`500 test images, no masks: by margin ${byMargin}, by probability ${byProbability}, saturated ties ${saturatedTies}`);
+    expect(saturatedTies).toBeGreaterThan(0);
+    expect(byProbability).toBeLessThan(byMargin);
+  });
 });
