@@ -66,6 +66,9 @@ interface ProbabilityRanking {
   /** Of those, how many margin ranking had right and probability ranking wrong (and vice versa). */
   lostCorrect: number;
   gainedCorrect: number;
+  /** Quantiles of the winning (largest) margin per input, and how often it saturates float32 P_c. */
+  topMarginQuantiles: { p10: number; p50: number; p90: number; max: number };
+  topMarginAbove17: number;
 }
 
 function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes: readonly number[]): ProbabilityRanking {
@@ -78,7 +81,9 @@ function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes
   let changedTop1 = 0;
   let lostCorrect = 0;
   let gainedCorrect = 0;
+  const topMargins: number[] = [];
   rows.forEach((row, i) => {
+    topMargins.push(Math.max(...row));
     const y = labels[i];
     const p = Array.from(row, probability32);
     const byP = Array.from({ length: m }, (_, j) => j).sort((a, b) => p[b] - p[a] || a - b);
@@ -96,7 +101,19 @@ function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes
     }
   });
   const n = rows.length;
-  return { top1: top1 / n, top5: top5 / n, agreement: agree / n, saturatedTies, changedTop1, lostCorrect, gainedCorrect };
+  topMargins.sort((a, b) => a - b);
+  const q = (f: number) => topMargins[Math.min(n - 1, Math.floor(f * n))];
+  return {
+    top1: top1 / n,
+    top5: top5 / n,
+    agreement: agree / n,
+    saturatedTies,
+    changedTop1,
+    lostCorrect,
+    gainedCorrect,
+    topMarginQuantiles: { p10: q(0.1), p50: q(0.5), p90: q(0.9), max: topMargins[n - 1] },
+    topMarginAbove17: topMargins.filter((v) => v > 17).length,
+  };
 }
 
 function meanKeptFraction(d: Decomposition): number {
@@ -238,6 +255,7 @@ async function main(): Promise<void> {
         note: 'same masks and the same evaluation pass as tau 0 (its margins re-ranked in float32 probability); times are those of tau 0',
         probability: p,
       });
+      console.log(`prob: winning margin p10/p50/p90/max ${Object.values(p.topMarginQuantiles).map((v) => v.toFixed(1)).join('/')}, > 17 on ${p.topMarginAbove17}`);
       console.log(`prob: composed ${pct(p.top1)}; ${p.saturatedTies} inputs with >= 2 modules at P = 1.0f; top-1 changed on ${p.changedTop1} (lost ${p.lostCorrect}, gained ${p.gainedCorrect})`);
       save();
     }

@@ -87,110 +87,120 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Median ms of `reps` runs of fn (after one untimed run). */
-function msMedian(reps: number, fn: () => void): number {
-  fn();
-  const xs: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = now();
-    fn();
-    xs.push((now() - t0) * 1000);
-  }
-  return median(xs);
+/**
+ * Runs the plan like runToFeatures, but frees each intermediate once its last consumer has run
+ * (as tfjs-layers' own predict does), to measure what keeping every intermediate costs.
+ */
+function runFreeing(plan: ModelPlan, x: tf.Tensor, observe?: (i: number, v: tf.Tensor) => void): tf.Tensor {
+  const lastUse = new Map<string, number>();
+  plan.steps.forEach((s, j) => s.inputs.forEach((k) => lastUse.set(k, j)));
+  return tf.tidy(() => {
+    const values = new Map<string, tf.Tensor>([[plan.inputKey, x]]);
+    plan.steps.forEach((step, j) => {
+      const args = step.inputs.map((k) => values.get(k) as tf.Tensor);
+      const out = step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor;
+      if (step.observation !== undefined) observe?.(step.observation, out);
+      values.set(step.output, out);
+      for (const k of new Set(step.inputs)) {
+        // (a layer may hand its input back unchanged, e.g. inference-time Dropout: keep that one)
+        if (lastUse.get(k) === j && k !== plan.inputKey && k !== plan.featuresKey && values.get(k) !== out) {
+          values.get(k)?.dispose();
+          values.delete(k);
+        }
+      }
+    });
+    return values.get(plan.featuresKey) as tf.Tensor;
+  });
 }
 
 /**
  * Per-batch breakdown of what one decomposition batch costs, against the plain predict of the same
  * batch, plus candidate replacements for the counting (for suggestions; not used by the engine).
+ * Steps run round-robin (one of each per round, `reps` rounds after one untimed round) so that load
+ * from other processes spreads over all of them; the median per step is reported.
  */
 async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSource, batch: number, reps: number): Promise<Record<string, number>> {
   const idx = Array.from({ length: batch }, (_, j) => j);
   const pixels = await source.read(idx);
   const x = toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING);
-  const units = plan.observationPoints.map((p) => p.units);
-  const running = units.map((u) => new Int32Array(u));
-  const out: Record<string, number> = {};
-
-  out.read = msMedian(reps, () => void source.read(idx));
-  out.toTensor = msMedian(reps, () => toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING).dispose());
-  out.predict = msMedian(reps, () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()));
-  out.planForward = msMedian(reps, () => {
-    const f = runToFeatures(plan, x);
-    f.dataSync();
-    f.dispose();
-  });
-  // The engine's counting as is: greater(0).sum(0) per point, 19 dataSyncs, Int32Array copies.
-  out.batchCounts = msMedian(reps, () => void batchCounts(plan, x));
-  let counts = batchCounts(plan, x);
-  out.jsAccumulate = msMedian(reps, () => {
-    counts.forEach((c, i) => {
-      const r = running[i];
-      for (let u = 0; u < c.length; u++) r[u] += c[u];
-    });
-  });
-  // Same ops, but one readback of all points (concat) instead of one dataSync per point.
-  out.countsOneReadback = msMedian(reps, () => {
-    const kept: tf.Tensor[] = [];
-    const f = runToFeatures(plan, x, { observe: (i, v) => (kept[i] = tf.keep(v.greater(0).sum(0).reshape([-1]))) });
-    f.dispose();
-    const all = tf.concat(kept);
-    all.dataSync();
-    all.dispose();
-    kept.forEach((t) => t.dispose());
-  });
-  // Counting only (no readback): greater(0) -> bool, sum(0) casts to int32 then reduces.
-  out.countsNoReadback = msMedian(reps, () => {
-    const kept: tf.Tensor[] = [];
-    const f = runToFeatures(plan, x, { observe: (i, v) => (kept[i] = tf.keep(v.greater(0).sum(0))) });
-    f.dataSync();
-    f.dispose();
-    kept.forEach((t) => t.dispose());
-  });
-  // float32 step(x) = 1 where x > 0 (exact counts up to 2^24), one readback.
-  out.stepSumOneReadback = msMedian(reps, () => {
-    const kept: tf.Tensor[] = [];
-    const f = runToFeatures(plan, x, { observe: (i, v) => (kept[i] = tf.keep(tf.step(v).sum(0).reshape([-1]))) });
-    f.dispose();
-    const all = tf.concat(kept);
-    all.dataSync();
-    all.dispose();
-    kept.forEach((t) => t.dispose());
-  });
-  // tau = 0 needs only "ever active": max over the batch (relu output >= 0), kept on the device.
+  const running = plan.observationPoints.map((p) => new Int32Array(p.units));
+  const counts = batchCounts(plan, x);
   const everActive = plan.observationPoints.map((p) => tf.zeros([...p.shape]));
-  out.maxOnDevice = msMedian(reps, () => {
-    const f = runToFeatures(plan, x, {
-      observe: (i, v) => {
-        const next = tf.keep(tf.maximum(everActive[i], v.max(0)));
-        everActive[i].dispose();
-        everActive[i] = next;
-      },
-    });
-    f.dataSync();
-    f.dispose();
-  });
-  everActive.forEach((t) => t.dispose());
-  // Counts accumulated on the device (int32 adds), read back only at snapshots (not per batch).
   const acc = plan.observationPoints.map((p) => tf.zeros([...p.shape], 'int32'));
-  out.countsOnDevice = msMedian(reps, () => {
-    const f = runToFeatures(plan, x, {
-      observe: (i, v) => {
-        const next = tf.keep(acc[i].add(v.greater(0).sum(0)));
-        acc[i].dispose();
-        acc[i] = next;
-      },
-    });
-    f.dataSync();
-    f.dispose();
-  });
-  acc.forEach((t) => t.dispose());
-  // Only the point tensors' readback, cost per point of a dataSync on an already computed tensor.
   const ready = plan.observationPoints.map((p) => tf.zeros([p.units], 'int32'));
-  out.readback19 = msMedian(reps, () => ready.forEach((t) => void Int32Array.from(t.dataSync() as Int32Array)));
-  ready.forEach((t) => t.dispose());
-  counts = [];
+  const oneReadback = (run: (observe: (i: number, v: tf.Tensor) => void) => tf.Tensor, count: (v: tf.Tensor) => tf.Tensor) => {
+    const kept: tf.Tensor[] = [];
+    run((i, v) => (kept[i] = tf.keep(count(v).reshape([-1])))).dispose();
+    const all = tf.concat(kept);
+    all.dataSync();
+    all.dispose();
+    kept.forEach((t) => t.dispose());
+  };
+  const steps: Record<string, () => void> = {
+    read: () => void source.read(idx),
+    toTensor: () => toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING).dispose(),
+    // The baseline: tfjs-layers predict (frees intermediates as it goes), output read back.
+    predict: () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()),
+    // The engine's walk without hooks: every intermediate lives until the end of the tidy.
+    planForward: () => {
+      const f = runToFeatures(plan, x);
+      f.dataSync();
+      f.dispose();
+    },
+    planForwardFreeing: () => {
+      const f = runFreeing(plan, x);
+      f.dataSync();
+      f.dispose();
+    },
+    // The engine's counting as is: greater(0).sum(0) per point, 19 dataSyncs, Int32Array copies.
+    batchCounts: () => void batchCounts(plan, x),
+    jsAccumulate: () =>
+      counts.forEach((c, i) => {
+        const r = running[i];
+        for (let u = 0; u < c.length; u++) r[u] += c[u];
+      }),
+    // Candidates: same counting ops, but one concat + one readback for all 19 points.
+    countsOneReadback: () => oneReadback((o) => runToFeatures(plan, x, { observe: o }), (v) => v.greater(0).sum(0)),
+    // ... and with intermediates freed early.
+    countsFreeingOneReadback: () => oneReadback((o) => runFreeing(plan, x, o), (v) => v.greater(0).sum(0)),
+    // float32 step(x) (1 where x > 0; exact counts up to 2^24).
+    stepSumOneReadback: () => oneReadback((o) => runToFeatures(plan, x, { observe: o }), (v) => tf.step(v).sum(0)),
+    // Counts accumulated on the device, read back only at snapshots (not per batch).
+    countsOnDevice: () => {
+      runToFeatures(plan, x, {
+        observe: (i, v) => {
+          const next = tf.keep(acc[i].add(v.greater(0).sum(0)));
+          acc[i].dispose();
+          acc[i] = next;
+        },
+      }).dispose();
+      acc[acc.length - 1].dataSync();
+    },
+    // tau = 0 needs only "ever active": a running max over the batch (relu output >= 0), on the device.
+    maxOnDevice: () => {
+      runToFeatures(plan, x, {
+        observe: (i, v) => {
+          const next = tf.keep(tf.maximum(everActive[i], v.max(0)));
+          everActive[i].dispose();
+          everActive[i] = next;
+        },
+      }).dispose();
+      everActive[everActive.length - 1].dataSync();
+    },
+    // Only the readback: 19 dataSyncs of already computed int32 tensors of the points' sizes.
+    readback19: () => ready.forEach((t) => void Int32Array.from(t.dataSync() as Int32Array)),
+  };
+  const times: Record<string, number[]> = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
+  for (let r = 0; r <= reps; r++) {
+    for (const [name, fn] of Object.entries(steps)) {
+      const t0 = now();
+      fn();
+      if (r > 0) times[name].push((now() - t0) * 1000);
+    }
+  }
+  [everActive, acc, ready].forEach((ts) => ts.forEach((t) => t.dispose()));
   x.dispose();
-  return out;
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 }
 
 async function main(): Promise<void> {
@@ -214,22 +224,25 @@ async function main(): Promise<void> {
   const inputs = structure.reduce((a, b) => a + b, 0);
   const plain = plainBatches(inputs, batch);
 
-  // Warm-up: every kernel of both paths, at the full batch size and at a small one.
+  // Warm-up once before timing: the forward path (full and small batch), then the decomposition
+  // path (batchCounts at both sizes and a tiny decomposition). Peak RSS is read after the forward
+  // path alone and after the decomposition, so the decomposition's own footprint shows.
   const w0 = now();
   await forwardPass(model, plan, source, [batch, 7]);
+  const forwards: Timed[] = [];
+  const decomps: Timed[] = [];
+  forwards.push(await timed(() => forwardPass(model, plan, source, plain)));
+  const rssForward = peakRssKiB().maxRSS;
   for (const b of [batch, 7]) {
     const x = toTensor(plan, await source.read(Array.from({ length: b }, (_, j) => j)), b, IMAGE_SHAPE, CIFAR_PREPROCESSING);
     batchCounts(plan, x);
     x.dispose();
   }
   await decompose(model, source, train.labels, { ...options, samplesPerClass: 9 });
-  console.log(`warm-up ${(now() - w0).toFixed(1)} s`);
+  console.log(`warm-up + first forward ${(now() - w0).toFixed(1)} s`);
 
-  const forwards: Timed[] = [];
-  const decomps: Timed[] = [];
   let inputsRun = 0;
   let keptFraction = 0;
-  forwards.push(await timed(() => forwardPass(model, plan, source, plain)));
   for (let r = 0; r < repeat; r++) {
     decomps.push(
       await timed(async () => {
@@ -241,6 +254,7 @@ async function main(): Promise<void> {
     );
     forwards.push(await timed(() => forwardPass(model, plan, source, plain)));
   }
+  const rssDecompose = peakRssKiB().maxRSS;
   if (inputsRun !== inputs) console.warn(`warning: decomposition ran ${inputsRun} inputs, the forward baseline ${inputs}`);
   const sameStructure = await timed(() => forwardPass(model, plan, source, structure));
 
@@ -277,7 +291,8 @@ async function main(): Promise<void> {
         ['ratio of CPU seconds', `${(decCpu / fwdCpu).toFixed(3)}  (${decCpu.toFixed(2)} / ${fwdCpu.toFixed(2)} s)`],
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
         ['mean kept fraction (tau 0)', keptFraction.toFixed(4)],
-        ['peak RSS', `${(rss.maxRSS / 1024).toFixed(1)} MiB (maxRSS ${rss.maxRSS} KiB, VmHWM ${rss.vmHWM ?? '?'} KiB)`],
+        ['peak RSS after forward / + decomposition', `${(rssForward / 1024).toFixed(1)} / ${(rssDecompose / 1024).toFixed(1)} MiB (maxRSS KiB ${rssForward} / ${rssDecompose})`],
+        ['peak RSS at end (incl. profile)', `${(rss.maxRSS / 1024).toFixed(1)} MiB (maxRSS ${rss.maxRSS} KiB, VmHWM ${rss.vmHWM ?? '?'} KiB)`],
         ['load average at end', os.loadavg().map((l) => l.toFixed(2)).join(' ')],
       ],
     ),
@@ -297,7 +312,8 @@ async function main(): Promise<void> {
     console.log(
       `engine batch (read+toTensor+batchCounts+accumulate) ${engine.toFixed(1)} ms vs forward batch ${fwd.toFixed(1)} ms = ${(engine / fwd).toFixed(3)}; ` +
         `counting overhead batchCounts - planForward = ${(b.batchCounts - b.planForward).toFixed(1)} ms, ` +
-        `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms`,
+        `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms ` +
+        `(with intermediates freed early: ${(b.planForwardFreeing - b.predict).toFixed(1)} ms)`,
     );
   }
 
@@ -326,8 +342,10 @@ async function main(): Promise<void> {
     target: TARGET,
     pass: ratio <= TARGET,
     meanKeptFraction: keptFraction,
-    peakRssKiB: rss.maxRSS,
-    vmHWMKiB: rss.vmHWM,
+    peakRssKiB: rssDecompose,
+    peakRssAfterForwardOnlyKiB: rssForward,
+    peakRssAtEndKiB: rss.maxRSS,
+    vmHWMAtEndKiB: rss.vmHWM,
     loadavgAtEnd: os.loadavg(),
     perBatchMs: breakdown,
   });

@@ -14,7 +14,8 @@ export interface TestApp {
 export async function buildTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
   const env = testEnv(overrides);
   const deps = createAppDeps(testConfig(env));
-  const app = await buildApp(deps, { logger: process.env.TEST_LOG ? { level: 'error', file: process.env.TEST_LOG } : false });
+  // Only unexpected errors (500s) log at this level: when one happens, its stack shows in the test output.
+  const app = await buildApp(deps, { logger: { level: 'error' } });
   await app.ready();
   return {
     app,

@@ -55,9 +55,11 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
 }
 
 export async function getDecomposition(deps: AppDeps, id: string, ownerId: string | null): Promise<DecompositionViewT> {
+  // The job row is read first: it turns completed only after the results committed, so a
+  // completed state can never be shown beside results read from before the commit.
+  const job = await deps.db.job.findFirst({ where: { resourceId: id, type: 'decompose', ownerId } });
   const dec = await deps.db.decomposition.findFirst({ where: { id, ownerId }, include: { modules: { orderBy: { classIndex: 'asc' } } } });
   if (!dec) throw new NotFoundError('decomposition', id);
-  const job = dec.jobId ? await deps.db.job.findUnique({ where: { id: dec.jobId } }) : null;
   return {
     id: dec.id,
     status: job?.state ?? dec.status,

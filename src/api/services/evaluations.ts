@@ -34,9 +34,10 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
 }
 
 export async function getEvaluation(deps: AppDeps, id: string, ownerId: string | null): Promise<EvaluationViewT> {
+  // The job row first: it turns completed only after the result committed (see decompositions).
+  const job = await deps.db.job.findFirst({ where: { resourceId: id, type: 'evaluate', ownerId } });
   const ev = await deps.db.evaluation.findFirst({ where: { id, ownerId } });
   if (!ev) throw new NotFoundError('evaluation', id);
-  const job = ev.jobId ? await deps.db.job.findUnique({ where: { id: ev.jobId } }) : null;
   return {
     id: ev.id,
     status: job?.state ?? ev.status,
