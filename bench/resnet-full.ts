@@ -11,8 +11,9 @@
  *   tsx bench/resnet-full.ts --samples 100 --test 200 --backend wasm
  *
  * Other options: --batch N (decomposition batch), --chunk N (inputs per module pass),
- * --variants tau0,tau0.05,tau0.1,pre,prob (a subset; prob needs tau0).
- * Writes bench/results/resnet-full.json after every variant (partial results survive).
+ * --variants tau0,tau0.05,tau0.1,pre,prob (a subset; prob needs tau0), --out NAME (file name in
+ * bench/results, default resnet-full.json). The JSON is rewritten after every variant, so partial
+ * results survive.
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
@@ -147,7 +148,8 @@ interface VariantResult {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { samples: 'number', test: 'number', backend: 'string', batch: 'number', chunk: 'number', variants: 'string' });
+  const args = parseArgs(process.argv.slice(2), { samples: 'number', test: 'number', backend: 'string', batch: 'number', chunk: 'number', variants: 'string', out: 'string' });
+  const outName = (args.out as string | undefined) ?? 'resnet-full.json';
   const S = (args.samples as number | undefined) ?? 1000;
   const T = Math.min(10_000, (args.test as number | undefined) ?? 10_000);
   const batchSize = (args.batch as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.batchSize;
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
 
   const results: VariantResult[] = [];
   const save = () =>
-    writeJson('resnet-full.json', {
+    writeJson(outName, {
       when: new Date().toISOString(),
       machine: machine(),
       backend,

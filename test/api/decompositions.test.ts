@@ -132,6 +132,24 @@ describe('decompositions on real models', () => {
     expect(mod.body.keptFraction).toBeLessThan(1);
   });
 
+  it('DELETE /jobs/:id cancels a running decomposition: it stops, and no module is written', async () => {
+    const train = await upload([[fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin']]);
+    const model = await request(t.app.server).post('/models').field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING)).attach('file', path.join(RESNET_DIR, 'model.h5')).expect(201);
+    const res = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: train.id, options: { samplesPerClass: 1000 } }).expect(202);
+    await waitFor(async () => {
+      const job = await request(t.app.server).get(`/jobs/${res.body.jobId}`);
+      return job.body.stage === 'observing' ? job.body : undefined;
+    }, 'the decomposition to start observing');
+    // 202: the worker stops at its next progress report (200 if the job was between attempts).
+    const cancel = await request(t.app.server).delete(`/jobs/${res.body.jobId}`);
+    expect([200, 202]).toContain(cancel.status);
+    const { dec } = await finished(res.body.id);
+    expect(dec.status).toBe('cancelled');
+    expect(dec.modules).toEqual([]);
+    const job = await request(t.app.server).get(`/jobs/${res.body.jobId}`).expect(200);
+    expect(job.body.progress).toBeLessThan(60);
+  });
+
   it('refuses bad requests: unknown model 404, class out of range 422, bad options 400', async () => {
     await request(t.app.server).post('/decompositions').send({ modelId: 'x', datasetId: 'y' }).expect(404);
     const model = await request(t.app.server).post('/models').attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(201);

@@ -51,7 +51,12 @@ function tinyNet(): tf.LayersModel {
   const flat = tf.layers.flatten().apply(pool) as tf.SymbolicTensor;
   const d1 = tf.layers.dense({ units: 8, activation: 'relu' }).apply(flat) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 3, activation: 'softmax' }).apply(d1) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out });
+  const model = tf.model({ inputs: input, outputs: out });
+  // A positive beta makes BN(0) > 0, so zeroing before BN differs from zeroing after the ReLU.
+  const bn = model.layers.find((l) => l.getClassName() === 'BatchNormalization')!;
+  const [gamma, , mean, variance] = bn.getWeights();
+  bn.setWeights([gamma, tf.fill([4], 0.5), mean, variance]);
+  return model;
 }
 
 const OPTS: DecomposeOptions = { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: { scale: 1 / 255 }, batchSize: 7 };
@@ -93,6 +98,37 @@ describe('decomposition of a hand-built net', () => {
       expect(mod.concernSamples + mod.tanglingSamples).toBe(idx.length);
     }
     expect(result.inputsRun).toBe(60);
+  });
+
+  it('pre-activation masking zeroes the conv output before BN (lossy), post-activation the ReLU output (exact)', () => {
+    const plan = new ModelPlan(model);
+    const head = moduleHead(plan.headWeights(), 0);
+    // Mask one unit of the first observation point (conv -> BN -> ReLU) and nothing else.
+    const masks = plan.observationPoints.map((p) => new Uint8Array(p.units).fill(1));
+    masks[0][5] = 0;
+    const x = toTensor(plan, images.subarray(0, 64 * 10), 10, [8, 8, 1], OPTS.preprocessing);
+    const seen: Record<string, Float32Array> = {};
+    for (const point of ['post-activation', 'pre-activation'] as const) {
+      const runner = new ModuleRunner(plan, [{ masks, head }], point);
+      runner.observe(x, (i, v) => {
+        if (i === 0) seen[point] = v.dataSync().slice() as Float32Array;
+      });
+      runner.dispose();
+    }
+    const plain: Float32Array[] = [];
+    runToFeatures(plan, x, { observe: (i, v) => (plain[i] = v.dataSync().slice() as Float32Array) }).dispose();
+    x.dispose();
+    const units = plan.observationPoints[0].units;
+    for (let s = 0; s < 10; s++) {
+      // Post: exactly the model's values with unit 5 forced to 0.
+      expect(seen['post-activation'][s * units + 5]).toBe(0);
+      expect(seen['post-activation'][s * units + 6]).toBe(plain[0][s * units + 6]);
+      // Pre: the conv output is zeroed before BN, so the unit becomes relu(BN(0)), not 0 in general.
+      expect(seen['pre-activation'][s * units + 6]).toBe(plain[0][s * units + 6]);
+    }
+    const bnOfZero = Array.from({ length: 10 }, (_, s) => seen['pre-activation'][s * units + 5]);
+    expect(new Set(bnOfZero).size).toBe(1);
+    expect(bnOfZero[0]).toBeGreaterThan(0.4);
   });
 
   it('module heads: concerned column unchanged, unconcerned = mean of the others; MC-BLN zeroes rows by the prose rule', () => {

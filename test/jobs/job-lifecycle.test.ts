@@ -90,7 +90,8 @@ describe('model upload -> inspect-model job in a worker process', () => {
   });
 
   it('a job on a killed worker is picked up by another worker and completes once', async () => {
-    const slow = { ...t.env, JOB_TEST_DELAY_MS: '1500' };
+    // A short lock so the killed worker's job is taken over quickly.
+    const slow = { ...t.env, JOB_TEST_DELAY_MS: '1500', JOB_LOCK_MS: '2000' };
     const a = spawnWorker(slow);
     workers.push(a);
     const up = await request(t.app.server).post('/models').attach('file', KMNIST).expect(202);

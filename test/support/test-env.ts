@@ -24,7 +24,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     QUEUE_PREFIX: `test-${randomUUID().slice(0, 8)}`,
     LOG_LEVEL: 'silent',
     TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto',
-    JOB_LOCK_MS: '2000',
+    // Long enough to outlast a busy TF.js batch on a loaded 2-core machine; crash tests set it lower.
+    JOB_LOCK_MS: '10000',
     // POST /models answers 202 at once unless a test waits for the import on purpose.
     IMPORT_WAIT_MS: '0',
     ...overrides,
