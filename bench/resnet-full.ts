@@ -51,12 +51,22 @@ async function* batches(records: Records, n: number, size = 500): AsyncIterable<
   }
 }
 
-/** float32 P_c from the margin, as a float32 2-unit softmax would give (saturates to 1 above ~17). */
+/**
+ * float32 P_c = 1/(1+exp(-margin)) with every operation rounded to float32, as a float32 sigmoid or
+ * 2-unit softmax computes it: 1 + exp(-m) rounds to 1 once exp(-m) <= 2^-24, i.e. margin >= ~16.6.
+ */
 function probability32(m: number): number {
+  const e = Math.fround(Math.exp(Math.fround(-m)));
+  return Math.fround(1 / Math.fround(1 + e));
+}
+
+/** The same probability computed in float64 and rounded once to float32 (saturates at ~17.3). */
+function probability32RoundedOnce(m: number): number {
   return Math.fround(1 / (1 + Math.exp(-m)));
 }
 
 interface ProbabilityRanking {
+  semantics: string;
   top1: number;
   top5: number;
   agreement: number;
@@ -70,9 +80,11 @@ interface ProbabilityRanking {
   /** Quantiles of the winning (largest) margin per input, and how often it saturates float32 P_c. */
   topMarginQuantiles: { p10: number; p50: number; p90: number; max: number };
   topMarginAbove17: number;
+  /** Inputs whose winning P_c is exactly 1.0f. */
+  winnerSaturated: number;
 }
 
-function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes: readonly number[]): ProbabilityRanking {
+function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes: readonly number[], semantics: string, prob: (m: number) => number): ProbabilityRanking {
   const m = classes.length;
   const rows = runner.margins_.flatMap((chunk) => Array.from({ length: chunk.length / m }, (_, i) => chunk.subarray(i * m, (i + 1) * m)));
   let top1 = 0;
@@ -82,11 +94,12 @@ function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes
   let changedTop1 = 0;
   let lostCorrect = 0;
   let gainedCorrect = 0;
+  let winnerSaturated = 0;
   const topMargins: number[] = [];
   rows.forEach((row, i) => {
     topMargins.push(Math.max(...row));
     const y = labels[i];
-    const p = Array.from(row, probability32);
+    const p = Array.from(row, prob);
     const byP = Array.from({ length: m }, (_, j) => j).sort((a, b) => p[b] - p[a] || a - b);
     const byMargin = Array.from({ length: m }, (_, j) => j).sort((a, b) => row[b] - row[a] || a - b);
     const pTop = byP.slice(0, 5).map((j) => classes[j]);
@@ -95,6 +108,7 @@ function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes
     if (pTop.includes(y)) top5++;
     if (pTop[0] === runner.modelTop1[i]) agree++;
     if (p.filter((v) => v === 1).length >= 2) saturatedTies++;
+    if (p[byP[0]] === 1) winnerSaturated++;
     if (pTop[0] !== mTop1) {
       changedTop1++;
       if (mTop1 === y) lostCorrect++;
@@ -105,6 +119,7 @@ function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes
   topMargins.sort((a, b) => a - b);
   const q = (f: number) => topMargins[Math.min(n - 1, Math.floor(f * n))];
   return {
+    semantics,
     top1: top1 / n,
     top5: top5 / n,
     agreement: agree / n,
@@ -114,6 +129,7 @@ function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes
     gainedCorrect,
     topMarginQuantiles: { p10: q(0.1), p50: q(0.5), p90: q(0.9), max: topMargins[n - 1] },
     topMarginAbove17: topMargins.filter((v) => v > 17).length,
+    winnerSaturated,
   };
 }
 
@@ -145,6 +161,8 @@ interface VariantResult {
   evaluationSeconds: number;
   note?: string;
   probability?: ProbabilityRanking;
+  /** The same ranking with P_c computed in float64 and rounded once to float32. */
+  probabilityRoundedOnce?: ProbabilityRanking;
 }
 
 async function main(): Promise<void> {
@@ -244,7 +262,8 @@ async function main(): Promise<void> {
     if (wanted.has('prob')) results[results.length - 1].note = 'evaluation time includes one extra model.predict per chunk (captured for the probability re-ranking)';
     tau0 = r.d;
     if (wanted.has('prob')) {
-      const p = probabilityRanking(r.runner, test.labels, classes);
+      const p = probabilityRanking(r.runner, test.labels, classes, 'float32 operations: fround(1 / fround(1 + fround(exp(fround(-m)))))', probability32);
+      const once = probabilityRanking(r.runner, test.labels, classes, 'float64, rounded once: fround(1 / (1 + exp(-m)))', probability32RoundedOnce);
       const m = results[results.length - 1];
       results.push({
         ...m,
@@ -256,9 +275,11 @@ async function main(): Promise<void> {
         meanOneVsRest: m.meanOneVsRest,
         note: 'same masks and the same evaluation pass as tau 0 (its margins re-ranked in float32 probability); times are those of tau 0',
         probability: p,
+        probabilityRoundedOnce: once,
       });
       console.log(`prob: winning margin p10/p50/p90/max ${Object.values(p.topMarginQuantiles).map((v) => v.toFixed(1)).join('/')}, > 17 on ${p.topMarginAbove17}`);
-      console.log(`prob: composed ${pct(p.top1)}; ${p.saturatedTies} inputs with >= 2 modules at P = 1.0f; top-1 changed on ${p.changedTop1} (lost ${p.lostCorrect}, gained ${p.gainedCorrect})`);
+      console.log(`prob (rounded once): composed ${pct(once.top1)}; ${once.saturatedTies} ties at 1.0f`);
+      console.log(`prob: composed ${pct(p.top1)}; winner at 1.0f on ${p.winnerSaturated}; ${p.saturatedTies} inputs with >= 2 modules at P = 1.0f; top-1 changed on ${p.changedTop1} (lost ${p.lostCorrect}, gained ${p.gainedCorrect})`);
       save();
     }
     r.runner.dispose();
@@ -296,7 +317,9 @@ async function main(): Promise<void> {
   );
   results.filter((r) => r.note).forEach((r) => console.log(`note, ${r.variant}: ${r.note}`));
   const prob = results.find((r) => r.probability)?.probability;
-  if (prob) console.log(`probability ranking: ${prob.saturatedTies} of ${T} inputs have >= 2 modules at P_c = 1.0f; its top-1 differs from margin ranking on ${prob.changedTop1} (margin right/prob wrong ${prob.lostCorrect}, the reverse ${prob.gainedCorrect})`);
+  const once = results.find((r) => r.probabilityRoundedOnce)?.probabilityRoundedOnce;
+  if (once) console.log(`probability ranking, P_c rounded once to float32 instead: composed top-1 ${pct(once.top1)}, top-5 ${pct(once.top5)}, ${once.saturatedTies} saturated ties`);
+  if (prob) console.log(`probability ranking (float32 ops): winning P_c = 1.0f on ${prob.winnerSaturated} inputs; ${prob.saturatedTies} of ${T} inputs have >= 2 modules at P_c = 1.0f; its top-1 differs from margin ranking on ${prob.changedTop1} (margin right/prob wrong ${prob.lostCorrect}, the reverse ${prob.gainedCorrect})`);
   console.log(`peak RSS ${(rss.maxRSS / 1024).toFixed(1)} MiB; total ${(now() - t0).toFixed(1)} s`);
   console.log(`wrote ${save()}`);
 }

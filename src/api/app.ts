@@ -13,12 +13,14 @@ import { ModelView } from './schemas/models';
 import { DatasetView } from './schemas/datasets';
 import { EvaluationView } from './schemas/evaluations';
 import { DecompositionView, ModuleView } from './schemas/decompositions';
+import { CompositionView } from './schemas/compositions';
 import { operationsRoutes } from './routes/operations';
 import { modelsRoutes } from './routes/models';
 import { jobsRoutes } from './routes/jobs';
 import { datasetsRoutes } from './routes/datasets';
 import { evaluationsRoutes } from './routes/evaluations';
 import { decompositionsRoutes } from './routes/decompositions';
+import { compositionsRoutes } from './routes/compositions';
 import type { AppDeps } from './deps';
 
 export interface BuildAppOptions {
@@ -36,7 +38,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerValidation(app);
   registerProblemHandlers(app);
   // Shared schemas live at the root so the OpenAPI document lists them under components.
-  for (const schema of [Problem, ModelView, DatasetView, EvaluationView, DecompositionView, ModuleView]) app.addSchema(schema);
+  for (const schema of [Problem, ModelView, DatasetView, EvaluationView, DecompositionView, ModuleView, CompositionView]) app.addSchema(schema);
 
   await app.register(multipart, {
     limits: { fileSize: deps.config.maxUploadBytes, files: 20, fields: 20, fieldSize: 1024 * 1024, parts: 50, headerPairs: 100 },
@@ -50,6 +52,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(datasetsRoutes, { deps });
   await app.register(evaluationsRoutes, { deps });
   await app.register(decompositionsRoutes, { deps });
+  await app.register(compositionsRoutes, { deps });
   await app.register(jobsRoutes, { deps });
   return app;
 }

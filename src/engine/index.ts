@@ -12,3 +12,5 @@ export { moduleHead, marginWeights, probabilityFromMargin, type ModuleHead } fro
 export type { SampleSource } from './activity';
 export { evaluateModules, maskJaccard, type CompositionMetrics, type CompositionEvalOptions } from './compose';
 export { backtrackMasks } from './backtrack';
+export { CompositionScorer, compositionMargins, modelScores, type ModuleGroup, type CompositionScore } from './composition';
+export { exportModule, EXPORT_WEIGHTS_FILE, type ExportableModule, type ExportedModule, type ExportedModelJson } from './export';

@@ -13,13 +13,15 @@ export interface JobDataMap {
   'inspect-model': { modelId: string };
   evaluate: { evaluationId: string };
   decompose: { decompositionId: string };
+  compose: { compositionId: string };
+  'export-module': { moduleId: string };
 }
 
 export type JobType = keyof JobDataMap;
 
 /** Options a decompose job runs with when the request leaves them out (recorded with the job). */
 export { DEFAULT_DECOMPOSE_OPTIONS } from '../engine/defaults';
-export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate', 'decompose'];
+export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate', 'decompose', 'compose', 'export-module'];
 
 export function queueName(type: JobType): string {
   return type;

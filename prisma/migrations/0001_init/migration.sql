@@ -76,6 +76,7 @@ CREATE TABLE "Module" (
     "masksBlob" TEXT NOT NULL,
     "headBlob" TEXT NOT NULL,
     "oneVsRest" JSONB,
+    "exportBlob" TEXT,
     "parentModuleId" TEXT,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
@@ -89,6 +90,7 @@ CREATE TABLE "Composition" (
     "baseCompositionId" TEXT,
     "labels" JSONB NOT NULL,
     "options" JSONB,
+    "jobId" TEXT,
     "status" TEXT NOT NULL DEFAULT 'queued',
     "metrics" JSONB,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,

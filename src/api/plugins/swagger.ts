@@ -20,6 +20,7 @@ export const swaggerPlugin = fp(async (app: FastifyInstance) => {
         { name: 'datasets', description: 'Dataset uploads' },
         { name: 'evaluations', description: 'Model accuracy on a dataset' },
         { name: 'decompositions', description: 'One module per class, and the modules themselves' },
+        { name: 'compositions', description: 'Classifiers built from modules: reuse and replace' },
         { name: 'jobs', description: 'Long-running work' },
         { name: 'operations', description: 'Health, readiness, metrics' },
       ],

@@ -4,6 +4,7 @@ import { IdParams, problems, type IdParamsT } from '../schemas/common';
 import { DecompositionRequest, type DecompositionRequestT } from '../schemas/decompositions';
 import { Accepted } from '../schemas/evaluations';
 import * as decompositions from '../services/decompositions';
+import { exportModuleZip } from '../services/module-export';
 import type { AppDeps } from '../deps';
 import { ownerOf } from './owner';
 
@@ -37,5 +38,26 @@ export async function decompositionsRoutes(app: FastifyInstance, { deps }: { dep
     '/modules/:id',
     { schema: { tags: ['decompositions'], summary: 'A module: kept units per layer, one-vs-rest accuracy', params: IdParams, response: { 200: Type.Ref('Module'), ...problems(400, 401, 404, 503) } } },
     async (request) => decompositions.getModule(deps, request.params.id, ownerOf(request)),
+  );
+
+  app.get<{ Params: IdParamsT }>(
+    '/modules/:id/export',
+    {
+      schema: {
+        tags: ['decompositions'],
+        summary: 'The module as a standalone TF.js layers model (zip: model.json + weights.bin)',
+        description:
+          'Input: raw pixels [N,H,W,C] (float32 0..255; the preprocessing is folded in). Output: P(class) [N,1]. Loadable ' +
+          'by plain @tensorflow/tfjs. Built on first request (202 with the job while it builds).',
+        produces: ['application/zip'],
+        params: IdParams,
+        response: { 200: Type.String({ format: 'binary' }), 202: Accepted, ...problems(400, 401, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      const out = await exportModuleZip(deps, request.params.id, ownerOf(request));
+      if (!out.ready) return reply.code(202).header('location', `/jobs/${out.jobId}`).send({ id: out.id, jobId: out.jobId });
+      return reply.type('application/zip').header('content-disposition', `attachment; filename="${out.filename}"`).send(out.stream);
+    },
   );
 }

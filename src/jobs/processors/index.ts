@@ -4,9 +4,13 @@ import type { Processor } from '../context';
 import { inspectModel } from './inspect-model';
 import { evaluateProcessor } from './evaluate';
 import { decomposeProcessor } from './decompose';
+import { composeProcessor } from './compose';
+import { exportModuleProcessor } from './export-module';
 
 export const PROCESSORS: { [T in JobType]: Processor<T> } = {
   'inspect-model': inspectModel,
   evaluate: evaluateProcessor,
   decompose: decomposeProcessor,
+  compose: composeProcessor,
+  'export-module': exportModuleProcessor,
 };

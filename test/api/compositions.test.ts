@@ -1,0 +1,174 @@
+/**
+ * Compositions on the real ResNet-20 (bounded for CI): intra-dataset reuse of 2 modules against the
+ * original model restricted to those 2 classes; replacing a module makes a new composition that
+ * differs exactly in it; mismatched input shapes and duplicate labels are refused.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { buildTestApp, type TestApp } from '../support/app';
+import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR } from '../support/fixtures';
+import { cifarHead, idxFiles } from '../support/datasets';
+import { startTestWorkers } from '../support/workers';
+import { waitFor } from '../support/wait';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { ModelPlan, ModuleRunner, loadModel, probabilityFromMargin } from '../../src/engine';
+import { toTensor } from '../../src/engine/activity';
+import { loadModuleSpec } from '../../src/jobs/module-loader';
+import { parseModelFile } from '../../src/store/formats/models';
+import { cifarRecords } from '../support/fixtures';
+
+describe('compositions', () => {
+  let t: TestApp;
+  let workers: { close(): Promise<void> };
+  let modulesA: { id: string; className: string }[];
+  let modulesB: { id: string; className: string }[];
+  let testSet: string;
+
+  async function done(kind: 'decompositions' | 'compositions', id: string) {
+    return waitFor(async () => {
+      const r = await request(t.app.server).get(`/${kind}/${id}`).expect(200);
+      return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
+    }, `the ${kind} job`, 600_000, 250);
+  }
+
+  beforeAll(async () => {
+    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
+    workers = await startTestWorkers(t);
+    const train = await request(t.app.server)
+      .post('/datasets')
+      .attach('file', path.join(CIFAR_DIR, 'data_batch_1.bin'))
+      .attach('file', path.join(CIFAR_DIR, 'batches.meta.txt'))
+      .expect(201);
+    const test = await request(t.app.server)
+      .post('/datasets')
+      .field('format', 'cifar-bin')
+      .attach('file', cifarHead('test_batch.bin', 1000), 'test_head.bin')
+      .attach('file', path.join(CIFAR_DIR, 'batches.meta.txt'))
+      .expect(201);
+    testSet = test.body.id;
+    const model = await request(t.app.server)
+      .post('/models')
+      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
+      .field('classNames', JSON.stringify(train.body.classNames))
+      .attach('file', path.join(RESNET_DIR, 'model.h5'))
+      .expect(201);
+    const decompose = async (options: object) => {
+      const r = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: train.body.id, classes: [0, 3, 5, 8], options }).expect(202);
+      const dec = await done('decompositions', r.body.id);
+      expect(dec.status).toBe('completed');
+      return dec.modules;
+    };
+    modulesA = await decompose({ samplesPerClass: 200, seed: 1 });
+    modulesB = await decompose({ samplesPerClass: 200, seed: 2, tau: 0.05 });
+  });
+  afterAll(async () => {
+    await workers.close();
+    await t.close();
+  });
+
+  it('intra-dataset reuse: 2 modules score at least the model restricted to their 2 classes minus 0.2 pt', async () => {
+    const cat = modulesA.find((m) => m.className === 'cat')!;
+    const dog = modulesA.find((m) => m.className === 'dog')!;
+    const r = await request(t.app.server).post('/compositions').send({ modules: [{ moduleId: cat.id }, { moduleId: dog.id }], evalDatasetId: testSet }).expect(202);
+    const c = await done('compositions', r.body.id);
+    expect(c.status).toBe('completed');
+    expect(c.labels).toEqual(['cat', 'dog']);
+    const m = c.metrics;
+    console.log(`cat+dog on their test images (of the first 1000): composition top-1 ${m.top1}, model restricted to the 2 classes ${m.baseline.top1} (n=${m.count})`);
+    expect(m.count).toBeGreaterThan(150);
+    expect(m.top1).toBeGreaterThanOrEqual(m.baseline.top1 - 0.002);
+    expect(m.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(m.count);
+    expect(m.energy.seconds).toBeGreaterThan(0);
+  });
+
+  it('replace: a new composition differing exactly in the replaced module; the base is unchanged', async () => {
+    const pick = (ms: { id: string; className: string }[], name: string) => ms.find((m) => m.className === name)!.id;
+    const base = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: ['airplane', 'cat', 'dog', 'ship'].map((n) => ({ moduleId: pick(modulesA, n) })), evalDatasetId: testSet })
+      .expect(202);
+    const baseDone = await done('compositions', base.body.id);
+    const rep = await request(t.app.server)
+      .post('/compositions')
+      .send({ baseCompositionId: base.body.id, replace: [{ label: 'ship', moduleId: pick(modulesB, 'ship') }], evalDatasetId: testSet })
+      .expect(202);
+    const repDone = await done('compositions', rep.body.id);
+    expect(repDone.status).toBe('completed');
+    expect(repDone.baseCompositionId).toBe(base.body.id);
+    expect(repDone.labels).toEqual(baseDone.labels);
+    const diff = repDone.modules.filter((m: { moduleId: string }, i: number) => m.moduleId !== baseDone.modules[i].moduleId);
+    expect(diff).toEqual([{ label: 'ship', moduleId: pick(modulesB, 'ship') }]);
+    const again = await request(t.app.server).get(`/compositions/${base.body.id}`).expect(200);
+    expect(again.body.modules).toEqual(baseDone.modules);
+    console.log(`replace ship: base top-1 ${baseDone.metrics.top1}, replaced ${repDone.metrics.top1}`);
+    expect(repDone.metrics.top1).toBeGreaterThan(0.5);
+  });
+
+  it('GET /modules/:id/export: a zip that plain tfjs loads and that matches the service P(class) within 1e-5 on 100 images', async () => {
+    const cat = modulesA.find((m) => m.className === 'cat')!;
+    const res = await request(t.app.server).get(`/modules/${cat.id}/export`).buffer(true).parse((r, cb) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/zip');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'export-'));
+    fs.writeFileSync(path.join(dir, 'm.zip'), res.body as Buffer);
+    execFileSync('unzip', ['-q', 'm.zip'], { cwd: dir });
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    const w = fs.readFileSync(path.join(dir, json.weightsManifest[0].paths[0]));
+    const exported = await tf.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) }),
+    );
+    const test = cifarRecords('test_batch.bin', 100);
+    const fromExport = (exported.predict(tf.tensor4d(Float32Array.from(test.images), [100, 32, 32, 3])) as tf.Tensor).dataSync();
+
+    // The service's own P(class): the stored module run by the engine.
+    const row = await t.deps.db.module.findUniqueOrThrow({ where: { id: cat.id }, include: { decomposition: true } });
+    const model = await loadModel(await parseModelFile(fs.readFileSync(path.join(RESNET_DIR, 'model.h5'))));
+    const plan = new ModelPlan(model);
+    const spec = await loadModuleSpec(t.deps.blobs, row, row.decomposition.observationPoints as { units: number }[]);
+    const runner = new ModuleRunner(plan, [spec]);
+    const x = toTensor(plan, test.images, 100, [32, 32, 3], CIFAR_PREPROCESSING);
+    const margins = runner.margins(x).dataSync();
+    let maxDiff = 0;
+    for (let i = 0; i < 100; i++) maxDiff = Math.max(maxDiff, Math.abs(fromExport[i] - probabilityFromMargin(margins[i])));
+    console.log(`export round trip: max |P_export - P_service| over 100 images = ${maxDiff.toExponential(2)}; zip ${(res.body as Buffer).length} bytes`);
+    expect(maxDiff).toBeLessThan(1e-5);
+    runner.dispose();
+    x.dispose();
+    model.dispose();
+    exported.dispose();
+    // Built once: the second request streams the stored zip.
+    const again = await request(t.app.server).get(`/modules/${cat.id}/export`).expect(200);
+    expect(again.headers['content-type']).toBe('application/zip');
+  });
+
+  it('refuses two modules with one label (409), a replaced label that does not exist (422) and mixed input shapes (422)', async () => {
+    const dup = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: [{ moduleId: modulesA[0].id }, { moduleId: modulesB[0].id }] })
+      .expect(409);
+    expect(dup.body.detail).toMatch(/both claim the label/);
+    const base = await request(t.app.server).post('/compositions').send({ modules: [{ moduleId: modulesA[0].id }, { moduleId: modulesA[1].id }] }).expect(202);
+    const bad = await request(t.app.server).post('/compositions').send({ baseCompositionId: base.body.id, replace: [{ label: 'truck', moduleId: modulesB[0].id }] }).expect(422);
+    expect(bad.body.detail).toMatch(/no label "truck"/);
+
+    const kmnist = await request(t.app.server).post('/models').attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(201);
+    const tiny = idxFiles(new Uint8Array(28 * 28 * 4).map((_, i) => i % 251), [0, 1, 0, 1], 28, 28);
+    const ds = await request(t.app.server).post('/datasets').attach('file', tiny.images, 'i.idx').attach('file', tiny.labels, 'l.idx').expect(201);
+    const d = await request(t.app.server).post('/decompositions').send({ modelId: kmnist.body.id, datasetId: ds.body.id, classes: [0, 1], options: { samplesPerClass: 2 } }).expect(202);
+    const dec = await done('decompositions', d.body.id);
+    const mixed = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: [{ moduleId: dec.modules[0].id, label: 'kmnist-0' }, { moduleId: modulesA[0].id }] })
+      .expect(422);
+    expect(mixed.body.detail).toMatch(/different input shapes/);
+    expect(mixed.body.detail).toContain(dec.modules[0].id);
+    await request(t.app.server).post('/compositions').send({ modules: [{ moduleId: 'nope' }, { moduleId: modulesA[0].id }] }).expect(404);
+  });
+});
