@@ -1,5 +1,5 @@
 /** Schemas shared by every resource: the problem document, ids, pagination. */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 
 export const Problem = Type.Object(
   {

@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 
 export const JobState = Type.Union(
   ['queued', 'active', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)),

@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, UnprocessableError } from '../../errors';
 import { findDataset } from '../../store/datasets';
 import type { ComposeByReplacingT, ComposeFromModulesT, CompositionRequestT, CompositionViewT } from '../schemas/compositions';
 import type { AppDeps } from '../deps';
+import { recordAndEnqueue } from './record-job';
 
 interface Member {
   moduleId: string;
@@ -64,28 +65,24 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
   await loadMembers(deps, members, ownerId);
   if (body.evalDatasetId) await findDataset(deps.db, body.evalDatasetId, ownerId);
   const id = randomUUID();
-  const jobId = randomUUID();
   const options = { ...(body.evalDatasetId ? { evalDatasetId: body.evalDatasetId } : {}), ...(body.labelMapping ? { labelMapping: body.labelMapping } : {}) };
-  await deps.db.$transaction(async (tx) => {
-    await tx.composition.create({
-      data: {
-        id,
-        ownerId,
-        baseCompositionId: base ?? null,
-        labels: members.map((m) => m.label),
-        options,
-        jobId,
-        modules: { create: members.map((m, position) => ({ position, moduleId: m.moduleId, label: m.label })) },
-      },
-    });
-    await tx.job.create({ data: { id: jobId, ownerId, type: 'compose', data: { compositionId: id }, resourceId: id } });
-  });
-  try {
-    await deps.queues.enqueue('compose', jobId, { compositionId: id });
-  } catch (err) {
-    await deps.db.$transaction([deps.db.job.deleteMany({ where: { id: jobId } }), deps.db.composition.deleteMany({ where: { id } })]);
-    throw err;
-  }
+  const jobId = await recordAndEnqueue(
+    deps,
+    { type: 'compose', data: { compositionId: id }, ownerId, resourceId: id },
+    (tx, jid) =>
+      tx.composition.create({
+        data: {
+          id,
+          ownerId,
+          baseCompositionId: base ?? null,
+          labels: members.map((m) => m.label),
+          options,
+          jobId: jid,
+          modules: { create: members.map((m, position) => ({ position, moduleId: m.moduleId, label: m.label })) },
+        },
+      }),
+    (tx) => tx.composition.deleteMany({ where: { id } }),
+  );
   return { id, jobId };
 }
 

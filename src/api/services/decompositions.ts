@@ -6,6 +6,7 @@ import { findModel, type ModelRow } from '../../store/models';
 import type { DecompositionRequestT, DecompositionViewT, ModuleViewT } from '../schemas/decompositions';
 import { DEFAULT_DECOMPOSE_OPTIONS } from '../../jobs/queues';
 import type { AppDeps } from '../deps';
+import { recordAndEnqueue } from './record-job';
 
 function checkFits(model: ModelRow, ds: DatasetRow, role: string): void {
   const imageShape = (ds.shape as number[]).slice(1);
@@ -29,28 +30,24 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
 
   const options = { ...DEFAULT_DECOMPOSE_OPTIONS, ...(body.options ?? {}) };
   const id = randomUUID();
-  const jobId = randomUUID();
-  await deps.db.$transaction(async (tx) => {
-    await tx.decomposition.create({
-      data: {
-        id,
-        ownerId,
-        modelId: model.id,
-        datasetId: dataset.id,
-        evalDatasetId: evalDataset?.id ?? null,
-        ...(body.classes ? { classes: [...body.classes].sort((a, b) => a - b) } : {}),
-        options,
-        jobId,
-      },
-    });
-    await tx.job.create({ data: { id: jobId, ownerId, type: 'decompose', data: { decompositionId: id }, modelId: model.id, resourceId: id } });
-  });
-  try {
-    await deps.queues.enqueue('decompose', jobId, { decompositionId: id });
-  } catch (err) {
-    await deps.db.$transaction([deps.db.job.deleteMany({ where: { id: jobId } }), deps.db.decomposition.deleteMany({ where: { id } })]);
-    throw err;
-  }
+  const jobId = await recordAndEnqueue(
+    deps,
+    { type: 'decompose', data: { decompositionId: id }, ownerId, resourceId: id, modelId: model.id },
+    (tx, jid) =>
+      tx.decomposition.create({
+        data: {
+          id,
+          ownerId,
+          modelId: model.id,
+          datasetId: dataset.id,
+          evalDatasetId: evalDataset?.id ?? null,
+          ...(body.classes ? { classes: [...body.classes].sort((a, b) => a - b) } : {}),
+          options,
+          jobId: jid,
+        },
+      }),
+    (tx) => tx.decomposition.deleteMany({ where: { id } }),
+  );
   return { id, jobId };
 }
 

@@ -5,6 +5,7 @@ import { findDataset } from '../../store/datasets';
 import { findModel } from '../../store/models';
 import type { EvaluationRequestT, EvaluationViewT } from '../schemas/evaluations';
 import type { AppDeps } from '../deps';
+import { recordAndEnqueue } from './record-job';
 
 export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, ownerId: string | null): Promise<{ id: string; jobId: string }> {
   const model = await findModel(deps.db, body.modelId, ownerId);
@@ -19,17 +20,12 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
     throw new UnprocessableError(`dataset has ${dataset.numClasses} classes but the model only ${model.numClasses}`);
   }
   const id = randomUUID();
-  const jobId = randomUUID();
-  await deps.db.$transaction(async (tx) => {
-    await tx.evaluation.create({ data: { id, ownerId, modelId: model.id, datasetId: dataset.id, limit: body.limit ?? null, jobId } });
-    await tx.job.create({ data: { id: jobId, ownerId, type: 'evaluate', data: { evaluationId: id }, modelId: model.id, resourceId: id } });
-  });
-  try {
-    await deps.queues.enqueue('evaluate', jobId, { evaluationId: id });
-  } catch (err) {
-    await deps.db.$transaction([deps.db.job.deleteMany({ where: { id: jobId } }), deps.db.evaluation.deleteMany({ where: { id } })]);
-    throw err;
-  }
+  const jobId = await recordAndEnqueue(
+    deps,
+    { type: 'evaluate', data: { evaluationId: id }, ownerId, resourceId: id, modelId: model.id },
+    (tx, jid) => tx.evaluation.create({ data: { id, ownerId, modelId: model.id, datasetId: dataset.id, limit: body.limit ?? null, jobId: jid } }),
+    (tx) => tx.evaluation.deleteMany({ where: { id } }),
+  );
   return { id, jobId };
 }
 

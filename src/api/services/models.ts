@@ -7,12 +7,12 @@ import { BadRequestError, ConflictError, UnsupportedFormatError } from '../../er
 import { sniffContainer } from '../../store/formats/models/detect';
 import { isBlobReferenced } from '../../store/blob-refs';
 import * as modelsRepo from '../../store/models';
-import * as jobsRepo from '../../store/jobs';
 import type { JobErrorInfo } from '../../store/jobs';
 import { errorOfFailedJob, waitForJob } from './wait-job';
 import { ClassNames, Preprocessing, type ModelViewT, type PreprocessingT } from '../schemas/models';
 import { discardUpload, readUpload } from '../upload';
 import type { AppDeps } from '../deps';
+import { recordAndEnqueue } from './record-job';
 
 export function modelView(row: modelsRepo.ModelRow, jobId?: string): ModelViewT {
   return {
@@ -69,8 +69,6 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
     maxFiles: 1,
     isUnreferenced,
   });
-  let jobId: string | undefined;
-  let modelId: string | undefined;
   try {
     const file = upload.files[0];
     if (!file) throw new BadRequestError('field "file" is required');
@@ -87,31 +85,27 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
       throw new BadRequestError('field "preprocessing": mean and std must have the same length');
     }
 
-    modelId = randomUUID();
-    jobId = randomUUID();
-    const row = await deps.db.$transaction(async (tx) => {
-      const model = await modelsRepo.createModel(tx, {
-        id: modelId!,
-        ownerId,
-        name,
-        format: kind === 'hdf5' ? 'h5' : 'zip',
-        sizeBytes: BigInt(file.blob.size),
-        sha256: file.blob.key,
-        sourceBlob: file.blob.key,
-        preprocessing: JSON.stringify({ ...preprocessing, scale: preprocessing.scale ?? 1 }),
-        ...(classNames ? { classNames } : {}),
-      });
-      await jobsRepo.createJob(tx, { id: jobId!, ownerId, type: 'inspect-model', data: { modelId: modelId! }, modelId: modelId!, resourceId: modelId! });
-      return model;
-    });
-    try {
-      await deps.queues.enqueue('inspect-model', jobId, { modelId });
-    } catch (err) {
-      // Without its job the row would wait forever: take it back and report the outage.
-      await deps.db.$transaction([deps.db.job.deleteMany({ where: { id: jobId } }), deps.db.model.deleteMany({ where: { id: modelId } })]);
-      throw err;
-    }
-    return await awaitImport(deps, row, jobId);
+    const modelId = randomUUID();
+    let row: modelsRepo.ModelRow | undefined;
+    const jobId = await recordAndEnqueue(
+      deps,
+      { type: 'inspect-model', data: { modelId }, ownerId, resourceId: modelId, modelId },
+      async (tx) => {
+        row = await modelsRepo.createModel(tx, {
+          id: modelId,
+          ownerId,
+          name,
+          format: kind === 'hdf5' ? 'h5' : 'zip',
+          sizeBytes: BigInt(file.blob.size),
+          sha256: file.blob.key,
+          sourceBlob: file.blob.key,
+          preprocessing: JSON.stringify({ ...preprocessing, scale: preprocessing.scale ?? 1 }),
+          ...(classNames ? { classNames } : {}),
+        });
+      },
+      (tx) => tx.model.deleteMany({ where: { id: modelId } }),
+    );
+    return await awaitImport(deps, row!, jobId);
   } catch (err) {
     await discardUpload(upload, { blobs: deps.blobs, isUnreferenced });
     throw err;
