@@ -15,13 +15,15 @@ export interface JobDataMap {
   decompose: { decompositionId: string };
   compose: { compositionId: string };
   'export-module': { moduleId: string };
+  /** Inputs: raw pixels (float32 LE, HWC each, concatenated) in a blob, one entry per input. */
+  predict: { compositionId: string; inputBlob: string; items: { height: number; width: number; channels: number }[] };
 }
 
 export type JobType = keyof JobDataMap;
 
 /** Options a decompose job runs with when the request leaves them out (recorded with the job). */
 export { DEFAULT_DECOMPOSE_OPTIONS } from '../engine/defaults';
-export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate', 'decompose', 'compose', 'export-module'];
+export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate', 'decompose', 'compose', 'export-module', 'predict'];
 
 export function queueName(type: JobType): string {
   return type;

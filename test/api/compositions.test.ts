@@ -148,6 +148,40 @@ describe('compositions', () => {
     expect(again.headers['content-type']).toBe('application/zip');
   });
 
+  it('predict: a real CIFAR-10 test image as PNG gets the same top-1 as the evaluation path', async () => {
+    const { PNG } = require('pngjs');
+    const names = ['airplane', 'cat', 'dog', 'ship'];
+    const comp = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: names.map((n) => ({ moduleId: modulesA.find((m) => m.className === n)!.id })) })
+      .expect(202);
+    const test = cifarRecords('test_batch.bin', 40);
+    // Test images of the composition's classes; each as a PNG, as raw pixels, and as a 1-image dataset.
+    const picks = Array.from(test.labels.keys()).filter((i) => [0, 3, 5, 8].includes(test.labels[i])).slice(0, 4);
+    for (const i of picks) {
+      const png = new PNG({ width: 32, height: 32 });
+      for (let p = 0; p < 1024; p++) {
+        png.data.set(test.images.subarray(i * 3072 + p * 3, i * 3072 + p * 3 + 3), p * 4);
+        png.data[p * 4 + 3] = 255;
+      }
+      const byPng = await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).attach('image', PNG.sync.write(png), 'x.png').expect(200);
+      const pixels = Array.from({ length: 32 }, (_, y) => Array.from({ length: 32 }, (_, x) => Array.from(test.images.subarray(i * 3072 + (y * 32 + x) * 3, i * 3072 + (y * 32 + x) * 3 + 3))));
+      const byJson = await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).send({ inputs: [pixels] }).expect(200);
+      expect(byPng.body.predictions[0]).toEqual(byJson.body.predictions[0]);
+      expect(byPng.body.predictions[0]).toHaveLength(4);
+
+      const record = fs.readFileSync(path.join(CIFAR_DIR, 'test_batch.bin')).subarray(i * 3073, (i + 1) * 3073);
+      const one = await request(t.app.server).post('/datasets').field('format', 'cifar-bin').attach('file', record, 'one.bin').attach('file', path.join(CIFAR_DIR, 'batches.meta.txt')).expect(201);
+      const ev = await request(t.app.server).post('/compositions').send({ baseCompositionId: comp.body.id, replace: [{ label: 'cat', moduleId: modulesA.find((m) => m.className === 'cat')!.id }], evalDatasetId: one.body.id }).expect(202);
+      const evDone = await done('compositions', ev.body.id);
+      const row = evDone.metrics.confusion[names.indexOf(names[[0, 3, 5, 8].indexOf(test.labels[i])])];
+      expect(evDone.labels[row.indexOf(1)]).toBe(byPng.body.predictions[0][0].label);
+    }
+    const bad = await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).send({ inputs: [[[[1, 2, 'x']]]] }).expect(400);
+    expect(bad.body.detail).toMatch(/inputs/);
+    await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).attach('image', Buffer.from('not an image'), 'x.png').expect(400);
+  });
+
   it('refuses two modules with one label (409), a replaced label that does not exist (422) and mixed input shapes (422)', async () => {
     const dup = await request(t.app.server)
       .post('/compositions')

@@ -4,6 +4,7 @@ import { IdParams, problems, type IdParamsT } from '../schemas/common';
 import { CompositionRequest, type CompositionRequestT } from '../schemas/compositions';
 import { Accepted } from '../schemas/evaluations';
 import * as compositions from '../services/compositions';
+import { predict } from '../services/predict';
 import type { AppDeps } from '../deps';
 import { ownerOf } from './owner';
 
@@ -32,5 +33,36 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
     '/compositions/:id',
     { schema: { tags: ['compositions'], summary: 'A composition, its modules and metrics', params: IdParams, response: { 200: Type.Ref('Composition'), ...problems(400, 401, 404, 503) } } },
     async (request) => compositions.getComposition(deps, request.params.id, ownerOf(request)),
+  );
+
+  app.post<{ Params: IdParamsT }>(
+    '/compositions/:id/predict',
+    {
+      config: {
+        multipartBody: Type.Object({ image: Type.Array(Type.String({ format: 'binary' }), { description: 'PNG or JPEG images (repeatable, up to 64)' }) }),
+      } as object,
+      schema: {
+        tags: ['compositions'],
+        summary: 'Top-5 labels for images (multipart `image`) or raw pixel tensors (JSON {inputs: number[N][H][W][C]})',
+        description:
+          'Inputs are raw pixels (as in the datasets); each module applies its own model\'s preprocessing. Images of another ' +
+          'size are resized (bilinear) to the input shape. Probability = P_c of the module; ranking is by margin.',
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            predictions: Type.Array(
+              Type.Array(Type.Object({ label: Type.String(), classIndex: Type.Integer(), probability: Type.Number(), margin: Type.Number() })),
+            ),
+          }),
+          202: Type.Object({ jobId: Type.String() }),
+          ...problems(400, 401, 404, 413, 415, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const out = await predict(deps, request, request.params.id, ownerOf(request));
+      if (!out.ready) return reply.code(202).header('location', `/jobs/${out.jobId}`).send({ jobId: out.jobId });
+      return { predictions: out.predictions };
+    },
   );
 }

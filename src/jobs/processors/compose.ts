@@ -4,74 +4,47 @@
  * (matched by class name or the label mapping), beside the restricted-model baseline when all its
  * modules come from one model.
  */
-import { CompositionScorer, ModelPlan, ModuleRunner, compositionMargins, modelScores, type ModuleGroup, type MaskPoint } from '../../engine';
+import { CompositionScorer, compositionMargins, modelScores } from '../../engine';
 import type { Prisma } from '../../store/db';
-import { cachedModel } from '../model-cache';
+import { compositionRuntime } from '../composition-runtime';
 import { datasetBatches } from '../dataset-batches';
 import { energyOf } from '../energy';
-import { loadModuleSpec } from '../module-loader';
 import type { Processor } from '../context';
 
 export const composeProcessor: Processor<'compose'> = async (ctx) => {
   const started = Date.now();
-  const comp = await ctx.db.composition.findUniqueOrThrow({
-    where: { id: ctx.data.compositionId },
-    include: { modules: { orderBy: { position: 'asc' }, include: { module: { include: { decomposition: { include: { model: true } } } } } } },
-  });
+  const comp = await ctx.db.composition.findUniqueOrThrow({ where: { id: ctx.data.compositionId } });
   await ctx.db.composition.update({ where: { id: comp.id }, data: { status: 'active' } });
   const labels = comp.labels as string[];
   const options = (comp.options ?? {}) as { evalDatasetId?: string; labelMapping?: Record<string, string> };
   await ctx.progress(5, 'loading');
-
-  const byModel = new Map<string, { positions: number[]; modules: (typeof comp.modules)[number]['module'][] }>();
-  comp.modules.forEach((cm, position) => {
-    const key = cm.module.decomposition.modelId;
-    const g = byModel.get(key) ?? { positions: [], modules: [] };
-    g.positions.push(position);
-    g.modules.push(cm.module);
-    byModel.set(key, g);
-  });
-  const groups: ModuleGroup[] = [];
-  for (const g of byModel.values()) {
-    const dec = g.modules[0].decomposition;
-    const tfModel = await cachedModel(ctx.blobs, dec.model.canonicalBlob!);
-    const plan = new ModelPlan(tfModel);
-    const points = dec.observationPoints as { units: number }[];
-    const specs = await Promise.all(g.modules.map((m) => loadModuleSpec(ctx.blobs, m, points)));
-    const maskPoint = ((dec.options as { maskPoint?: MaskPoint }).maskPoint ?? 'post-activation') as MaskPoint;
-    groups.push({ plan, runner: new ModuleRunner(plan, specs, maskPoint), preprocessing: JSON.parse(dec.model.preprocessing), positions: g.positions });
-  }
+  const { groups, singleModelClasses } = await compositionRuntime(ctx.db, ctx.blobs, comp.id);
 
   let score: object | undefined;
-  try {
-    if (options.evalDatasetId) {
-      const ds = await ctx.db.dataset.findUniqueOrThrow({ where: { id: options.evalDatasetId } });
-      const shape = ds.shape as number[];
-      const names = (ds.classNames as string[] | null) ?? Array.from({ length: ds.numClasses }, (_, i) => String(i));
-      const toLabel = names.map((n) => labels.indexOf(options.labelMapping?.[n] ?? n));
-      const single = groups.length === 1 ? groups[0] : undefined;
-      const baselineClasses = single ? comp.modules.map((cm) => cm.module.classIndex) : undefined;
-      const scorer = new CompositionScorer(labels.length, baselineClasses);
-      const per = shape[1] * shape[2] * shape[3];
-      const chunk = Math.max(1, Math.floor(256 / labels.length));
-      let seen = 0;
-      for await (const batch of datasetBatches(ctx.blobs, { ...ds, shape }, 512)) {
-        const keep = Array.from(batch.labels.keys()).filter((i) => toLabel[batch.labels[i]] >= 0);
-        for (let s = 0; s < keep.length; s += chunk) {
-          const idx = keep.slice(s, s + chunk);
-          const pixels = batch.images instanceof Float32Array ? new Float32Array(idx.length * per) : new Uint8Array(idx.length * per);
-          idx.forEach((i, j) => pixels.set(batch.images.subarray(i * per, (i + 1) * per), j * per));
-          const margins = compositionMargins(groups, labels.length, pixels, idx.length, shape.slice(1));
-          const scores = single ? modelScores(single.plan, single.preprocessing, pixels, idx.length, shape.slice(1)) : undefined;
-          scorer.add(margins, idx.map((i) => toLabel[batch.labels[i]]), scores);
-        }
-        seen += batch.labels.length;
-        await ctx.progress(10 + (85 * seen) / ds.count, 'evaluating');
+  if (options.evalDatasetId) {
+    const ds = await ctx.db.dataset.findUniqueOrThrow({ where: { id: options.evalDatasetId } });
+    const shape = ds.shape as number[];
+    const names = (ds.classNames as string[] | null) ?? Array.from({ length: ds.numClasses }, (_, i) => String(i));
+    const toLabel = names.map((n) => labels.indexOf(options.labelMapping?.[n] ?? n));
+    const single = singleModelClasses ? groups[0] : undefined;
+    const scorer = new CompositionScorer(labels.length, singleModelClasses);
+    const per = shape[1] * shape[2] * shape[3];
+    const chunk = Math.max(1, Math.floor(256 / labels.length));
+    let seen = 0;
+    for await (const batch of datasetBatches(ctx.blobs, { ...ds, shape }, 512)) {
+      const keep = Array.from(batch.labels.keys()).filter((i) => toLabel[batch.labels[i]] >= 0);
+      for (let s = 0; s < keep.length; s += chunk) {
+        const idx = keep.slice(s, s + chunk);
+        const pixels = batch.images instanceof Float32Array ? new Float32Array(idx.length * per) : new Uint8Array(idx.length * per);
+        idx.forEach((i, j) => pixels.set(batch.images.subarray(i * per, (i + 1) * per), j * per));
+        const margins = compositionMargins(groups, labels.length, pixels, idx.length, shape.slice(1));
+        const scores = single ? modelScores(single.plan, single.preprocessing, pixels, idx.length, shape.slice(1)) : undefined;
+        scorer.add(margins, idx.map((i) => toLabel[batch.labels[i]]), scores);
       }
-      score = scorer.result();
+      seen += batch.labels.length;
+      await ctx.progress(10 + (85 * seen) / ds.count, 'evaluating');
     }
-  } finally {
-    groups.forEach((g) => g.runner.dispose());
+    score = scorer.result();
   }
   const metrics = { ...(score ?? {}), energy: energyOf((Date.now() - started) / 1000, ctx.config.energy) };
   await ctx.db.composition.update({

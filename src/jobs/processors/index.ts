@@ -6,6 +6,7 @@ import { evaluateProcessor } from './evaluate';
 import { decomposeProcessor } from './decompose';
 import { composeProcessor } from './compose';
 import { exportModuleProcessor } from './export-module';
+import { predictProcessor } from './predict';
 
 export const PROCESSORS: { [T in JobType]: Processor<T> } = {
   'inspect-model': inspectModel,
@@ -13,4 +14,5 @@ export const PROCESSORS: { [T in JobType]: Processor<T> } = {
   decompose: decomposeProcessor,
   compose: composeProcessor,
   'export-module': exportModuleProcessor,
+  predict: predictProcessor,
 };

@@ -1,0 +1,35 @@
+/**
+ * predict: top-5 labels of a composition for a few uploaded inputs (raw pixels, any size: each is
+ * resized to the modules' input shape). The inputs arrive as a blob (job data stays small); the
+ * blob is dropped once answered.
+ */
+import { compositionMargins, fitImage, probabilityFromMargin } from '../../engine';
+import { isBlobReferenced } from '../../store/blob-refs';
+import { compositionRuntime } from '../composition-runtime';
+import type { Processor } from '../context';
+
+export const predictProcessor: Processor<'predict'> = async (ctx) => {
+  const rt = await compositionRuntime(ctx.db, ctx.blobs, ctx.data.compositionId);
+  const bytes = await ctx.blobs.get(ctx.data.inputBlob);
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const [h, w, c] = rt.inputShape;
+  const per = h * w * c;
+  const pixels = new Float32Array(ctx.data.items.length * per);
+  let offset = 0;
+  ctx.data.items.forEach((it, i) => {
+    const n = it.height * it.width * it.channels;
+    pixels.set(fitImage(all.subarray(offset, offset + n), it.height, it.width, it.channels, rt.inputShape), i * per);
+    offset += n;
+  });
+  const k = rt.labels.length;
+  const margins = compositionMargins(rt.groups, k, pixels, ctx.data.items.length, rt.inputShape);
+  const predictions = ctx.data.items.map((_, i) => {
+    const row = Array.from(margins.subarray(i * k, (i + 1) * k));
+    return Array.from(row.keys())
+      .sort((a, b) => row[b] - row[a] || a - b)
+      .slice(0, 5)
+      .map((j) => ({ label: rt.labels[j], classIndex: j, probability: probabilityFromMargin(row[j]), margin: row[j] }));
+  });
+  if (!(await isBlobReferenced(ctx.db, ctx.data.inputBlob))) await ctx.blobs.delete(ctx.data.inputBlob);
+  return { predictions };
+};
