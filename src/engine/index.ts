@@ -15,3 +15,4 @@ export { backtrackMasks } from './backtrack';
 export { CompositionScorer, compositionMargins, modelScores, type ModuleGroup, type CompositionScore } from './composition';
 export { exportModule, EXPORT_WEIGHTS_FILE, type ExportableModule, type ExportedModule, type ExportedModelJson } from './export';
 export { fitImage } from './resize';
+export { batchCounts, toTensor } from './activity';

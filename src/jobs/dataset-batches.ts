@@ -2,7 +2,7 @@
  * Streams a stored dataset as labelled batches: images are read from the blob store one batch at
  * a time (a range read), so memory stays flat whatever the dataset's size.
  */
-import type { LabelledBatch } from '../engine';
+import type { LabelledBatch, SampleSource } from '../engine';
 import type { BlobStore } from '../store/blobs';
 
 export interface StoredDataset {
@@ -38,4 +38,28 @@ export async function* datasetBatches(blobs: BlobStore, ds: StoredDataset, batch
       labels: labels.subarray(start, start + count),
     };
   }
+}
+
+/** Random access to a stored dataset's images (range reads), for sampling. */
+export function blobSource(blobs: BlobStore, ds: StoredDataset): SampleSource {
+  const shape = ds.shape;
+  const bytesPer = ds.dtype === 'float32' ? 4 : 1;
+  const per = shape[1] * shape[2] * shape[3];
+  return {
+    imageShape: shape.slice(1),
+    read: async (indices) => {
+      const parts = await blobs.readRanges(
+        ds.imagesBlob,
+        indices.map((i) => ({ start: i * per * bytesPer, length: per * bytesPer })),
+      );
+      const joined = Buffer.concat(parts);
+      const copy = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);
+      return ds.dtype === 'float32' ? new Float32Array(copy) : new Uint8Array(copy);
+    },
+  };
+}
+
+export async function readLabels(blobs: BlobStore, ds: StoredDataset & { readonly count: number }): Promise<Int32Array> {
+  const b = await blobs.get(ds.labelsBlob);
+  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + ds.count * 4));
 }

@@ -150,6 +150,41 @@ describe('decompositions on real models', () => {
     expect(job.body.progress).toBeLessThan(60);
   });
 
+  it('continuous learning: new module versions that only turn units back on; the originals stay as they were', async () => {
+    const train = await upload([[fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']]);
+    const other = await upload([[cifarHead('test_batch.bin', 1000), 'test_head.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']], { format: 'cifar-bin' });
+    const model = await request(t.app.server)
+      .post('/models')
+      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
+      .field('classNames', JSON.stringify(train.classNames))
+      .attach('file', path.join(RESNET_DIR, 'model.h5'))
+      .expect(201);
+    // Few samples leave many units masked, so there is something to turn back on.
+    const r = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: train.id, classes: [3, 5], options: { samplesPerClass: 3 } }).expect(202);
+    const { dec } = await finished(r.body.id);
+    const originals = await Promise.all(dec.modules.map((m: { id: string }) => request(t.app.server).get(`/modules/${m.id}`).expect(200)));
+    const c = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: dec.modules.map((m: { id: string }) => ({ moduleId: m.id })), evalDatasetId: other.id, continuousLearning: { datasetIds: [other.id] } })
+      .expect(202);
+    const comp = await waitFor(async () => {
+      const g = await request(t.app.server).get(`/compositions/${c.body.id}`).expect(200);
+      return ['completed', 'failed'].includes(g.body.status) ? g.body : undefined;
+    }, 'the composition', 120_000, 200);
+    expect(comp.status).toBe('completed');
+    expect(comp.metrics.continuousLearning.modulesChanged).toBeGreaterThan(0);
+    for (const [i, member] of comp.modules.entries()) {
+      const now = await request(t.app.server).get(`/modules/${member.moduleId}`).expect(200);
+      const before = originals[i].body;
+      expect(now.body.classIndex).toBe(before.classIndex);
+      now.body.perLayer.forEach((l: { kept: number }, p: number) => expect(l.kept).toBeGreaterThanOrEqual(before.perLayer[p].kept));
+      if (member.moduleId !== before.id) expect(now.body.keptFraction).toBeGreaterThan(before.keptFraction);
+      // The original is unchanged.
+      expect((await request(t.app.server).get(`/modules/${before.id}`).expect(200)).body).toEqual(before);
+    }
+    expect(comp.metrics.top1).toBeGreaterThan(0.5);
+  });
+
   it('refuses bad requests: unknown model 404, class out of range 422, bad options 400', async () => {
     await request(t.app.server).post('/decompositions').send({ modelId: 'x', datasetId: 'y' }).expect(404);
     const model = await request(t.app.server).post('/models').attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(201);

@@ -169,10 +169,10 @@ CREATE INDEX "Dataset_ownerId_idx" ON "Dataset"("ownerId");
 CREATE INDEX "Decomposition_ownerId_idx" ON "Decomposition"("ownerId");
 
 -- CreateIndex
-CREATE INDEX "Module_ownerId_idx" ON "Module"("ownerId");
+CREATE INDEX "Module_decompositionId_idx" ON "Module"("decompositionId");
 
 -- CreateIndex
-CREATE UNIQUE INDEX "Module_decompositionId_classIndex_key" ON "Module"("decompositionId", "classIndex");
+CREATE INDEX "Module_ownerId_idx" ON "Module"("ownerId");
 
 -- CreateIndex
 CREATE INDEX "Composition_ownerId_idx" ON "Composition"("ownerId");

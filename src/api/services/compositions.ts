@@ -52,9 +52,6 @@ async function membersOf(deps: AppDeps, body: CompositionRequestT, ownerId: stri
     return { members, base: base.id };
   }
   const b = body as ComposeFromModulesT;
-  if (b.continuousLearning) {
-    throw new UnprocessableError('continuous learning is not available yet; compose without it');
-  }
   const rows = await deps.db.module.findMany({ where: { id: { in: b.modules.map((m) => m.moduleId) }, ownerId } });
   const names = new Map(rows.map((r) => [r.id, r.className]));
   return { members: b.modules.map((m) => ({ moduleId: m.moduleId, label: m.label ?? names.get(m.moduleId) ?? m.moduleId })) };
@@ -64,8 +61,14 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
   const { members, base } = await membersOf(deps, body, ownerId);
   await loadMembers(deps, members, ownerId);
   if (body.evalDatasetId) await findDataset(deps.db, body.evalDatasetId, ownerId);
+  const continuousLearning = 'modules' in body ? body.continuousLearning : undefined;
+  for (const ds of continuousLearning?.datasetIds ?? []) await findDataset(deps.db, ds, ownerId);
   const id = randomUUID();
-  const options = { ...(body.evalDatasetId ? { evalDatasetId: body.evalDatasetId } : {}), ...(body.labelMapping ? { labelMapping: body.labelMapping } : {}) };
+  const options = {
+    ...(body.evalDatasetId ? { evalDatasetId: body.evalDatasetId } : {}),
+    ...(body.labelMapping ? { labelMapping: body.labelMapping } : {}),
+    ...(continuousLearning ? { continuousLearning } : {}),
+  };
   const jobId = await recordAndEnqueue(
     deps,
     { type: 'compose', data: { compositionId: id }, ownerId, resourceId: id },

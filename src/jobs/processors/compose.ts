@@ -9,6 +9,7 @@ import type { Prisma } from '../../store/db';
 import { compositionRuntime } from '../composition-runtime';
 import { datasetBatches } from '../dataset-batches';
 import { energyOf } from '../energy';
+import { applyContinuousLearning } from '../continuous-learning';
 import type { Processor } from '../context';
 
 export const composeProcessor: Processor<'compose'> = async (ctx) => {
@@ -16,7 +17,12 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
   const comp = await ctx.db.composition.findUniqueOrThrow({ where: { id: ctx.data.compositionId } });
   await ctx.db.composition.update({ where: { id: comp.id }, data: { status: 'active' } });
   const labels = comp.labels as string[];
-  const options = (comp.options ?? {}) as { evalDatasetId?: string; labelMapping?: Record<string, string> };
+  const options = (comp.options ?? {}) as { evalDatasetId?: string; labelMapping?: Record<string, string>; continuousLearning?: { datasetIds: string[] } };
+  let relearned: number | undefined;
+  if (options.continuousLearning) {
+    await ctx.progress(2, 'continuous-learning');
+    relearned = await applyContinuousLearning(ctx, comp.id, options.continuousLearning.datasetIds, options.labelMapping);
+  }
   await ctx.progress(5, 'loading');
   const { groups, singleModelClasses } = await compositionRuntime(ctx.db, ctx.blobs, comp.id);
 
@@ -46,7 +52,7 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     }
     score = scorer.result();
   }
-  const metrics = { ...(score ?? {}), energy: energyOf((Date.now() - started) / 1000, ctx.config.energy) };
+  const metrics = { ...(score ?? {}), ...(relearned !== undefined ? { continuousLearning: { modulesChanged: relearned } } : {}), energy: energyOf((Date.now() - started) / 1000, ctx.config.energy) };
   await ctx.db.composition.update({
     where: { id: comp.id },
     data: { status: 'completed', metrics: metrics as unknown as Prisma.InputJsonValue, finishedAt: new Date() },

@@ -12,47 +12,14 @@ import {
   evaluateModules,
   maskJaccard,
   type DecomposeOptions,
-  type SampleSource,
 } from '../../engine';
 import type { Prisma } from '../../store/db';
 import { findModelById } from '../../store/models';
 import { packHead, packMasks } from '../../store/module-blobs';
 import { cachedModel } from '../model-cache';
-import { datasetBatches } from '../dataset-batches';
+import { blobSource, datasetBatches, readLabels } from '../dataset-batches';
 import { energyOf } from '../energy';
 import type { JobContext, Processor } from '../context';
-import type { BlobStore } from '../../store/blobs';
-
-interface StoredDataset {
-  imagesBlob: string;
-  labelsBlob: string;
-  shape: unknown;
-  dtype: string;
-  count: number;
-}
-
-function blobSource(blobs: BlobStore, ds: StoredDataset): SampleSource {
-  const shape = ds.shape as number[];
-  const bytesPer = ds.dtype === 'float32' ? 4 : 1;
-  const per = shape[1] * shape[2] * shape[3];
-  return {
-    imageShape: shape.slice(1),
-    read: async (indices) => {
-      const parts = await blobs.readRanges(
-        ds.imagesBlob,
-        indices.map((i) => ({ start: i * per * bytesPer, length: per * bytesPer })),
-      );
-      const joined = Buffer.concat(parts);
-      const copy = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);
-      return ds.dtype === 'float32' ? new Float32Array(copy) : new Uint8Array(copy);
-    },
-  };
-}
-
-async function readLabels(blobs: BlobStore, ds: StoredDataset): Promise<Int32Array> {
-  const b = await blobs.get(ds.labelsBlob);
-  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + ds.count * 4));
-}
 
 export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   const started = Date.now();
@@ -65,8 +32,9 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   const classes = (dec.classes as number[] | null) ?? undefined;
 
   await ctx.progress(1, 'sampling');
-  const labels = await readLabels(ctx.blobs, dec.dataset);
-  const result = await decompose(tfModel, blobSource(ctx.blobs, dec.dataset), labels, { ...options, classes }, async (stage, fraction) => {
+  const train = { ...dec.dataset, shape: dec.dataset.shape as number[] };
+  const labels = await readLabels(ctx.blobs, train);
+  const result = await decompose(tfModel, blobSource(ctx.blobs, train), labels, { ...options, classes }, async (stage, fraction) => {
     if (stage === 'observing') await ctx.progress(2 + 58 * fraction, 'observing');
     else await ctx.progress(stage === 'masking' ? 60 : 1, stage);
   });
@@ -136,7 +104,7 @@ async function save(
 ): Promise<void> {
   // One transaction, keyed by (decomposition, class): a retried job replaces, never duplicates.
   await ctx.db.$transaction(async (tx) => {
-    await tx.module.deleteMany({ where: { decompositionId } });
+    await tx.module.deleteMany({ where: { decompositionId, parentModuleId: null } });
     for (const s of stored) {
       await tx.module.create({
         data: {

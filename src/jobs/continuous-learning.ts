@@ -1,0 +1,90 @@
+/**
+ * Continuous learning (ALGORITHM.md section 6): before a composition runs, each module's tangling
+ * identification is re-run with samples of the other modules' classes taken from the given
+ * datasets (matched by class name or the label mapping), through the module's own model and
+ * preprocessing. A unit active on any of them is turned back on; nothing is ever turned off.
+ * A module that changes becomes a new module version (parentModuleId = the original, which is
+ * left as it was) and the composition points to it.
+ */
+import { ModelPlan, batchCounts, toTensor } from '../engine';
+import type { Prisma } from '../store/db';
+import { packMasks } from '../store/module-blobs';
+import { blobSource, readLabels } from './dataset-batches';
+import { cachedModel } from './model-cache';
+import { loadModuleSpec } from './module-loader';
+import type { JobContext } from './context';
+
+const BATCH = 128;
+
+export async function applyContinuousLearning(ctx: JobContext<'compose'>, compositionId: string, datasetIds: string[], mapping: Record<string, string> = {}): Promise<number> {
+  const comp = await ctx.db.composition.findUniqueOrThrow({
+    where: { id: compositionId },
+    include: { modules: { orderBy: { position: 'asc' }, include: { module: { include: { decomposition: { include: { model: true } } } } } } },
+  });
+  const labels = comp.labels as string[];
+  const datasets = [];
+  for (const id of datasetIds) {
+    const d = await ctx.db.dataset.findUniqueOrThrow({ where: { id } });
+    const shaped = { ...d, shape: d.shape as number[] };
+    const names = (d.classNames as string[] | null) ?? Array.from({ length: d.numClasses }, (_, i) => String(i));
+    datasets.push({ source: blobSource(ctx.blobs, shaped), labels: await readLabels(ctx.blobs, shaped), names });
+  }
+  const writes: Prisma.PrismaPromise<unknown>[] = [];
+  let changed = 0;
+  for (const [position, cm] of comp.modules.entries()) {
+    const mod = cm.module;
+    const dec = mod.decomposition;
+    const opts = dec.options as { samplesPerClass?: number; tanglingRatio?: number };
+    const perClass = Math.max(1, Math.floor(((opts.samplesPerClass ?? 1000) * (opts.tanglingRatio ?? 1)) / Math.max(1, labels.length - 1)));
+    const plan = new ModelPlan(await cachedModel(ctx.blobs, dec.model.canonicalBlob!));
+    const spec = await loadModuleSpec(ctx.blobs, mod, dec.observationPoints as { units: number }[]);
+    const masks = spec.masks.map((m) => m.slice());
+    for (const [other, label] of labels.entries()) {
+      if (other === position) continue;
+      let left = perClass;
+      for (const d of datasets) {
+        const wanted = d.names.map((n) => (mapping[n] ?? n) === label);
+        const idx = Array.from(d.labels.keys()).filter((i) => wanted[d.labels[i]]).slice(0, left);
+        left -= idx.length;
+        for (let s = 0; s < idx.length; s += BATCH) {
+          const part = idx.slice(s, s + BATCH);
+          const x = toTensor(plan, await d.source.read(part), part.length, d.source.imageShape, JSON.parse(dec.model.preprocessing));
+          const counts = batchCounts(plan, x);
+          x.dispose();
+          counts.forEach((c, p) => c.forEach((v, u) => v > 0 && (masks[p][u] = 1)));
+        }
+        if (left <= 0) break;
+      }
+      await ctx.progress(5, 'continuous-learning');
+    }
+    const before = spec.masks.reduce((s, m) => s + m.reduce((a, v) => a + v, 0), 0);
+    const kept = masks.map((m) => m.reduce((a, v) => a + v, 0));
+    if (kept.reduce((a, b) => a + b, 0) === before) continue;
+    changed++;
+    const blob = await ctx.blobs.putBuffer(packMasks(masks));
+    const points = dec.observationPoints as { layer: string; units: number }[];
+    const id = `${compositionId}-${position}`;
+    writes.push(
+      ctx.db.module.upsert({
+        where: { id },
+        create: {
+          id,
+          ownerId: mod.ownerId,
+          decompositionId: mod.decompositionId,
+          classIndex: mod.classIndex,
+          className: mod.className,
+          keptFraction: kept.reduce((a, b) => a + b, 0) / points.reduce((s, p) => s + p.units, 0),
+          perLayer: points.map((p, i) => ({ layer: p.layer, units: p.units, kept: kept[i] })),
+          masksBlob: blob.key,
+          headBlob: mod.headBlob,
+          parentModuleId: mod.id,
+        },
+        update: {},
+      }),
+      ctx.db.compositionModule.update({ where: { compositionId_position: { compositionId, position } }, data: { moduleId: id } }),
+    );
+  }
+  // All new versions and the composition's pointers commit together (a retry redoes the same ids).
+  await ctx.db.$transaction(writes);
+  return changed;
+}
