@@ -8,6 +8,7 @@ import { registerProblemHandlers } from './problem';
 import { registerValidation } from './plugins/validation';
 import { swaggerPlugin } from './plugins/swagger';
 import { metricsPlugin } from './plugins/metrics';
+import { authPlugin } from './plugins/auth';
 import { Problem } from './schemas/common';
 import { ModelView } from './schemas/models';
 import { DatasetView } from './schemas/datasets';
@@ -45,6 +46,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     throwFileSizeLimit: true,
   });
   await app.register(swaggerPlugin);
+  await app.register(authPlugin, { deps });
   await app.register(metricsPlugin, { deps });
 
   await app.register(operationsRoutes, { deps });

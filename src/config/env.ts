@@ -29,6 +29,8 @@ export interface Config {
   /** Fault injection for tests: a worker pauses this long after each progress report. */
   readonly jobTestDelayMs: number;
   readonly apiKeys: readonly string[];
+  /** Requests per minute per API key (per client address when keys are off). */
+  readonly rateLimitPerMinute: number;
   /** Power figures for the energy/CO2e estimate of each job (ALGORITHM.md section 7). */
   readonly energy: EnergyConfig;
 }
@@ -68,6 +70,7 @@ const DEFAULTS = {
   JOB_TEST_DELAY_MS: '0',
   IMPORT_WAIT_MS: '60000',
   API_KEYS: '',
+  RATE_LIMIT_PER_MINUTE: '1200',
   ENERGY_PUE: '1.58',
   ENERGY_CPU_WATTS: '65',
   ENERGY_DRAM_WATTS: '8',
@@ -156,6 +159,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jobTestDelayMs: int('JOB_TEST_DELAY_MS', 0, 600_000),
     importWaitMs: int('IMPORT_WAIT_MS', 0, 3_600_000),
     apiKeys,
+    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1, 1_000_000),
     energy: {
       pue: num('ENERGY_PUE', 1, 10),
       cpuWatts: num('ENERGY_CPU_WATTS', 0, 10_000),
