@@ -204,6 +204,29 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     expect(checked).toBe(3 * 19);
   });
 
+  it('confidentOnly: a module\'s concern samples are the first inputs of its class the model gets right', async () => {
+    const opts = { ...OPTS, samplesPerClass: 8, batchSize: 64, preprocessing: CIFAR_PREPROCESSING, confidentOnly: true, classes: [3] };
+    // Test images: the model gets some of them wrong (it gets its own training images right).
+    const test = cifarRecords('test_batch.bin', 400);
+    const source = memorySource(test.images, [32, 32, 3]);
+    const result = await decompose(model, source, test.labels, opts);
+    const plan = new ModelPlan(model);
+    const pool = classPools(test.labels, 10, opts.seed)[3];
+    const x = toTensor(plan, await source.read(pool), pool.length, [32, 32, 3], CIFAR_PREPROCESSING);
+    const pred = Array.from((model.predict(x) as tf.Tensor).argMax(-1).dataSync());
+    x.dispose();
+    const correct = pool.filter((_, j) => pred[j] === 3);
+    expect(correct.length).toBeLessThan(pool.length);
+    expect(result.modules[0].concernSamples).toBe(Math.min(8, correct.length));
+    // Its masks equal a plain decomposition over exactly those correct inputs.
+    const xs = toTensor(plan, await source.read(correct.slice(0, 8)), Math.min(8, correct.length), [32, 32, 3], CIFAR_PREPROCESSING);
+    const counts = batchCounts(plan, xs);
+    xs.dispose();
+    let missing = 0;
+    counts.forEach((c, p) => c.forEach((v, u) => (missing += v > 0 && result.modules[0].masks[p][u] !== 1 ? 1 : 0)));
+    expect(missing).toBe(0);
+  });
+
   it('with no masks, the composition of all modules ranked by margin predicts exactly what the model predicts', async () => {
     const plan = new ModelPlan(model);
     const head = plan.headWeights();
