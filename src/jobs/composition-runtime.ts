@@ -5,7 +5,7 @@
 import { ModelPlan, ModuleRunner, type MaskPoint, type ModuleGroup } from '../engine';
 import type { BlobStore } from '../store/blobs';
 import type { PrismaClient } from '../store/db';
-import { cachedModel } from './model-cache';
+import { cachedModel, onModelEvicted } from './model-cache';
 import { loadModuleSpec } from './module-loader';
 
 export interface CompositionRuntime {
@@ -15,10 +15,24 @@ export interface CompositionRuntime {
   readonly inputShape: number[];
   /** Model class index of each label when one model serves all (for the baseline). */
   readonly singleModelClasses?: number[];
+  /** Canonical blobs of the models it runs on (its entries go when one of them is evicted). */
+  readonly modelKeys: string[];
 }
 
 const MAX_CACHED = 4;
 const cache = new Map<string, Promise<CompositionRuntime>>();
+
+function drop(compositionId: string, entry: Promise<CompositionRuntime>): void {
+  cache.delete(compositionId);
+  entry.then((rt) => rt.groups.forEach((g) => g.runner.dispose())).catch(() => undefined);
+}
+
+// A runtime must not outlive the model it runs on.
+onModelEvicted((key) => {
+  for (const [id, entry] of cache) {
+    entry.then((rt) => rt.modelKeys.includes(key) && cache.get(id) === entry && drop(id, entry)).catch(() => undefined);
+  }
+});
 
 async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): Promise<CompositionRuntime> {
   const comp = await db.composition.findUniqueOrThrow({
@@ -33,8 +47,10 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
     byModel.set(cm.module.decomposition.modelId, g);
   });
   const groups: ModuleGroup[] = [];
+  const modelKeys: string[] = [];
   for (const g of byModel.values()) {
     const dec = g.modules[0].decomposition;
+    modelKeys.push(dec.model.canonicalBlob!);
     const plan = new ModelPlan(await cachedModel(blobs, dec.model.canonicalBlob!));
     const specs = await Promise.all(g.modules.map((m) => loadModuleSpec(blobs, m, dec.observationPoints as { units: number }[])));
     const maskPoint = ((dec.options as { maskPoint?: MaskPoint }).maskPoint ?? 'post-activation') as MaskPoint;
@@ -45,6 +61,7 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
     groups,
     inputShape: comp.modules[0].module.decomposition.model.inputShape as number[],
     ...(groups.length === 1 ? { singleModelClasses: comp.modules.map((cm) => cm.module.classIndex) } : {}),
+    modelKeys,
   };
 }
 
@@ -60,8 +77,7 @@ export function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositi
   loading.catch(() => cache.delete(compositionId));
   while (cache.size > MAX_CACHED) {
     const [oldest, entry] = cache.entries().next().value as [string, Promise<CompositionRuntime>];
-    cache.delete(oldest);
-    entry.then((rt) => rt.groups.forEach((g) => g.runner.dispose())).catch(() => undefined);
+    drop(oldest, entry);
   }
   return loading;
 }

@@ -7,8 +7,14 @@ import { loadModel } from '../engine';
 import type { BlobStore } from '../store/blobs';
 import { unpackModel } from '../store/model-artifacts';
 
-const MAX_MODELS = 4;
+const MAX_MODELS = 8;
 const cache = new Map<string, Promise<tf.LayersModel>>();
+const evictionListeners: ((key: string) => void)[] = [];
+
+/** Called with a model's key just before it is disposed, so holders of it can let go first. */
+export function onModelEvicted(listener: (key: string) => void): void {
+  evictionListeners.push(listener);
+}
 
 export async function cachedModel(blobs: BlobStore, key: string): Promise<tf.LayersModel> {
   const hit = cache.get(key);
@@ -23,6 +29,7 @@ export async function cachedModel(blobs: BlobStore, key: string): Promise<tf.Lay
   while (cache.size > MAX_MODELS) {
     const [oldest, entry] = cache.entries().next().value as [string, Promise<tf.LayersModel>];
     cache.delete(oldest);
+    evictionListeners.forEach((l) => l(oldest));
     entry.then((m) => m.dispose()).catch(() => undefined);
   }
   return loading;
