@@ -29,6 +29,12 @@ export interface Config {
   /** Fault injection for tests: a worker pauses this long after each progress report. */
   readonly jobTestDelayMs: number;
   readonly apiKeys: readonly string[];
+  /** Largest model accepted, in parameters (422 over it). */
+  readonly maxModelParams: number;
+  /** Largest decoded dataset tensor accepted, in bytes (413 over it). */
+  readonly maxDatasetBytes: number;
+  /** Longest a job may run before it fails (checked at its progress reports). */
+  readonly jobTimeoutMs: number;
   /** Requests per minute per API key (per client address when keys are off). */
   readonly rateLimitPerMinute: number;
   /** Power figures for the energy/CO2e estimate of each job (ALGORITHM.md section 7). */
@@ -71,6 +77,9 @@ const DEFAULTS = {
   IMPORT_WAIT_MS: '60000',
   API_KEYS: '',
   RATE_LIMIT_PER_MINUTE: '1200',
+  MAX_MODEL_PARAMS: '50000000',
+  MAX_DATASET_BYTES: String(4 * 1024 ** 3),
+  JOB_TIMEOUT_MS: String(6 * 3600 * 1000),
   ENERGY_PUE: '1.58',
   ENERGY_CPU_WATTS: '65',
   ENERGY_DRAM_WATTS: '8',
@@ -160,6 +169,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     importWaitMs: int('IMPORT_WAIT_MS', 0, 3_600_000),
     apiKeys,
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1, 1_000_000),
+    maxModelParams: int('MAX_MODEL_PARAMS', 1),
+    maxDatasetBytes: int('MAX_DATASET_BYTES', 1),
+    jobTimeoutMs: int('JOB_TIMEOUT_MS', 1000),
     energy: {
       pue: num('ENERGY_PUE', 1, 10),
       cpuWatts: num('ENERGY_CPU_WATTS', 0, 10_000),

@@ -20,6 +20,14 @@ export interface JobContext<T extends JobType> {
 
 export type Processor<T extends JobType> = (ctx: JobContext<T>) => Promise<Prisma.InputJsonValue>;
 
+/** A job that ran past JOB_TIMEOUT_MS: failed, not retried. */
+export class JobTimeoutError extends Error {
+  constructor(limitMs: number) {
+    super(`the job ran longer than ${limitMs} ms (JOB_TIMEOUT_MS) and was stopped`);
+    this.name = 'JobTimeoutError';
+  }
+}
+
 export class JobCancelledError extends Error {
   constructor(jobId: string) {
     super(`job ${jobId} was cancelled`);

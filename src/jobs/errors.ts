@@ -5,9 +5,15 @@
 import { EngineError } from '../engine';
 import { AppError, ERROR_CATALOG, problemType } from '../errors';
 import type { JobErrorInfo } from '../store/jobs';
+import { JobTimeoutError } from './context';
 
 export function isBadInput(err: unknown): boolean {
   return err instanceof AppError || err instanceof EngineError;
+}
+
+/** Failures that a retry cannot fix: bad input, or work over JOB_TIMEOUT_MS. */
+export function isFinal(err: unknown): boolean {
+  return isBadInput(err) || err instanceof JobTimeoutError;
 }
 
 export function jobErrorInfo(err: unknown): JobErrorInfo {
@@ -15,6 +21,10 @@ export function jobErrorInfo(err: unknown): JobErrorInfo {
   if (err instanceof EngineError) {
     const { status, title } = ERROR_CATALOG.UNPROCESSABLE;
     return { title, detail: err.message, status, type: problemType('UNPROCESSABLE'), code: err.code };
+  }
+  if (err instanceof JobTimeoutError) {
+    // Too much work for the configured limit: the request cannot be served as it is.
+    return { title: 'Job timed out', detail: err.message, status: 422, type: problemType('UNPROCESSABLE') };
   }
   return { title: 'Job failed', detail: err instanceof Error ? err.message : String(err) };
 }

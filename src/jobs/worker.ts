@@ -10,11 +10,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type IORedis from 'ioredis';
 import type { Config } from '../config/env';
-import { isBadInput, jobErrorInfo } from './errors';
+import { isFinal, jobErrorInfo } from './errors';
 import type { PrismaClient } from '../store/db';
 import type { BlobStore } from '../store/blobs';
 import * as jobsRepo from '../store/jobs';
-import { JobCancelledError, type JobContext } from './context';
+import { JobCancelledError, JobTimeoutError, type JobContext } from './context';
 import { PROCESSORS } from './processors';
 import { JOB_TYPES, queueName, type JobDataMap, type JobType } from './queues';
 
@@ -69,6 +69,7 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
     throw new UnrecoverableError(current ? `job is ${current.state}` : 'job row does not exist');
   }
 
+  const started = Date.now();
   const ctx: JobContext<JobType> = {
     jobId,
     data: job.data as JobDataMap[JobType],
@@ -79,6 +80,7 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
       await job.updateProgress({ percent, stage });
       const cancelled = await jobsRepo.writeProgress(deps.db, jobId, percent, stage);
       if (cancelled) throw new JobCancelledError(jobId);
+      if (Date.now() - started > deps.config.jobTimeoutMs) throw new JobTimeoutError(deps.config.jobTimeoutMs);
       if (deps.config.jobTestDelayMs > 0) await sleep(deps.config.jobTestDelayMs);
     },
   };
@@ -93,7 +95,7 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
       await jobsRepo.markCancelled(deps.db, jobId);
       throw new UnrecoverableError(err.message);
     }
-    const unrecoverable = isBadInput(err) || err instanceof UnrecoverableError;
+    const unrecoverable = isFinal(err) || err instanceof UnrecoverableError;
     const willRetry = !unrecoverable && attempt < (job.opts.attempts ?? 1);
     const info = jobErrorInfo(err);
     await jobsRepo.markFailed(deps.db, jobId, info, willRetry);

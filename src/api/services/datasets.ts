@@ -56,7 +56,7 @@ export async function uploadDataset(deps: AppDeps, request: FastifyRequest, owne
 
     const files = [];
     for (const f of upload.files) files.push({ name: f.filename, bytes: await deps.blobs.get(f.blob.key) });
-    const parsed = await parseDataset(files, { format, labelMode });
+    const parsed = await parseDataset(files, { format, labelMode, maxBytes: deps.config.maxDatasetBytes });
 
     const images = await deps.blobs.putBuffer(new Uint8Array(parsed.images.buffer, parsed.images.byteOffset, parsed.images.byteLength));
     written.push(images.key);

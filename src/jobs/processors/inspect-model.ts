@@ -10,7 +10,7 @@ import { isBlobReferenced } from '../../store/blob-refs';
 import { parseModelFile } from '../../store/formats/models';
 import { packModel } from '../../store/model-artifacts';
 import { findModelById, updateModel } from '../../store/models';
-import { isBadInput } from '../errors';
+import { isFinal } from '../errors';
 import type { Prisma } from '../../store/db';
 import type { JobContext, Processor } from '../context';
 
@@ -18,7 +18,7 @@ export const inspectModel: Processor<'inspect-model'> = async (ctx) => {
   try {
     return await inspect(ctx);
   } catch (err) {
-    if (isBadInput(err)) await discardModel(ctx);
+    if (isFinal(err)) await discardModel(ctx);
     throw err;
   }
 };
@@ -36,6 +36,9 @@ async function inspect(ctx: JobContext<'inspect-model'>) {
     summary = describeModel(tfModel);
   } finally {
     tfModel.dispose();
+  }
+  if (summary.params > ctx.config.maxModelParams) {
+    throw new UnprocessableError(`the model has ${summary.params} parameters; this service accepts at most ${ctx.config.maxModelParams} (MAX_MODEL_PARAMS)`);
   }
   const classNames = (model.classNames as string[] | null) ?? Array.from({ length: summary.numClasses }, (_, i) => String(i));
   if (classNames.length !== summary.numClasses) {
