@@ -40,7 +40,8 @@ async function forwardPass(model: tf.LayersModel, plan: ModelPlan, source: Sampl
   for (const b of sizes) {
     const idx = Array.from({ length: b }, (_, j) => start + j);
     const x = toTensor(plan, await source.read(idx), b, source.imageShape, CIFAR_PREPROCESSING);
-    const y = model.predict(x) as tf.Tensor;
+    // predict's own batchSize defaults to 32; the baseline runs each batch whole, as the engine does.
+    const y = model.predict(x, { batchSize: b }) as tf.Tensor;
     y.dataSync();
     y.dispose();
     x.dispose();
@@ -140,7 +141,9 @@ async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSou
     read: () => void source.read(idx),
     toTensor: () => toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING).dispose(),
     // The baseline: tfjs-layers predict (frees intermediates as it goes), output read back.
-    predict: () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()),
+    predict: () => tf.tidy(() => void (model.predict(x, { batchSize: batch }) as tf.Tensor).dataSync()),
+    // predict with its default internal batchSize (32), as evaluate/evaluateModules call it.
+    predictDefault32: () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()),
     // The engine's walk without hooks: every intermediate lives until the end of the tidy.
     planForward: () => {
       const f = runToFeatures(plan, x);

@@ -1,0 +1,62 @@
+/**
+ * A worker killed with SIGKILL in the middle of a decomposition, three times in a row: the job is
+ * taken over each time and completes exactly once, with exactly one module per class and no blob
+ * that no row refers to.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { buildTestApp, type TestApp } from '../support/app';
+import { CIFAR_DIR, CIFAR_PREPROCESSING, RESNET_DIR } from '../support/fixtures';
+import { spawnWorker, type ChildWorker } from '../support/worker-process';
+import { waitFor } from '../support/wait';
+import { isBlobReferenced } from '../../src/store/blob-refs';
+
+describe('crash recovery', () => {
+  let t: TestApp;
+  const workers: ChildWorker[] = [];
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+    await t.close();
+  });
+
+  it('SIGKILL mid-decomposition 3 times: completes once, N modules, no orphan blob', async () => {
+    const env = { ...t.env, JOB_LOCK_MS: '2000' };
+    const start = () => {
+      const w = spawnWorker(env);
+      workers.push(w);
+      return w;
+    };
+    let worker = start();
+    const model = await request(t.app.server).post('/models').field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING)).attach('file', path.join(RESNET_DIR, 'model.h5')).expect(202);
+    await waitFor(async () => ((await request(t.app.server).get(`/models/${model.body.id}`)).body.status === 'ready' ? true : undefined), 'the model import');
+    const ds = await request(t.app.server).post('/datasets').attach('file', fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin').expect(201);
+    const dec = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: ds.body.id, options: { samplesPerClass: 400 } }).expect(202);
+    const jobId = dec.body.jobId;
+
+    for (let kill = 1; kill <= 3; kill++) {
+      const pid = worker.proc.pid;
+      await waitFor(async () => {
+        const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
+        return row?.state === 'active' && row.stage === 'observing' && row.workerId?.includes(`:${pid}:`) ? row : undefined;
+      }, `worker ${kill} to be observing`, 120_000, 100);
+      await worker.kill('SIGKILL');
+      worker = start();
+    }
+    const done = await waitFor(async () => {
+      const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
+      return row && ['completed', 'failed'].includes(row.state) ? row : undefined;
+    }, 'the decomposition to finish', 300_000, 250);
+    expect(done.state).toBe('completed');
+    expect(done.workerId).toContain(`:${worker.proc.pid}:`);
+    expect(await t.deps.db.module.count({ where: { decompositionId: dec.body.id } })).toBe(10);
+    const view = await request(t.app.server).get(`/decompositions/${dec.body.id}`).expect(200);
+    expect(view.body.modules.map((m: { classIndex: number }) => m.classIndex)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const orphans = [];
+    for await (const key of t.deps.blobs.keys()) if (!(await isBlobReferenced(t.deps.db, key))) orphans.push(key);
+    expect(orphans).toEqual([]);
+  });
+});
