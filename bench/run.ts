@@ -7,14 +7,16 @@
  *   npm run bench -- --samples 1000        # the full run
  *   npm run bench -- --backend wasm        # tensorflow | wasm | cpu | auto
  *
- * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose/forward
- * pairs, default 1), --profile=false (skip the per-batch breakdown), --reps N (profile repetitions).
+ * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
+ * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
+ * over median forward), --profile=false (skip the per-batch breakdown), --reps N (profile repetitions).
  * Writes bench/results/p1-<backend>[-s<S>].json (the default S=300 run writes p1-<backend>.json).
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, decompose, type SampleSource } from '../src/engine';
-import { batchCounts, toTensor } from '../src/engine/activity';
+import { batchCounts, countClass, toTensor } from '../src/engine/activity';
+import { checkpoints, classPools, planSamples } from '../src/engine/sampling';
 import { runToFeatures } from '../src/engine/graph';
 import { CIFAR_PREPROCESSING, IMAGE_SHAPE, cifarRecords, loadResnet, machine, memorySource, now, parseArgs, peakRssKiB, selectBackend, table, writeJson } from './lib';
 
@@ -22,7 +24,9 @@ const TARGET = 1.3;
 
 interface Timed {
   wall: number;
+  /** user + system CPU seconds of this process (all its threads). */
   cpu: number;
+  sys: number;
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<Timed> {
@@ -31,7 +35,7 @@ async function timed(fn: () => Promise<unknown>): Promise<Timed> {
   await fn();
   const wall = now() - t0;
   const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / 1e6 };
+  return { wall, cpu: (c.user + c.system) / 1e6, sys: c.system / 1e6 };
 }
 
 /** One plain forward pass over `sizes` consecutive batches from index 0: read, toTensor, predict, read back. */
@@ -244,6 +248,15 @@ async function main(): Promise<void> {
   await decompose(model, source, train.labels, { ...options, samplesPerClass: 9 });
   console.log(`warm-up + first forward ${(now() - w0).toFixed(1)} s`);
 
+  // The decomposition's counting phase alone (the engine's countClass over every class's pool, as
+  // decompose calls it); decomposition - counting = sampling + masks + heads.
+  const pools = classPools(train.labels, 10, options.seed);
+  const sampling = planSamples(pools, options);
+  const marks = checkpoints(sampling, Array.from({ length: 10 }, (_, i) => i));
+  const countingOnly = async () => {
+    for (let k = 0; k < 10; k++) await countClass(plan, source, pools[k], marks[k], { preprocessing: options.preprocessing, batchSize: batch });
+  };
+  const counting: Timed[] = [];
   let inputsRun = 0;
   let keptFraction = 0;
   for (let r = 0; r < repeat; r++) {
@@ -256,16 +269,18 @@ async function main(): Promise<void> {
       }),
     );
     forwards.push(await timed(() => forwardPass(model, plan, source, plain)));
+    counting.push(await timed(countingOnly));
   }
   const rssDecompose = peakRssKiB().maxRSS;
   if (inputsRun !== inputs) console.warn(`warning: decomposition ran ${inputsRun} inputs, the forward baseline ${inputs}`);
   const sameStructure = await timed(() => forwardPass(model, plan, source, structure));
 
-  const fwdWall = forwards.reduce((a, t) => a + t.wall, 0) / forwards.length;
-  const fwdCpu = forwards.reduce((a, t) => a + t.cpu, 0) / forwards.length;
+  const fwdWall = median(forwards.map((t) => t.wall));
+  const fwdCpu = median(forwards.map((t) => t.cpu));
   const decWall = median(decomps.map((t) => t.wall));
   const decCpu = median(decomps.map((t) => t.cpu));
   const ratio = decWall / fwdWall;
+  const countWall = median(counting.map((t) => t.wall));
 
   let breakdown: Record<string, number> | undefined;
   if (doProfile) {
@@ -286,12 +301,15 @@ async function main(): Promise<void> {
         ['samples per class', S],
         ['inputs run (distinct)', inputsRun],
         ['batch size', batch],
-        ['decomposition wall', fmt(decWall)],
-        ['forward pass wall (plain batches, mean)', `${fmt(fwdWall)}  [${forwards.map((t) => t.wall.toFixed(2)).join(', ')}]`],
+        ['decomposition wall (median)', `${fmt(decWall)}  [${decomps.map((t) => t.wall.toFixed(2)).join(', ')}]`],
+        ['forward pass wall (plain batches, median)', `${fmt(fwdWall)}  [${forwards.map((t) => t.wall.toFixed(2)).join(', ')}]`],
         ['forward pass wall (decomposition batch sizes)', fmt(sameStructure.wall)],
         ['RATIO decomposition / forward', `${ratio.toFixed(3)}  (target <= ${TARGET}: ${ratio <= TARGET ? 'PASS' : 'FAIL'})`],
+        ['  of which counting phase (countClass x 10)', `${fmt(countWall)}  [${counting.map((t) => t.wall.toFixed(2)).join(', ')}]`],
+        ['  of which the rest (sampling, masks, heads)', fmt(decWall - countWall)],
         ['ratio vs forward in decomposition batch sizes', (decWall / sameStructure.wall).toFixed(3)],
         ['ratio of CPU seconds', `${(decCpu / fwdCpu).toFixed(3)}  (${decCpu.toFixed(2)} / ${fwdCpu.toFixed(2)} s)`],
+        ['system CPU seconds, decomposition / forward', `${median(decomps.map((t) => t.sys)).toFixed(2)} / ${median(forwards.map((t) => t.sys)).toFixed(2)} s`],
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
         ['mean kept fraction (tau 0)', keptFraction.toFixed(4)],
         ['peak RSS after forward / + decomposition', `${(rssForward / 1024).toFixed(1)} / ${(rssDecompose / 1024).toFixed(1)} MiB (maxRSS KiB ${rssForward} / ${rssDecompose})`],
@@ -336,6 +354,8 @@ async function main(): Promise<void> {
     forwardSeconds: fwdWall,
     forwardCpuSeconds: fwdCpu,
     forwardRuns: forwards,
+    countingPhaseSeconds: countWall,
+    countingRuns: counting,
     forwardSameBatchStructureSeconds: sameStructure.wall,
     decompositionBatches: structure.length,
     forwardBatches: plain.length,

@@ -70,7 +70,8 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
         if (remaining <= 0) throw new PayloadTooLargeError(opts.maxBytes);
         part.file.on('error', (err: Error) => cap.stream.destroy(err));
         const blob = await opts.blobs.putStream(part.file.pipe(cap.stream), { maxBytes: remaining });
-        files.push({ field: part.fieldname, filename: part.filename, blob, head: cap.head() });
+        // The client's file name is only ever a default display name: strip what text columns cannot hold.
+        files.push({ field: part.fieldname, filename: part.filename.replace(/\u0000/g, ''), blob, head: cap.head() });
         // multipart stops a file at its size limit and marks it truncated instead of failing the stream.
         if ((part.file as { truncated?: boolean }).truncated) throw new PayloadTooLargeError(opts.maxBytes);
         total += blob.size;
@@ -79,7 +80,9 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
           throw new BadRequestError(`unknown field "${part.fieldname}"; expected ${[...opts.fileFields, ...opts.textFields].join(', ')}`);
         }
         if (part.fieldname in fields) throw new BadRequestError(`field "${part.fieldname}" given twice`);
-        fields[part.fieldname] = String(part.value);
+        const value = String(part.value);
+        if (value.includes('\u0000')) throw new BadRequestError(`field "${part.fieldname}" must not contain NUL characters`);
+        fields[part.fieldname] = value;
       }
     }
   } catch (err) {
