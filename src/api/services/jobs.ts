@@ -36,11 +36,9 @@ export async function cancelJob(deps: AppDeps, id: string, ownerId: string | nul
     throw new ConflictError(`job ${id} is already ${row.state}`);
   }
   await jobsRepo.requestCancel(deps.db, id);
-  const removed = await deps.queues.removeWaiting(row.type as JobType, id);
-  if (removed || row.state === 'queued') {
-    // Not removable means a worker just took it; it sees cancelRequested when it claims the row.
-    if (removed) await jobsRepo.markCancelled(deps.db, id);
-  }
+  // Not removable means a worker holds it: it stops at its next progress report, and a worker
+  // that has yet to claim the row refuses it (cancelRequested).
+  if (await deps.queues.removeWaiting(row.type as JobType, id)) await jobsRepo.markCancelled(deps.db, id);
   const after = await jobsRepo.findJob(deps.db, id, ownerId);
   return { job: jobView(after), done: after.state === 'cancelled' };
 }
