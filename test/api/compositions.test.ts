@@ -82,6 +82,8 @@ describe('compositions', () => {
     expect(m.top1).toBeGreaterThanOrEqual(m.baseline.top1 - 0.002);
     expect(m.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(m.count);
     expect(m.energy.seconds).toBeGreaterThan(0);
+    expect(m.decompositionEnergy).toMatchObject({ decompositions: 1, seconds: expect.any(Number) });
+    expect(m.decompositionEnergy.kWh).toBeGreaterThan(0);
   });
 
   it('replace: a new composition differing exactly in the replaced module; the base is unchanged', async () => {

@@ -52,10 +52,32 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     }
     score = scorer.result();
   }
-  const metrics = { ...(score ?? {}), ...(relearned !== undefined ? { continuousLearning: { modulesChanged: relearned } } : {}), energy: energyOf((Date.now() - started) / 1000, ctx.config.energy) };
+  const metrics = {
+    ...(score ?? {}),
+    ...(relearned !== undefined ? { continuousLearning: { modulesChanged: relearned } } : {}),
+    energy: energyOf((Date.now() - started) / 1000, ctx.config.energy),
+    // The one-time cost this composition reuses, for comparison with its own.
+    decompositionEnergy: await decompositionEnergy(ctx, comp.id),
+  };
   await ctx.db.composition.update({
     where: { id: comp.id },
     data: { status: 'completed', metrics: metrics as unknown as Prisma.InputJsonValue, finishedAt: new Date() },
   });
   return { compositionId: comp.id, ...(score ? { top1: (score as { top1: number }).top1 } : {}) };
 };
+
+async function decompositionEnergy(ctx: Parameters<Processor<'compose'>>[0], compositionId: string): Promise<{ seconds: number; kWh: number; co2eKg: number; decompositions: number }> {
+  const members = await ctx.db.compositionModule.findMany({ where: { compositionId }, include: { module: { select: { decompositionId: true } } } });
+  const ids = [...new Set(members.map((m) => m.module.decompositionId))];
+  const decs = await ctx.db.decomposition.findMany({ where: { id: { in: ids } }, select: { metrics: true } });
+  const total = { seconds: 0, kWh: 0, co2eKg: 0, decompositions: decs.length };
+  for (const d of decs) {
+    const e = (d.metrics as { energy?: { seconds: number; kWh: number; co2eKg: number } } | null)?.energy;
+    if (e) {
+      total.seconds += e.seconds;
+      total.kWh += e.kWh;
+      total.co2eKg += e.co2eKg;
+    }
+  }
+  return total;
+}
