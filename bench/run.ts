@@ -202,6 +202,37 @@ async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSou
     // Only the readback: 19 dataSyncs of already computed int32 tensors of the points' sizes.
     readback19: () => ready.forEach((t) => void Int32Array.from(t.dataSync() as Int32Array)),
   };
+  // Counting ops alone on the 19 observation-point tensors of this batch (computed once): the
+  // engine's per-batch overhead without the forward pass, and cheaper ways to get the same numbers.
+  const acts: tf.Tensor[] = [];
+  runToFeatures(plan, x, { observe: (i, v) => (acts[i] = tf.keep(v.clone())) }).dispose();
+  const readAll = (f: (v: tf.Tensor) => tf.Tensor) =>
+    tf.tidy(() => {
+      const all = tf.concat(acts.map((v) => f(v).reshape([-1])));
+      all.dataSync();
+    });
+  Object.assign(steps, {
+    opsEngine: () =>
+      acts.forEach((v) => {
+        const t = tf.tidy(() => v.greater(0).sum(0).reshape([-1]));
+        Int32Array.from(t.dataSync() as Int32Array);
+        t.dispose();
+      }),
+    opsEngineOneReadback: () => readAll((v) => v.greater(0).sum(0)),
+    opsFloatSum: () => readAll((v) => v.greater(0).cast('float32').sum(0)),
+    opsMatMulOnes: () =>
+      readAll((v) => {
+        const b = v.shape[0];
+        return tf.matMul(tf.ones([1, b]), v.greater(0).cast('float32').reshape([b, -1]));
+      }),
+    opsMaxTau0: () => readAll((v) => v.max(0)),
+    // tau = 0: relu outputs are >= 0, so a unit was ever active iff its batch sum is > 0: one GEMV.
+    opsMatMulSumTau0: () =>
+      readAll((v) => {
+        const b = v.shape[0];
+        return tf.matMul(tf.ones([1, b]), v.reshape([b, -1]));
+      }),
+  });
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
   for (let r = 0; r <= reps; r++) {
     for (const [name, fn] of Object.entries(steps)) {
@@ -210,9 +241,26 @@ async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSou
       if (r > 0) times[name].push((now() - t0) * 1000);
     }
   }
-  [everActive, acc, ready].forEach((ts) => ts.forEach((t) => t.dispose()));
+  [everActive, acc, ready, acts].forEach((ts) => ts.forEach((t) => t.dispose()));
   x.dispose();
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+}
+
+function printBreakdown(b: Record<string, number>, batch: number, reps: number): void {
+  console.log(`\nPer-batch breakdown, batch ${batch}, median of ${reps} round-robin rounds (ms)`);
+  console.log(
+    table(
+      ['step', 'ms/batch', 'vs predict'],
+      Object.entries(b).map(([k, v]) => [k, v.toFixed(1), (v / b.predict).toFixed(3)]),
+    ),
+  );
+  const engine = b.read + b.toTensor + b.batchCounts + b.jsAccumulate;
+  const fwd = b.read + b.toTensor + b.predict;
+  console.log(
+    `engine batch (read+toTensor+batchCounts+accumulate) ${engine.toFixed(1)} ms vs forward batch ${fwd.toFixed(1)} ms = ${(engine / fwd).toFixed(3)}\n` +
+      `counting overhead batchCounts - planForward = ${(b.batchCounts - b.planForward).toFixed(1)} ms; counting ops alone (opsEngine) ${b.opsEngine.toFixed(1)} ms = ${((100 * b.opsEngine) / b.predict).toFixed(1)} % of predict\n` +
+      `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms (with intermediates freed early: ${(b.planForwardFreeing - b.predict).toFixed(1)} ms)`,
+  );
 }
 
 interface Step {
@@ -260,7 +308,7 @@ function maskingReplicaSeconds(units: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { samples: 'number', backend: 'string', batch: 'number', repeat: 'number', profile: 'boolean', reps: 'number' });
+  const args = parseArgs(process.argv.slice(2), { samples: 'number', backend: 'string', batch: 'number', repeat: 'number', profile: 'boolean', reps: 'number', 'profile-only': 'boolean' });
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.batchSize;
   const repeat = (args.repeat as number | undefined) ?? 1;
@@ -274,6 +322,12 @@ async function main(): Promise<void> {
   const source = memorySource(train.images);
   const model = await loadResnet();
   const plan = new ModelPlan(model);
+  if (args['profile-only']) {
+    const b = await profile(model, plan, source, batch, reps);
+    printBreakdown(b, batch, reps);
+    console.log(`\nwrote ${writeJson(`p1-profile-${backend}.json`, { when: new Date().toISOString(), machine: machine(), backend, batchSize: batch, reps, perBatchMs: b, loadavgAtEnd: os.loadavg() })}`);
+    return;
+  }
   const options = { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: CIFAR_PREPROCESSING, samplesPerClass: S, batchSize: batch, tau: 0 };
 
   const structure = decompositionBatches(train.labels, 10, S, options.tanglingRatio, batch);
@@ -415,23 +469,8 @@ async function main(): Promise<void> {
     ),
   );
   if (breakdown) {
-    const b = breakdown;
-    const batches = structure.length;
-    console.log(`\nPer-batch breakdown, batch ${batch}, median of ${reps} (ms)  [decomposition runs ${batches} batches, plain forward ${plain.length}]`);
-    console.log(
-      table(
-        ['step', 'ms/batch', 'vs predict'],
-        Object.entries(b).map(([k, v]) => [k, v.toFixed(1), (v / b.predict).toFixed(3)]),
-      ),
-    );
-    const engine = b.read + b.toTensor + b.batchCounts + b.jsAccumulate;
-    const fwd = b.read + b.toTensor + b.predict;
-    console.log(
-      `engine batch (read+toTensor+batchCounts+accumulate) ${engine.toFixed(1)} ms vs forward batch ${fwd.toFixed(1)} ms = ${(engine / fwd).toFixed(3)}; ` +
-        `counting overhead batchCounts - planForward = ${(b.batchCounts - b.planForward).toFixed(1)} ms, ` +
-        `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms ` +
-        `(with intermediates freed early: ${(b.planForwardFreeing - b.predict).toFixed(1)} ms)`,
-    );
+    console.log(`[decomposition runs ${structure.length} batches, plain forward ${plain.length}]`);
+    printBreakdown(breakdown, batch, reps);
   }
 
   const suffix = S === 300 ? '' : `-s${S}`;

@@ -47,6 +47,23 @@ export function createRedis(url: string, blocking: boolean): IORedis {
   return redis;
 }
 
+/** Waits up to `timeoutMs` for the connection to be ready (a fresh process is still connecting). */
+export function redisReady(redis: IORedis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  if (redis.status === 'end') return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    redis.once('ready', onReady);
+  });
+}
+
 export class JobQueues {
   private readonly queues = new Map<JobType, Queue>();
 
@@ -66,7 +83,7 @@ export class JobQueues {
    * hang the request. Fail at once when the connection is not ready, and bound every call.
    */
   private async guarded<T>(what: string, call: () => Promise<T>): Promise<T> {
-    if (this.connection.status !== 'ready') {
+    if (!(await redisReady(this.connection, 1000))) {
       throw new ServiceUnavailableError(`Redis is unreachable (${this.connection.status}); cannot ${what}`);
     }
     let timer: NodeJS.Timeout | undefined;

@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { pingDb } from '../../store/db';
+import { redisReady } from '../../jobs/queues';
 import { sendProblem } from '../problem';
 import { problems } from '../schemas/common';
 import type { AppDeps } from '../deps';
@@ -14,6 +15,7 @@ const Runtime = Type.Object({ backend: Type.String(), package: Type.String(), ve
 
 async function pingRedis(deps: AppDeps): Promise<boolean> {
   try {
+    if (!(await redisReady(deps.redis, 1000))) return false;
     const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref());
     return (await Promise.race([deps.redis.ping(), timeout])) === 'PONG';
   } catch {
