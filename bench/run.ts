@@ -58,6 +58,76 @@ function sourceAt(source: SampleSource, idx: readonly number[]): SampleSource {
   return { imageShape: source.imageShape, read: (js) => source.read(js.map((j) => idx[j])) };
 }
 
+/**
+ * A candidate counting for tau = 0 (a suggestion for src/engine/activity.ts, measured here): full
+ * batches only, and per observation point ONE matMul of a [segments x B] 0/1 indicator with the
+ * [B x units] ReLU output. ReLU outputs are >= 0, so a unit is active on some input of a segment iff
+ * its segment sum is > 0; a snapshot mark inside a batch just adds an indicator row. All points are
+ * read back with one dataSync. Returns the batch steps and, afterwards, each class's "ever active"
+ * bitsets at each mark.
+ */
+function candidateTau0(plan: ModelPlan, source: SampleSource, pools: number[][], marks: number[][], batch: number): { steps: Step[]; snapshots: Map<number, Uint8Array[]>[] } {
+  const steps: Step[] = [];
+  const snapshots: Map<number, Uint8Array[]>[] = [];
+  const units = plan.observationPoints.map((p) => p.units);
+  for (let k = 0; k < pools.length; k++) {
+    const snaps = new Map<number, Uint8Array[]>();
+    snapshots.push(snaps);
+    const ms = marks[k];
+    if (ms.length === 0) continue;
+    const ever = units.map((u) => new Uint8Array(u));
+    const last = ms[ms.length - 1];
+    for (let done = 0; done < last; done += batch) {
+      const take = Math.min(batch, last - done);
+      const idx = pools[k].slice(done, done + take);
+      // Segment ends inside this batch: every mark in (done, done + take], plus the batch end.
+      const ends = [...new Set([...ms.filter((m) => m > done && m <= done + take), done + take])].sort((a, b) => a - b);
+      steps.push({
+        run: async () => {
+          const x = toTensor(plan, await source.read(idx), take, IMAGE_SHAPE, CIFAR_PREPROCESSING);
+          const ind = new Float32Array(ends.length * take);
+          let from = 0;
+          ends.forEach((e, r) => {
+            for (let j = from; j < e - done; j++) ind[r * take + j] = 1;
+            from = e - done;
+          });
+          const indicator = tf.tensor2d(ind, [ends.length, take]);
+          const sums: tf.Tensor[] = [];
+          runToFeatures(plan, x, { observe: (i, v) => (sums[i] = tf.keep(tf.matMul(indicator, v.reshape([take, -1])))) }).dispose();
+          const all = tf.concat(sums, 1);
+          const data = all.dataSync() as Float32Array;
+          [all, indicator, x, ...sums].forEach((t) => t.dispose());
+          const width = units.reduce((a, b) => a + b, 0);
+          ends.forEach((e, r) => {
+            let off = r * width;
+            ever.forEach((bits, i) => {
+              for (let u = 0; u < bits.length; u++) if (data[off + u] > 0) bits[u] = 1;
+              off += bits.length;
+            });
+            if (ms.includes(e)) snaps.set(e, ever.map((b) => b.slice()));
+          });
+        },
+      });
+    }
+  }
+  return { steps, snapshots };
+}
+
+/** tau = 0 module masks from per-class "ever active" snapshots (module c: its class at S_c, every other class at u_c). */
+function tau0MasksFrom(snapshots: Map<number, Uint8Array[]>[], sampling: ReturnType<typeof planSamples>, c: number): Uint8Array[] {
+  const parts: Uint8Array[][] = [snapshots[c].get(sampling.concern[c]) as Uint8Array[]];
+  for (let k = 0; k < sampling.numClasses; k++) {
+    if (k === c) continue;
+    const u = Math.min(sampling.tanglingPerClass[c], sampling.pools[k].length);
+    if (u > 0) parts.push(snapshots[k].get(u) as Uint8Array[]);
+  }
+  return parts[0].map((first, i) => {
+    const m = new Uint8Array(first.length);
+    for (const part of parts) for (let u = 0; u < m.length; u++) m[u] |= part[i][u];
+    return m;
+  });
+}
+
 function plainBatches(n: number, batch: number): number[] {
   const out: number[] = [];
   for (let s = 0; s < n; s += batch) out.push(Math.min(batch, n - s));
@@ -362,10 +432,12 @@ async function main(): Promise<void> {
   const counting: Timed[] = [];
   let inputsRun = 0;
   let keptFraction = 0;
+  let lastMasks: Uint8Array[][] = [];
   for (let r = 0; r < repeat; r++) {
     decomps.push(
       await timed(async () => {
         const result = await decompose(model, source, train.labels, options);
+        lastMasks = result.modules.map((m) => m.masks);
         inputsRun = result.inputsRun;
         const total = result.observationPoints.reduce((a, p) => a + p.units, 0);
         keptFraction = result.modules.reduce((a, m) => a + m.kept.reduce((x, y) => x + y, 0) / total, 0) / result.modules.length;
@@ -413,8 +485,11 @@ async function main(): Promise<void> {
     return { run: () => forwardPass(model, plan, sourceAt(source, idx), [b]) };
   });
   const i0 = now();
-  const inter = await interleave({ engineCounting: engineSteps, forwardSameBatches: sameSteps, forwardPlain: plainSteps });
+  const candidate = candidateTau0(plan, source, pools, marks, batch);
+  const inter = await interleave({ engineCounting: engineSteps, forwardSameBatches: sameSteps, forwardPlain: plainSteps, candidateTau0: candidate.steps });
   const masking = maskingReplicaSeconds(plan.observationPoints.map((p) => p.units));
+  // The candidate must give exactly the engine's tau-0 masks.
+  const candidateMasksEqual = lastMasks.every((mm, c) => tau0MasksFrom(candidate.snapshots, sampling, c).every((m, i) => m.every((v, u) => v === mm[i][u])));
   console.log(`interleaved ${(now() - i0).toFixed(1)} s`);
 
   const fwdWall = median(forwards.map((t) => t.wall));
@@ -458,6 +533,7 @@ async function main(): Promise<void> {
         ['  ratio (counting + masks) / plain forward', ((inter.engineCounting + masking) / inter.forwardPlain).toFixed(3)],
         ['  of which counting ops: engine / same batches', (inter.engineCounting / inter.forwardSameBatches).toFixed(3)],
         ['  of which batch splitting: same / plain', (inter.forwardSameBatches / inter.forwardPlain).toFixed(3)],
+        ['  CANDIDATE tau-0 counting (matMul, full batches)', `${fmt(inter.candidateTau0)}; ratio (candidate + masks) / plain ${((inter.candidateTau0 + masking) / inter.forwardPlain).toFixed(3)}; masks = engine's: ${candidateMasksEqual}`],
         ['ratio of CPU seconds', `${(decCpu / fwdCpu).toFixed(3)}  (${decCpu.toFixed(2)} / ${fwdCpu.toFixed(2)} s)`],
         ['system CPU seconds, decomposition / forward', `${median(decomps.map((t) => t.sys)).toFixed(2)} / ${median(forwards.map((t) => t.sys)).toFixed(2)} s`],
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
@@ -490,7 +566,13 @@ async function main(): Promise<void> {
     forwardCpuSeconds: fwdCpu,
     forwardRuns: forwards,
     countingPhaseSeconds: countWall,
-    interleaved: { ...inter, maskingReplica: masking, ratio: (inter.engineCounting + masking) / inter.forwardPlain },
+    interleaved: {
+      ...inter,
+      maskingReplica: masking,
+      ratio: (inter.engineCounting + masking) / inter.forwardPlain,
+      candidateRatio: (inter.candidateTau0 + masking) / inter.forwardPlain,
+      candidateMasksEqualEngine: candidateMasksEqual,
+    },
     countingRuns: counting,
     forwardSameBatchStructureSeconds: sameStructure.wall,
     decompositionBatches: structure.length,
