@@ -9,7 +9,10 @@
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
- * over median forward), --profile=false (skip the per-batch breakdown), --reps N (profile repetitions).
+ * over median forward), --profile=false (skip the per-batch breakdown), --reps N (profile rounds),
+ * --profile-only. Besides the whole-run ratio it times, batch by batch interleaved (robust to load),
+ * the engine's counting batches, predict on the same and on plain batches, and a candidate tau-0
+ * counting (matMul with a segment indicator; its masks are checked against the engine's).
  * Writes bench/results/p1-<backend>[-s<S>].json (the default S=300 run writes p1-<backend>.json).
  */
 import * as tf from '@tensorflow/tfjs';
