@@ -35,6 +35,10 @@ export interface Config {
   readonly maxDatasetBytes: number;
   /** Longest a job may run before it fails (checked at its progress reports). */
   readonly jobTimeoutMs: number;
+  /** How often workers compare unfinished job rows with the queue and re-queue the ones Redis lost. */
+  readonly reconcileIntervalMs: number;
+  /** A job row younger than this is never re-queued (its request may still be enqueuing it). */
+  readonly reconcileGraceMs: number;
   /** Requests per minute per API key (per client address when keys are off). */
   readonly rateLimitPerMinute: number;
   /** Power figures for the energy/CO2e estimate of each job (ALGORITHM.md section 7). */
@@ -80,6 +84,8 @@ const DEFAULTS = {
   MAX_MODEL_PARAMS: '50000000',
   MAX_DATASET_BYTES: String(4 * 1024 ** 3),
   JOB_TIMEOUT_MS: String(6 * 3600 * 1000),
+  RECONCILE_INTERVAL_MS: '30000',
+  RECONCILE_GRACE_MS: '15000',
   ENERGY_PUE: '1.58',
   ENERGY_CPU_WATTS: '65',
   ENERGY_DRAM_WATTS: '8',
@@ -172,6 +178,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxModelParams: int('MAX_MODEL_PARAMS', 1),
     maxDatasetBytes: int('MAX_DATASET_BYTES', 1),
     jobTimeoutMs: int('JOB_TIMEOUT_MS', 1000),
+    reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 100, 86_400_000),
+    reconcileGraceMs: int('RECONCILE_GRACE_MS', 0, 86_400_000),
     energy: {
       pue: num('ENERGY_PUE', 1, 10),
       cpuWatts: num('ENERGY_CPU_WATTS', 0, 10_000),

@@ -115,6 +115,15 @@ export class JobQueues {
     await this.guarded('enqueue the job', () => this.queue(type).add(type, data, options));
   }
 
+  /** Where BullMQ has a job, or 'missing' when Redis no longer holds it. */
+  async state(type: JobType, jobId: string): Promise<'missing' | { name: string; reason?: string }> {
+    return this.guarded('read the job', async () => {
+      const job = await this.queue(type).getJob(jobId);
+      if (!job) return 'missing';
+      return { name: await job.getState(), reason: job.failedReason };
+    });
+  }
+
   /** Removes a job that no worker holds; false when it is active (locked) or gone. */
   async removeWaiting(type: JobType, jobId: string): Promise<boolean> {
     return this.guarded('cancel the job', () => this.removeWaitingNow(type, jobId));

@@ -16,7 +16,8 @@ import type { BlobStore } from '../store/blobs';
 import * as jobsRepo from '../store/jobs';
 import { JobCancelledError, JobTimeoutError, type JobContext } from './context';
 import { PROCESSORS } from './processors';
-import { JOB_TYPES, queueName, type JobDataMap, type JobType } from './queues';
+import { JOB_TYPES, JobQueues, queueName, type JobDataMap, type JobType } from './queues';
+import { reconcileJobs } from './reconcile';
 
 export interface WorkerDeps {
   readonly config: Config;
@@ -50,11 +51,43 @@ export function startWorkers(deps: WorkerDeps, types: readonly JobType[] = JOB_T
     worker.on('completed', (job) => log({ jobId: job.id, type }, 'job completed'));
     return worker;
   });
+  const reconciler = startReconciler(deps, log);
   return {
     id,
     // Graceful: waits for the current jobs to finish, so no job is left half-done.
     close: async () => {
+      await reconciler.stop();
       await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}
+
+/** Reconciles job rows with the queue at start, after every reconnect and then periodically. */
+function startReconciler(deps: WorkerDeps, log: (obj: Record<string, unknown>, msg: string) => void): { stop(): Promise<void> } {
+  const queues = new JobQueues(deps.config, deps.connection);
+  let running: Promise<void> | undefined;
+  const run = (): void => {
+    if (running) return;
+    running = reconcileJobs(deps.db, queues, { graceMs: deps.config.reconcileGraceMs, lockMs: deps.config.jobLockMs })
+      .then((r) => {
+        if (r.requeued.length > 0 || r.failed.length > 0) log({ requeued: r.requeued, failed: r.failed }, 'job rows reconciled with the queue');
+      })
+      // An outage of either store: the next round tries again.
+      .catch((err: unknown) => log({ err: err instanceof Error ? err.message : String(err) }, 'job reconciliation skipped'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  const timer = setInterval(run, deps.config.reconcileIntervalMs);
+  timer.unref();
+  deps.connection.on('ready', run);
+  run();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      deps.connection.off('ready', run);
+      await running;
+      await queues.close();
     },
   };
 }

@@ -74,6 +74,33 @@ export async function markCancelled(db: Db, id: string): Promise<void> {
   });
 }
 
+/**
+ * Jobs that should be in the queue: queued rows made before `queuedBefore` and active rows started
+ * before `activeBefore` (younger ones may still be on their way in, or held by a live worker).
+ */
+export async function unfinishedJobs(db: Db, queuedBefore: Date, activeBefore: Date, take = 500): Promise<Pick<JobRow, 'id' | 'type' | 'state' | 'data'>[]> {
+  return db.job.findMany({
+    where: {
+      cancelRequested: false,
+      OR: [
+        { state: 'queued', createdAt: { lt: queuedBefore } },
+        { state: 'active', startedAt: { lt: activeBefore } },
+      ],
+    },
+    select: { id: true, type: true, state: true, data: true },
+    orderBy: { createdAt: 'asc' },
+    take,
+  });
+}
+
+/** Fails a row the queue gave up on, unless it finished meanwhile. */
+export async function markAbandoned(db: Db, id: string, error: JobErrorInfo): Promise<void> {
+  await db.job.updateMany({
+    where: { id, state: { in: ['queued', 'active'] } },
+    data: { state: 'failed', error: { ...error }, finishedAt: new Date() },
+  });
+}
+
 export async function requestCancel(db: Db, id: string): Promise<void> {
   await db.job.update({ where: { id }, data: { cancelRequested: true } });
 }
