@@ -79,3 +79,22 @@ export class ServiceUnavailableError extends AppError {
     super('SERVICE_UNAVAILABLE', detail);
   }
 }
+
+/** Connection failures of pg, Prisma's adapter and ioredis: the backing service is down. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'P1001', 'P1017', '57P01', '57P03']);
+
+export function isServiceUnavailable(err: unknown): boolean {
+  if (err instanceof ServiceUnavailableError) return true;
+  const e = err as { code?: string; message?: string; cause?: unknown } | undefined;
+  if (!e) return false;
+  if (e.code && UNAVAILABLE_CODES.has(e.code)) return true;
+  const msg = e.message ?? '';
+  if (
+    /Stream isn't writeable|Connection is closed|enableOfflineQueue|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|Can't reach database server|Reached the max retries per request/i.test(
+      msg,
+    )
+  ) {
+    return true;
+  }
+  return e.cause !== undefined && e.cause !== err && isServiceUnavailable(e.cause);
+}

@@ -4,7 +4,7 @@
  * PostgreSQL or Redis maps to 503; anything else is a 500 that is logged and says nothing more.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_CATALOG, problemType, type ErrorCode } from '../errors';
+import { AppError, ERROR_CATALOG, isServiceUnavailable, problemType, type ErrorCode } from '../errors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -20,24 +20,6 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
   FST_PROTO_VIOLATION: 'BAD_REQUEST',
 };
-
-/** Connection failures of pg, Prisma's adapter and ioredis: the backing service is down. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'P1001', 'P1017', '57P01', '57P03']);
-
-export function isServiceUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string; cause?: unknown } | undefined;
-  if (!e) return false;
-  if (e.code && UNAVAILABLE_CODES.has(e.code)) return true;
-  const msg = e.message ?? '';
-  if (
-    /Stream isn't writeable|Connection is closed|enableOfflineQueue|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|Can't reach database server|Reached the max retries per request/i.test(
-      msg,
-    )
-  ) {
-    return true;
-  }
-  return e.cause !== undefined && e.cause !== err && isServiceUnavailable(e.cause);
-}
 
 export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   const { status, title } = ERROR_CATALOG[code];

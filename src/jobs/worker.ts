@@ -7,9 +7,10 @@
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type IORedis from 'ioredis';
 import type { Config } from '../config/env';
+import { isServiceUnavailable } from '../errors';
 import { isFinal, jobErrorInfo } from './errors';
 import type { PrismaClient } from '../store/db';
 import type { BlobStore } from '../store/blobs';
@@ -37,7 +38,7 @@ export function startWorkers(deps: WorkerDeps, types: readonly JobType[] = JOB_T
   const id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const log = deps.log ?? (() => undefined);
   const workers = types.map((type) => {
-    const worker = new Worker(queueName(type), (job: Job) => runJob(deps, id, type, job), {
+    const worker = new Worker(queueName(type), (job: Job, token?: string) => runJobThroughOutages(deps, id, type, job, token), {
       connection: deps.connection,
       prefix: deps.config.queuePrefix,
       concurrency: deps.config.workerConcurrency,
@@ -92,6 +93,27 @@ function startReconciler(deps: WorkerDeps, log: (obj: Record<string, unknown>, m
   };
 }
 
+/** How long a job waits before it runs again after PostgreSQL or Redis was unreachable. */
+const OUTAGE_RETRY_MS = 5000;
+
+/**
+ * An outage of PostgreSQL or Redis is not the job's fault: instead of spending one of its
+ * attempts (a few seconds of backoff would exhaust them), the job goes back to the delayed set
+ * without counting an attempt and runs again once the outage is over.
+ */
+async function runJobThroughOutages(deps: WorkerDeps, workerId: string, type: JobType, job: Job, token: string | undefined): Promise<unknown> {
+  try {
+    return await runJob(deps, workerId, type, job);
+  } catch (err) {
+    if (!token || err instanceof UnrecoverableError || !isServiceUnavailable(err)) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    (deps.log ?? (() => undefined))({ jobId: job.id, type, err: detail }, 'backing service unreachable: job delayed');
+    await jobsRepo.markWaiting(deps.db, job.id as string, { title: 'Waiting for a backing service', detail }).catch(() => undefined);
+    await job.moveToDelayed(Date.now() + OUTAGE_RETRY_MS, token);
+    throw new DelayedError();
+  }
+}
+
 async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Job): Promise<unknown> {
   const jobId = job.id as string;
   const attempt = job.attemptsMade + 1;
@@ -128,6 +150,8 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
       await jobsRepo.markCancelled(deps.db, jobId);
       throw new UnrecoverableError(err.message);
     }
+    // Recorded by runJobThroughOutages (the database may be the thing that is down).
+    if (isServiceUnavailable(err)) throw err;
     const unrecoverable = isFinal(err) || err instanceof UnrecoverableError;
     const willRetry = !unrecoverable && attempt < (job.opts.attempts ?? 1);
     const info = jobErrorInfo(err);

@@ -67,6 +67,11 @@ export async function markFailed(db: Db, id: string, error: JobErrorInfo, willRe
   });
 }
 
+/** Back to queued after an outage of a backing service; it did not cost the job an attempt. */
+export async function markWaiting(db: Db, id: string, error: JobErrorInfo): Promise<void> {
+  await db.job.updateMany({ where: { id, state: { in: ['queued', 'active'] } }, data: { state: 'queued', error: { ...error, retrying: true } } });
+}
+
 export async function markCancelled(db: Db, id: string): Promise<void> {
   await db.job.update({
     where: { id },
