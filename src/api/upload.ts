@@ -28,6 +28,8 @@ export interface UploadOptions {
   readonly fileFields: readonly string[];
   readonly textFields: readonly string[];
   readonly maxFiles: number;
+  /** How long the body may make no progress while the next part is awaited. */
+  readonly idleMs: number;
   /** Whether a blob may be deleted (no row refers to it). */
   readonly isUnreferenced: (key: string) => Promise<boolean>;
 }
@@ -54,8 +56,12 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
   const files: UploadedFile[] = [];
   const fields: Record<string, string> = {};
   let total = 0;
+  const parts = request.parts()[Symbol.asyncIterator]();
   try {
-    for await (const part of request.parts()) {
+    for (;;) {
+      const next = await nextOrIdle(parts.next(), request.raw, opts.idleMs);
+      if (next.done) break;
+      const part = next.value;
       if (part.type === 'file') {
         if (!opts.fileFields.includes(part.fieldname)) {
           part.file.resume();
@@ -87,9 +93,46 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
     }
   } catch (err) {
     await discardUpload({ files, fields }, opts);
-    throw err;
+    throw isMalformedMultipart(err) ? new BadRequestError(`malformed multipart body: ${(err as Error).message}`) : err;
   }
   return { files, fields };
+}
+
+/**
+ * Waits for the next part, but not forever: a client that stops sending, and some malformed
+ * bodies (a part without a Content-Disposition, now and then, stalls the parser with the body
+ * half read), would otherwise hold the request open for good. Only time spent waiting for the
+ * parser counts, never time spent storing a part.
+ */
+function nextOrIdle<T>(pending: Promise<T>, raw: FastifyRequest['raw'], idleMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => reject(new BadRequestError(`malformed or stalled multipart body: no progress for ${idleMs} ms while reading the next part`)), idleMs);
+    };
+    const settle = () => {
+      clearTimeout(timer);
+      raw.off('data', arm);
+    };
+    raw.on('data', arm);
+    arm();
+    pending.then(
+      (v) => {
+        settle();
+        resolve(v);
+      },
+      (err: unknown) => {
+        settle();
+        reject(err);
+      },
+    );
+  });
+}
+
+/** The multipart parser reports a broken body (no boundary, truncated, unterminated part) as plain Errors. */
+function isMalformedMultipart(err: unknown): boolean {
+  return err instanceof Error && /^Multipart: Boundary not found$|unexpected end of multipart data|^The needle cannot/i.test(err.message);
 }
 
 export async function discardUpload(upload: Upload, opts: Pick<UploadOptions, 'blobs' | 'isUnreferenced'>): Promise<void> {

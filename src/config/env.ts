@@ -16,6 +16,8 @@ export interface Config {
   readonly queuePrefix: string;
   readonly blobDir: string;
   readonly maxUploadBytes: number;
+  /** An upload whose body makes no progress this long (client stalled, parser stuck) is refused. */
+  readonly uploadIdleMs: number;
   readonly workerConcurrency: number;
   /** In-process workers started by `npm start`; 0 runs the API alone. */
   readonly workers: number;
@@ -71,6 +73,7 @@ const DEFAULTS = {
   QUEUE_PREFIX: 'cnn',
   BLOB_DIR: './.data/blobs',
   MAX_UPLOAD_BYTES: String(1024 * 1024 * 1024),
+  UPLOAD_IDLE_MS: '30000',
   WORKER_CONCURRENCY: '1',
   WORKERS: '1',
   TFJS_BACKEND: 'auto',
@@ -165,6 +168,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     queuePrefix,
     blobDir: path.resolve(get('BLOB_DIR')),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 1),
+    uploadIdleMs: int('UPLOAD_IDLE_MS', 100, 3_600_000),
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 64),
     workers: int('WORKERS', 0, 64),
     tfjsBackend,

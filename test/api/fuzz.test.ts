@@ -51,6 +51,69 @@ function corrupt(bytes: Buffer): Buffer {
   return Buffer.from(bytes.subarray(0, cut));
 }
 
+interface Part {
+  readonly headers: string[];
+  readonly data: Buffer;
+}
+
+function filePart(field: string, filename: string, data: Buffer): Part {
+  return { headers: [`Content-Disposition: form-data; name="${field}"; filename="${filename}"`, 'Content-Type: application/octet-stream'], data };
+}
+
+function fieldPart(field: string, value: string): Part {
+  return { headers: [`Content-Disposition: form-data; name="${field}"`], data: Buffer.from(value) };
+}
+
+function multipart(boundary: string, parts: Part[], close = true): Buffer {
+  const chunks: Buffer[] = [];
+  for (const p of parts) chunks.push(Buffer.from(`--${boundary}\r\n${p.headers.join('\r\n')}\r\n\r\n`), p.data, Buffer.from('\r\n'));
+  if (close) chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Malformed multipart structure around a valid file: no or wrong boundary, truncation, missing
+ * closing delimiter, parts without a disposition or name, the file under another field, no file,
+ * too many files, thousands of fields, bad field values, binary garbage in part headers.
+ */
+function multipartCase(file: Buffer, fileName: string, field: string): { kind: string; contentType: string; body: Buffer } {
+  const b = `fuzz${Math.floor(rand() * 1e9)}`;
+  const ct = `multipart/form-data; boundary=${b}`;
+  const good = [filePart('file', fileName, file)];
+  switch (Math.floor(rand() * 12)) {
+    case 0:
+      return { kind: 'no boundary', contentType: 'multipart/form-data', body: multipart(b, good) };
+    case 1:
+      return { kind: 'other boundary', contentType: `multipart/form-data; boundary=x${b}`, body: multipart(b, good) };
+    case 2: {
+      const whole = multipart(b, good);
+      return { kind: 'truncated', contentType: ct, body: whole.subarray(0, 1 + Math.floor(rand() * (whole.length - 60))) };
+    }
+    case 3:
+      return { kind: 'no closing delimiter', contentType: ct, body: multipart(b, good, false) };
+    case 4:
+      return { kind: 'no disposition', contentType: ct, body: multipart(b, [{ headers: ['Content-Type: application/octet-stream'], data: file }]) };
+    case 5:
+      return { kind: 'no name', contentType: ct, body: multipart(b, [{ headers: [`Content-Disposition: form-data; filename="${fileName}"`], data: file }]) };
+    case 6:
+      return { kind: 'file under another field', contentType: ct, body: multipart(b, [filePart(pick(['upload', 'files', 'FILE', '']), fileName, file)]) };
+    case 7:
+      return { kind: 'fields only', contentType: ct, body: multipart(b, [fieldPart(field, pick(['{}', 'x', '']))]) };
+    case 8:
+      return { kind: 'too many files', contentType: ct, body: multipart(b, Array.from({ length: 3 + Math.floor(rand() * 3) }, (_, i) => filePart('file', `${i}${fileName}`, file))) };
+    case 9:
+      return { kind: 'thousands of fields', contentType: ct, body: multipart(b, [...Array.from({ length: 3000 }, (_, i) => fieldPart(`f${i}`, 'v')), ...good]) };
+    case 10:
+      return {
+        kind: 'bad field value',
+        contentType: ct,
+        body: multipart(b, [fieldPart(field, pick(['{', '[1,2]', 'null', '{"scale":"x"}', '{"scale":-1}', 'x'.repeat(200_000), '{"mean":[1e400]}'])), ...good]),
+      };
+    default:
+      return { kind: 'garbage part headers', contentType: ct, body: multipart(b, [{ headers: [Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0x41]).toString('latin1')], data: file }]) };
+  }
+}
+
 describe('fuzz', () => {
   let t: TestApp;
   let workers: { close(): Promise<void> };
@@ -109,6 +172,16 @@ describe('fuzz', () => {
       let req = request(t.app.server).post('/datasets');
       files.forEach(([b, n], j) => (req = req.attach('file', j === victim ? corrupt(b) : b, n)));
       check('dataset files', await req);
+    }
+    const small = fs.readFileSync(path.join(KMNIST_DIR, 'kmnist.h5'));
+    const labels = fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-labels.npz'));
+    for (let i = 0; i < 80; i++) {
+      const [url, file, name, field] = pick([
+        ['/models', small, 'kmnist.h5', 'preprocessing'],
+        ['/datasets', labels, 'l.npz', 'name'],
+      ] as const);
+      const c = multipartCase(file, name, field);
+      check(`multipart ${c.kind}`, await request(t.app.server).post(url).set('content-type', c.contentType).send(c.body));
     }
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     console.log(`fuzz: ${total} requests by class ${JSON.stringify(counts)}; failures ${bad.length}`);

@@ -28,6 +28,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     JOB_LOCK_MS: '10000',
     // POST /models answers 202 at once unless a test waits for the import on purpose.
     IMPORT_WAIT_MS: '0',
+    // Bodies come from this machine at once; a stalled one (a malformed-multipart case) fails fast.
+    UPLOAD_IDLE_MS: '3000',
     ...overrides,
   };
 }

@@ -35,6 +35,7 @@ export async function uploadDataset(deps: AppDeps, request: FastifyRequest, owne
   const upload = await readUpload(request, {
     blobs: deps.blobs,
     maxBytes: deps.config.maxUploadBytes,
+    idleMs: deps.config.uploadIdleMs,
     fileFields: ['file'],
     textFields: ['name', 'format', 'labelMode'],
     maxFiles: 16,

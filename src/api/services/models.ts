@@ -64,6 +64,7 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
   const upload = await readUpload(request, {
     blobs: deps.blobs,
     maxBytes: deps.config.maxUploadBytes,
+    idleMs: deps.config.uploadIdleMs,
     fileFields: ['file'],
     textFields: ['name', 'preprocessing', 'classNames'],
     maxFiles: 1,

@@ -56,7 +56,7 @@ function fromJson(body: unknown): Input[] {
 
 async function fromImages(deps: AppDeps, request: FastifyRequest): Promise<Input[]> {
   const isUnreferenced = async (key: string) => !(await isBlobReferenced(deps.db, key));
-  const upload = await readUpload(request, { blobs: deps.blobs, maxBytes: deps.config.maxUploadBytes, fileFields: ['image'], textFields: [], maxFiles: MAX_INPUTS, isUnreferenced });
+  const upload = await readUpload(request, { blobs: deps.blobs, maxBytes: deps.config.maxUploadBytes, idleMs: deps.config.uploadIdleMs, fileFields: ['image'], textFields: [], maxFiles: MAX_INPUTS, isUnreferenced });
   try {
     if (upload.files.length === 0) throw new BadRequestError('field "image" is required (PNG or JPEG, repeatable)');
     const out: Input[] = [];
