@@ -3,7 +3,7 @@
  * layers model (model.json + one weight shard) under test/fixtures/trained/<name>/.
  *
  *   npx tsx scripts/train-fixtures.ts [--only mnist-cnn,fashion-cnn,cifar10-weak]
- *       [--fashion-dir /usr/share/datasets/fashion-mnist]
+ *       [--fashion-dir /usr/share/datasets/fashion-mnist] [--out test/fixtures/trained]
  *
  * Inputs: MNIST (../shared/data/mnist, 60k train + 10k test), Fashion-MNIST training files from the
  * Debian package `dataset-fashion-mnist` (or --fashion-dir / FASHION_MNIST_DIR) with the test set of
@@ -22,7 +22,7 @@ import { preprocess } from '../src/engine/preprocess';
 
 const ROOT = path.resolve(__dirname, '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
-const OUT = path.join(ROOT, 'test', 'fixtures', 'trained');
+const DEFAULT_OUT = path.join(ROOT, 'test', 'fixtures', 'trained');
 const DEBIAN_FASHION = '/usr/share/datasets/fashion-mnist';
 
 /** The preprocessing every fixture model is trained with and uploaded with. */
@@ -187,7 +187,7 @@ async function train(r: Recipe): Promise<Record<string, unknown>> {
   tf.dispose([pred, test.x, test.y]);
   const correct = predicted.filter((p, i) => p === testSplit.labels[i]).length;
 
-  const dir = path.join(OUT, r.name);
+  const dir = path.join(path.resolve(option('out') ?? DEFAULT_OUT), r.name);
   const files = await save(model, dir);
   const params = model.countParams();
   model.dispose();
