@@ -1,7 +1,9 @@
 /** Builds dataset upload files in tests (IDX is the simplest format to write). */
 import fs from 'node:fs';
 import path from 'node:path';
+import { PNG } from 'pngjs';
 import { CIFAR_DIR } from './fixtures';
+import { rawZip } from './tfjs-zip';
 
 /** An uncompressed IDX images file [N, H, W] and labels file. */
 export function idxFiles(images: Uint8Array, labels: ArrayLike<number>, h: number, w: number): { images: Buffer; labels: Buffer } {
@@ -22,4 +24,17 @@ export function idxFiles(images: Uint8Array, labels: ArrayLike<number>, h: numbe
 /** The first `n` records of a CIFAR-10 binary batch, as a batch file of its own. */
 export function cifarHead(file: string, n: number): Buffer {
   return fs.readFileSync(path.join(CIFAR_DIR, file)).subarray(0, n * 3073);
+}
+
+/** An image-folder zip (`<class>/<i>.png`, 8-bit grayscale) from [N,H,W] uint8 images per class. */
+export function grayImageFolderZip(classes: Record<string, Uint8Array[]>, h: number, w: number): Buffer {
+  const entries: Record<string, Buffer> = {};
+  for (const [name, images] of Object.entries(classes)) {
+    images.forEach((img, i) => {
+      const png = new PNG({ width: w, height: h, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+      png.data = Buffer.from(img);
+      entries[`${name}/${String(i).padStart(5, '0')}.png`] = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
+    });
+  }
+  return rawZip(entries);
 }

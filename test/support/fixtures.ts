@@ -1,11 +1,20 @@
 /** Readers for the shared fixtures used by several tests (independent of the service's parsers). */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SHARED } from './test-env';
+import zlib from 'node:zlib';
+import { REPO_ROOT, SHARED } from './test-env';
 
 export const RESNET_DIR = path.join(SHARED, 'fixtures', 'resnet20-cifar10');
 export const KMNIST_DIR = path.join(SHARED, 'fixtures', 'fse-kmnist1');
 export const CIFAR_DIR = path.join(SHARED, 'fixtures', 'cifar10-bin');
+
+export const MNIST_DIR = path.join(SHARED, 'data', 'mnist');
+export const FASHION_DIR = path.join(SHARED, 'data', 'fashion-mnist');
+/** Small models trained by scripts/train-fixtures.ts (see test/fixtures/trained/README.md). */
+export const TRAINED_DIR = path.join(REPO_ROOT, 'test', 'fixtures', 'trained');
+/** The preprocessing those models were trained with. */
+export const TRAINED_PREPROCESSING = { scale: 1 / 255 };
+export const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 export const CIFAR_PREPROCESSING = { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
@@ -46,4 +55,20 @@ export function resnetTfjsZip(): Buffer {
     require('node:child_process').execFileSync('zip', ['-q', '-j', out, 'model.json', 'group1-shard1of1.bin'], { cwd: path.join(RESNET_DIR, 'tfjs') });
   }
   return fs.readFileSync(out);
+}
+
+/** A trained fixture model folder (model.json + one shard) as the zip users upload. */
+export function trainedZip(name: 'mnist-cnn' | 'fashion-cnn' | 'cifar10-weak'): Buffer {
+  const out = path.join(require('node:os').tmpdir(), `trained-${name}-${process.pid}.zip`);
+  if (!fs.existsSync(out)) {
+    require('node:child_process').execFileSync('zip', ['-q', '-j', out, 'model.json', 'group1-shard1of1.bin'], { cwd: path.join(TRAINED_DIR, name) });
+  }
+  return fs.readFileSync(out);
+}
+
+/** A gzip'ed IDX file of the shared data (MNIST layout): [N,28,28] uint8 images or [N] labels. */
+export function readIdxGz(dir: string, file: string): Uint8Array {
+  const buf = zlib.gunzipSync(fs.readFileSync(path.join(dir, file)));
+  const rank = buf[3];
+  return new Uint8Array(buf.buffer, buf.byteOffset + 4 + 4 * rank, buf.length - 4 - 4 * rank);
 }
