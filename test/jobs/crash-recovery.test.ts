@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
-import { CIFAR_DIR, CIFAR_PREPROCESSING, RESNET_DIR } from '../support/fixtures';
+import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR } from '../support/fixtures';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
 import { waitFor } from '../support/wait';
 import { isBlobReferenced } from '../../src/store/blob-refs';
@@ -59,4 +59,30 @@ describe('crash recovery', () => {
     for await (const key of t.deps.blobs.keys()) if (!(await isBlobReferenced(t.deps.db, key))) orphans.push(key);
     expect(orphans).toEqual([]);
   });
+
+  it('SIGTERM mid-evaluation: the worker finishes its job, records it, then exits 0', async () => {
+    // Each progress report pauses, so the job is surely running when the signal arrives.
+    const worker = spawnWorker({ ...t.env, JOB_TEST_DELAY_MS: '400' });
+    workers.push(worker);
+    const api = request(t.app.server);
+    const model = await api.post('/models').field('preprocessing', JSON.stringify({ scale: 1 / 65025 })).attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(202);
+    await waitFor(async () => ((await api.get(`/models/${model.body.id}`)).body.status === 'ready' ? true : undefined), 'the model import', 120_000);
+    const ds = await api.post('/datasets').attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')).attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz')).expect(201);
+    const ev = await api.post('/evaluations').send({ modelId: model.body.id, datasetId: ds.body.id, limit: 2000 }).expect(202);
+    const pid = worker.proc.pid;
+    await waitFor(async () => {
+      const row = await t.deps.db.job.findUnique({ where: { id: ev.body.jobId } });
+      return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${pid}:`) ? row : undefined;
+    }, 'the evaluation to be running', 120_000, 50);
+
+    const exited = new Promise<number | null>((resolve) => worker.proc.once('exit', (code) => resolve(code)));
+    worker.proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const row = await t.deps.db.job.findUniqueOrThrow({ where: { id: ev.body.jobId } });
+    expect(row).toMatchObject({ state: 'completed', attempts: 1 });
+    expect(row.workerId).toContain(`:${pid}:`);
+    expect(worker.output()).toMatch(/SIGTERM received/);
+    const evaluation = await api.get(`/evaluations/${ev.body.id}`).expect(200);
+    expect(evaluation.body.result.count).toBe(2000);
+  }, 300_000);
 });
