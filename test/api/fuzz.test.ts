@@ -173,8 +173,11 @@ describe('fuzz', () => {
       files.forEach(([b, n], j) => (req = req.attach('file', j === victim ? corrupt(b) : b, n)));
       check('dataset files', await req);
     }
-    const small = fs.readFileSync(path.join(KMNIST_DIR, 'kmnist.h5'));
-    const labels = fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-labels.npz'));
+    // Bytes no other test uploads: the blob store is content-addressed and the database is shared
+    // by the whole run, so another test's row for the same content would keep a rejected blob.
+    const trailer = Buffer.from(`fuzz ${process.pid} ${Date.now()}`);
+    const small = Buffer.concat([fs.readFileSync(path.join(KMNIST_DIR, 'kmnist.h5')), trailer]);
+    const labels = Buffer.concat([fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-labels.npz')), trailer]);
     for (let i = 0; i < 80; i++) {
       const [url, file, name, field] = pick([
         ['/models', small, 'kmnist.h5', 'preprocessing'],

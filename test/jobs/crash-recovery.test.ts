@@ -61,7 +61,9 @@ describe('crash recovery', () => {
   });
 
   it('SIGTERM mid-evaluation: the worker finishes its job, records it, then exits 0', async () => {
-    // Each progress report pauses, so the job is surely running when the signal arrives.
+    // Alone on the queue (the previous test leaves its last worker running), and each progress
+    // report pauses, so this worker surely holds the job when the signal arrives.
+    await Promise.all(workers.splice(0).map((w) => w.kill('SIGKILL')));
     const worker = spawnWorker({ ...t.env, JOB_TEST_DELAY_MS: '400' });
     workers.push(worker);
     const api = request(t.app.server);
