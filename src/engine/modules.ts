@@ -52,6 +52,15 @@ export class ModuleRunner {
     }
   }
 
+  /**
+   * Inputs per `margins` call that keep a call near `rows` model rows: the naive path runs
+   * inputs x modules rows; the shared run ~3-4 rows per input on ResNet-20 (1 + the diverged pairs'
+   * share), 1 + modules in the worst case.
+   */
+  inputsPerPass(rows = 256): number {
+    return Math.max(1, Math.floor(rows / (this.divergent ? 4 : Math.max(1, this.size))));
+  }
+
   /** Divergence counts of the shared-run path since construction (undefined on the naive path). */
   get divergenceStats(): DivergentRunner['stats'] | undefined {
     return this.divergent?.stats;
