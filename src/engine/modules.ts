@@ -33,6 +33,7 @@ export class ModuleRunner {
     private readonly plan: ModelPlan,
     modules: readonly ModuleSpec[],
     maskPoint: MaskPoint = 'post-activation',
+    options: { readonly sharedRun?: boolean } = {},
   ) {
     this.size = modules.length;
     plan.observationPoints.forEach((p, i) => {
@@ -47,7 +48,8 @@ export class ModuleRunner {
     const w = modules.map((m) => marginWeights(m.head));
     this.d = tf.tensor2d(w.flatMap((x) => Array.from(x.d)), [modules.length, w[0]?.d.length ?? 0]);
     this.e = tf.tensor1d(w.map((x) => x.e));
-    if (maskPoint === 'post-activation' && modules.length > 0) {
+    // sharedRun: false forces the naive path (benchmarks compare the two).
+    if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false) {
       this.divergent = new DivergentRunner(plan, modules.map((m) => m.masks), this.d, this.e);
     }
   }
