@@ -5,11 +5,18 @@
  * active (> 0). A module therefore computes exactly the model's values, layer by layer, until the
  * first observation point where one of its masked units is active in the model: its divergence
  * point for that input. The model runs once on the batch; at each observation point one matMul of
- * the activity of the units some module masks with a [units x modules] "masked" indicator finds the
- * (input, module) pairs that diverge there. Those pairs branch off: every model tensor still needed
+ * the ReLU output with a [units x modules] "masked" indicator finds the (input, module) pairs that
+ * diverge there (a sum of non-negative outputs is > 0 iff one of them is). Those pairs branch off: every model tensor still needed
  * later is gathered at their input's row, the observation output gets the module's mask, and the
  * remaining steps run on the growing set of branched rows with per-row masks (gathered by module).
  * Pairs that never diverge take their margin from the model's own features.
+ *
+ * The same rule shares branched rows between modules: pairs of one input that branch off together
+ * and whose masks agree on every unit active there compute the same values, so they share one row
+ * (its "owner" module's masks are applied) for as long as their masks keep agreeing with the
+ * owner's on the row's active units; at the first point where one does not, it branches off that
+ * row the same way. Every check is exact: a sum of non-negative ReLU outputs compared with 0, or
+ * the units a module masks among a row's active units, compared in JS.
  *
  * The result equals the naive run (input repeated once per module) up to float rounding of the
  * batched kernels: same layers, same masks, only values that are provably equal are shared.
@@ -17,28 +24,43 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelPlan } from './graph';
 
-export interface DivergenceStats {
-  /** (input, module) pairs run. */
-  readonly pairs: number;
-  /** Pairs that branched off the model, by observation point. */
-  readonly divergedAt: number[];
-}
-
 interface PointMasks {
   /** [M, ...unitShape] 0/1, the module masks. */
   readonly masks: tf.Tensor;
-  /** Units some module masks (flat indices), int32 [U']. */
-  readonly units: tf.Tensor1D;
-  /** [U' x M] 1 where the module masks that unit. */
+  /** [U x M] 1 where the module masks that unit. */
   readonly masked: tf.Tensor2D;
+  /** Units some module masks (flat indices), int32 [U']: only there can masks differ. */
+  readonly units: tf.Tensor1D;
+  /** Per module, per unit of `units`: 1 masked. */
+  readonly maskedAt: readonly Uint8Array[];
+}
+
+/** A set of (input, module) pairs that compute the same values: the row's owner's. */
+interface Row {
+  readonly input: number;
+  /** Module whose masks the row applies; -1 for the model (no mask). */
+  readonly owner: number;
+  /** Modules following this row (the owner included). */
+  members: number[];
+}
+
+export interface DivergenceStats {
+  /** (input, module) pairs run. */
+  pairs: number;
+  /** Pairs that left the model's rows, by observation point. */
+  divergedAt: number[];
+  /** Rows run besides the model's, by the observation point where they started. */
+  rowsAt: number[];
+  /** Pairs that left a branched row they shared with other modules, by observation point. */
+  leftRowAt: number[];
 }
 
 export class DivergentRunner {
   private readonly points: (PointMasks | undefined)[];
   /** Last step index that reads each tensor key (the features: past the last step). */
   private readonly lastUse = new Map<string, number>();
-  /** Cumulative divergence counts since construction (for benchmarks and tests). */
-  readonly stats = { pairs: 0, divergedAt: [] as number[] };
+  /** Cumulative counts since construction (for benchmarks and tests). */
+  readonly stats: DivergenceStats;
 
   /**
    * @param masks per module, per observation point, per unit: 1 kept, 0 masked
@@ -55,17 +77,21 @@ export class DivergentRunner {
       const union: number[] = [];
       for (let u = 0; u < p.units; u++) if (masks.some((mm) => mm[i][u] === 0)) union.push(u);
       if (union.length === 0) return undefined;
-      const all = new Float32Array(m * p.units);
-      masks.forEach((mm, g) => all.set(mm[i], g * p.units));
-      const ind = new Float32Array(union.length * m);
-      union.forEach((u, r) => masks.forEach((mm, g) => (ind[r * m + g] = mm[i][u] ? 0 : 1)));
+      const n = p.units;
+      const all = new Float32Array(m * n);
+      const z = new Float32Array(n * m);
+      masks.forEach((mm, g) => {
+        all.set(mm[i], g * n);
+        for (let u = 0; u < n; u++) z[u * m + g] = 1 - mm[i][u];
+      });
       return {
         masks: tf.tensor(all, [m, ...p.shape]),
+        masked: tf.tensor2d(z, [n, m]),
         units: tf.tensor1d(union, 'int32'),
-        masked: tf.tensor2d(ind, [union.length, m]),
+        maskedAt: masks.map((mm) => Uint8Array.from(union, (u) => 1 - mm[i][u])),
       };
     });
-    this.stats.divergedAt = plan.observationPoints.map(() => 0);
+    this.stats = { pairs: 0, divergedAt: plan.observationPoints.map(() => 0), rowsAt: plan.observationPoints.map(() => 0), leftRowAt: plan.observationPoints.map(() => 0) };
     plan.steps.forEach((s, i) => s.inputs.forEach((k) => this.lastUse.set(k, i)));
     this.lastUse.set(plan.featuresKey, Infinity);
   }
@@ -81,14 +107,12 @@ export class DivergentRunner {
   margins(x: tf.Tensor): Float32Array {
     const b = x.shape[0];
     const m = this.size;
-    const steps = this.plan.steps;
     const out = new Float32Array(b * m);
-    // Model rows (one per input) and branched rows (rowInput/rowModule say which pair each is).
+    // Model rows (one per input; onModel[i * m + g]: pair still follows it) and branched rows.
     const base = new Map<string, tf.Tensor>();
     const branch = new Map<string, tf.Tensor>();
-    let rowInput: number[] = [];
-    let rowModule: number[] = [];
-    const diverged = new Uint8Array(b * m);
+    let rows: Row[] = [];
+    const onModel = new Uint8Array(b * m).fill(1);
     this.stats.pairs += b * m;
     tf.tidy(() => {
       base.set(this.plan.inputKey, x);
@@ -100,57 +124,43 @@ export class DivergentRunner {
           }
         }
       };
-      steps.forEach((step, i) => {
+      this.plan.steps.forEach((step, i) => {
         const apply = (map: Map<string, tf.Tensor>) => {
           const args = step.inputs.map((k) => map.get(k) as tf.Tensor);
           return step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor;
         };
-        const baseOut = apply(base);
-        let branchOut = rowInput.length ? apply(branch) : undefined;
-        const point = step.observation !== undefined ? this.points[step.observation] : undefined;
-        base.set(step.output, baseOut);
-        if (branchOut) branch.set(step.output, branchOut);
-        if (point) {
-          // Pairs still on the model whose masked units are active here branch off now.
-          const hits = tf.tidy(() => tf.matMul(baseOut.reshape([b, -1]).gather(point.units, 1).greater(0).cast('float32'), point.masked));
-          const h = hits.dataSync();
-          hits.dispose();
-          const newInput: number[] = [];
-          const newModule: number[] = [];
-          for (let r = 0; r < b; r++) {
-            for (let g = 0; g < m; g++) {
-              if (h[r * m + g] > 0 && !diverged[r * m + g]) {
-                diverged[r * m + g] = 1;
-                newInput.push(r);
-                newModule.push(g);
-              }
-            }
-          }
-          const obs = step.observation as number;
-          if (newInput.length) {
-            this.stats.divergedAt[obs] += newInput.length;
-            const idx = tf.tensor1d(newInput, 'int32');
+        base.set(step.output, apply(base));
+        if (rows.length) branch.set(step.output, apply(branch));
+        const obs = step.observation;
+        const point = obs !== undefined ? this.points[obs] : undefined;
+        if (point && obs !== undefined) {
+          const { created, maskNeeded } = this.split(point, obs, base.get(step.output) as tf.Tensor, branch.get(step.output), rows, onModel, b);
+          if (created.length) {
+            // New rows copy every tensor still needed later from their source row.
+            const fromModel = created.filter((c) => c.source < 0);
+            const fromBranch = created.filter((c) => c.source >= 0);
             for (const [k, t] of base) {
               if ((this.lastUse.get(k) ?? -1) <= i) continue;
-              const g = t.gather(idx);
+              const parts: tf.Tensor[] = [];
               const prev = branch.get(k);
-              branch.set(k, prev ? tf.concat([prev, g], 0) : g);
-              if (prev) {
-                prev.dispose();
-                g.dispose();
-              }
+              if (prev) parts.push(prev);
+              if (fromModel.length) parts.push(gatherRows(t, fromModel.map((c) => c.row.input)));
+              if (fromBranch.length) parts.push(gatherRows(prev as tf.Tensor, fromBranch.map((c) => c.source)));
+              branch.set(k, parts.length === 1 ? parts[0] : tf.concat(parts, 0));
+              if (parts.length > 1) parts.forEach((p) => p.dispose());
             }
-            idx.dispose();
-            rowInput = rowInput.concat(newInput);
-            rowModule = rowModule.concat(newModule);
-            branchOut = branch.get(step.output);
+            rows = rows.concat(fromModel.map((c) => c.row), fromBranch.map((c) => c.row));
+            this.stats.rowsAt[obs] += created.length;
           }
-          if (branchOut && rowInput.length) {
-            const rows = tf.tensor1d(rowModule, 'int32');
-            const masked = branchOut.mul(point.masks.gather(rows));
-            rows.dispose();
-            branchOut.dispose();
-            branch.set(step.output, masked);
+          const raw = branch.get(step.output);
+          if (raw && rows.length && maskNeeded) {
+            const owners = tf.tensor1d(
+              rows.map((r) => r.owner),
+              'int32',
+            );
+            branch.set(step.output, raw.mul(point.masks.gather(owners)));
+            owners.dispose();
+            raw.dispose();
           }
         }
         release(base, i);
@@ -158,14 +168,12 @@ export class DivergentRunner {
       });
       // The margins: d . f + e per pair, computed as the naive runner does (multiply, sum, add).
       const f = base.get(this.plan.featuresKey) as tf.Tensor;
-      const fromModel = tf.tidy(() => f.reshape([1, b, -1]).mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1)).transpose().dataSync() as Float32Array);
-      out.set(fromModel);
+      out.set(tf.tidy(() => f.reshape([1, b, -1]).mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1)).transpose().dataSync() as Float32Array));
       const bf = branch.get(this.plan.featuresKey);
-      if (bf && rowInput.length) {
-        const rows = tf.tensor1d(rowModule, 'int32');
-        const mv = tf.tidy(() => bf.reshape([rowInput.length, -1]).mul(this.d.gather(rows)).sum(-1).add(this.e.gather(rows)).dataSync() as Float32Array);
-        rows.dispose();
-        rowInput.forEach((r, j) => (out[r * m + rowModule[j]] = mv[j]));
+      if (bf && rows.length) {
+        const r = rows.length;
+        const mv = tf.tidy(() => bf.reshape([1, r, -1]).mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1)).transpose().dataSync() as Float32Array);
+        rows.forEach((row, j) => row.members.forEach((g) => (out[row.input * m + g] = mv[j * m + g])));
       }
       base.forEach((t) => t !== x && t.dispose());
       branch.forEach((t) => t.dispose());
@@ -173,11 +181,97 @@ export class DivergentRunner {
     return out;
   }
 
+  /**
+   * At an observation point, before its masks: finds the pairs whose masks disagree with their
+   * row's (the model's: no mask; a branched row's: its owner's) on a unit active in that row,
+   * removes them from it and groups them into new rows, one per set of pairs of one source row
+   * whose masks agree on that row's active units.
+   *
+   * ReLU outputs are >= 0, so "some unit of a set is active" is "the sum of the outputs over the
+   * set is > 0" (a sum of non-negative terms, exact against 0): one matMul per row set with the
+   * masked indicator tells which modules mask an active unit. Rows where two or more modules do
+   * are read back on the units some module masks and compared in JS, exactly.
+   * @returns the new rows with their source (-1: the model's row of their input; else a branch row),
+   *   and whether any branch row's masks change a value here
+   */
+  private split(point: PointMasks, obs: number, baseOut: tf.Tensor, branchOut: tf.Tensor | undefined, rows: Row[], onModel: Uint8Array, b: number): { created: { source: number; row: Row }[]; maskNeeded: boolean } {
+    const m = this.size;
+    const created: { source: number; row: Row }[] = [];
+    const model = baseOut.reshape([b, -1]);
+    const branch = branchOut && rows.length ? branchOut.reshape([rows.length, -1]) : undefined;
+    // Model rows: modules that mask an active unit leave. One leaver makes a row on its own;
+    // several are grouped by what they mask (read back below).
+    const hits = tf.tidy(() => tf.matMul(model, point.masked).dataSync());
+    const modelLeavers: { input: number; leavers: number[] }[] = [];
+    for (let i = 0; i < b; i++) {
+      const l: number[] = [];
+      for (let g = 0; g < m; g++) {
+        if (onModel[i * m + g] && hits[i * m + g] > 0) {
+          onModel[i * m + g] = 0;
+          l.push(g);
+        }
+      }
+      if (l.length) {
+        this.stats.divergedAt[obs] += l.length;
+        if (l.length === 1) created.push({ source: -1, row: { input: i, owner: l[0], members: l } });
+        else modelLeavers.push({ input: i, leavers: l });
+      }
+    }
+    // Branch rows: the owner's own mask changes the row iff it masks an active unit (else the
+    // multiply is skipped); followers need a comparison only when some member masks one.
+    let ownerHits = false;
+    const branchChecks: number[] = [];
+    if (branch) {
+      const h = tf.tidy(() => tf.matMul(branch, point.masked).dataSync());
+      rows.forEach((r, j) => {
+        if (h[j * m + r.owner] > 0) ownerHits = true;
+        if (r.members.length > 1 && r.members.some((g) => h[j * m + g] > 0)) branchChecks.push(j);
+      });
+    }
+    if (modelLeavers.length || branchChecks.length) {
+      const read = (t: tf.Tensor, idx: number[]) => (idx.length ? (tf.tidy(() => gatherRows(t, idx).gather(point.units, 1).dataSync()) as Float32Array) : new Float32Array(0));
+      const mv = read(model, modelLeavers.map((x) => x.input));
+      const bv = branch ? read(branch, branchChecks) : new Float32Array(0);
+      const width = point.maskedAt[0].length;
+      // Signature of a module on a row: the active units it masks (equal signatures = same values).
+      const signatures = (vals: Float32Array, r: number, mods: number[]) => {
+        const sig = new Map<number, string>(mods.map((g) => [g, '']));
+        for (let u = 0; u < width; u++) {
+          if (vals[r * width + u] > 0) for (const g of mods) if (point.maskedAt[g][u]) sig.set(g, `${sig.get(g)}${u},`);
+        }
+        return sig;
+      };
+      const group = (source: number, input: number, mods: number[], sig: Map<number, string>) => {
+        const bySig = new Map<string, number[]>();
+        for (const g of mods) bySig.set(sig.get(g) as string, [...(bySig.get(sig.get(g) as string) ?? []), g]);
+        for (const members of bySig.values()) created.push({ source, row: { input, owner: members[0], members } });
+      };
+      modelLeavers.forEach((x, r) => group(-1, x.input, x.leavers, signatures(mv, r, x.leavers)));
+      branchChecks.forEach((j, r) => {
+        const row = rows[j];
+        const sig = signatures(bv, r, row.members);
+        const own = sig.get(row.owner);
+        const leave = row.members.filter((g) => sig.get(g) !== own);
+        if (!leave.length) return;
+        this.stats.leftRowAt[obs] += leave.length;
+        row.members = row.members.filter((g) => sig.get(g) === own);
+        group(j, row.input, leave, sig);
+      });
+    }
+    model.dispose();
+    branch?.dispose();
+    return { created, maskNeeded: ownerHits || created.length > 0 };
+  }
+
   dispose(): void {
     this.points.forEach((p) => {
       p?.masks.dispose();
-      p?.units.dispose();
       p?.masked.dispose();
+      p?.units.dispose();
     });
   }
+}
+
+function gatherRows(t: tf.Tensor, idx: number[]): tf.Tensor {
+  return tf.tidy(() => t.gather(tf.tensor1d(idx, 'int32')));
 }

@@ -168,6 +168,51 @@ describe('shared-run module runner on a hand-built residual net', () => {
     runner.dispose();
   });
 
+  it('shares a branched row between modules while their masks agree on its active units, and splits it when they stop', () => {
+    const act = activity(plan, x);
+    const n = x.shape[0];
+    const pts = plan.observationPoints;
+    const head = plan.headWeights();
+    const partly = (i: number, skip: number) => {
+      const us: number[] = [];
+      for (let u = 0; u < pts[i].units; u++) if (act[i][u] > 0 && act[i][u] < n) us.push(u);
+      expect(us.length).toBeGreaterThan(skip);
+      return us[skip];
+    };
+    const never = (i: number) => act[i].findIndex((a) => a === 0);
+    const ones = () => pts.map((p) => new Uint8Array(p.units).fill(1));
+    // A, B, C mask the same partly active unit at point 1; C also a unit no input activates there
+    // (same values as A). B masks a partly active unit at point 3 as well (its rows then split
+    // off A's wherever that unit is active); D masks another unit at point 1 (rows of its own).
+    const a = ones();
+    a[1][partly(1, 0)] = 0;
+    const bm = ones();
+    bm[1][partly(1, 0)] = 0;
+    bm[3][partly(3, 0)] = 0;
+    bm[3][partly(3, 1)] = 0;
+    const c = ones();
+    c[1][partly(1, 0)] = 0;
+    if (never(1) >= 0) c[1][never(1)] = 0;
+    const d = ones();
+    d[1][partly(1, 1)] = 0;
+    const specs = [a, bm, c, d].map((masks, k) => ({ masks, head: moduleHead(head, k % 3) }));
+    const runner = new ModuleRunner(plan, specs);
+    const fast = runner.margins(x);
+    const naive = runner.marginsNaive(x);
+    const fa = fast.dataSync() as Float32Array;
+    const na = naive.dataSync() as Float32Array;
+    [fast, naive].forEach((t) => t.dispose());
+    expect(maxAbsDiff(fa, na)).toBeLessThan(1e-5);
+    expectSameRanking(fa, na, specs.length);
+    const st = runner.divergenceStats!;
+    // A, B, C leave the model together on the inputs where the shared unit is active: one row each.
+    expect(st.divergedAt[1]).toBeGreaterThan(st.rowsAt[1]);
+    // B leaves the shared row at point 3 on some input.
+    expect(st.leftRowAt[3]).toBeGreaterThan(0);
+    expect(st.leftRowAt[1] + st.leftRowAt[2] + st.leftRowAt[4]).toBe(0);
+    runner.dispose();
+  });
+
   it('pre-activation masks keep the naive path', () => {
     const runner = new ModuleRunner(plan, modules(), 'pre-activation');
     expect(runner.divergenceStats).toBeUndefined();
