@@ -108,13 +108,13 @@ async function everActiveClass(plan: ModelPlan, source: SampleSource, pool: read
       ind.fill(1, r * take + from, r * take + e - done);
       from = e - done;
     });
-    const data = tf.tidy(() => {
-      const indicator = tf.tensor2d(ind, [ends.length, take]);
-      const sums: tf.Tensor[] = [];
-      // runToFeatures frees what observe derives unless kept; this tidy frees the kept sums.
-      runToFeatures(plan, x, { observe: (i, v) => (sums[i] = tf.keep(tf.matMul(indicator, v.reshape([take, -1])))) });
-      return tf.concat(sums, 1).dataSync() as Float32Array;
-    });
+    const indicator = tf.tensor2d(ind, [ends.length, take]);
+    const sums: tf.Tensor[] = [];
+    // runToFeatures frees what observe derives unless kept.
+    runToFeatures(plan, x, { observe: (i, v) => (sums[i] = tf.keep(tf.matMul(indicator, v.reshape([take, -1])))) }).dispose();
+    const all = tf.concat(sums, 1);
+    const data = all.dataSync() as Float32Array;
+    [all, indicator, ...sums].forEach((t) => t.dispose());
     x.dispose();
     ends.forEach((e, r) => {
       let off = r * width;
