@@ -421,7 +421,8 @@ async function main(): Promise<void> {
   const sampling = planSamples(pools, options);
   const marks = checkpoints(sampling, Array.from({ length: 10 }, (_, i) => i));
   const countingOnly = async () => {
-    for (let k = 0; k < 10; k++) await countClass(plan, source, pools[k], marks[k], { preprocessing: options.preprocessing, batchSize: batch });
+    // As decompose calls it: tau 0 counts "ever active" bitsets.
+    for (let k = 0; k < 10; k++) await countClass(plan, source, pools[k], marks[k], { preprocessing: options.preprocessing, batchSize: batch, everActive: options.tau === 0 });
   };
   const counting: Timed[] = [];
   let inputsRun = 0;
@@ -520,14 +521,14 @@ async function main(): Promise<void> {
         ['  of which the rest (sampling, masks, heads)', fmt(decWall - countWall)],
         ['ratio vs forward in decomposition batch sizes', (decWall / sameStructure.wall).toFixed(3)],
         ['INTERLEAVED (batch by batch, robust to load):', ''],
-        ['  engine counting batches', fmt(inter.engineCounting)],
+        ['  per-unit counting batches (the engine for tau > 0)', fmt(inter.engineCounting)],
         ['  forward, same batches', fmt(inter.forwardSameBatches)],
         ['  forward, plain batches', fmt(inter.forwardPlain)],
         ['  masks + kept (replica of moduleMasks)', fmt(masking)],
         ['  ratio (counting + masks) / plain forward', ((inter.engineCounting + masking) / inter.forwardPlain).toFixed(3)],
         ['  of which counting ops: engine / same batches', (inter.engineCounting / inter.forwardSameBatches).toFixed(3)],
         ['  of which batch splitting: same / plain', (inter.forwardSameBatches / inter.forwardPlain).toFixed(3)],
-        ['  CANDIDATE tau-0 counting (matMul, full batches)', `${fmt(inter.candidateTau0)}; ratio (candidate + masks) / plain ${((inter.candidateTau0 + masking) / inter.forwardPlain).toFixed(3)}; masks = engine's: ${candidateMasksEqual}`],
+        ['  tau-0 bitset counting (matMul, full batches; the engine since P2)', `${fmt(inter.candidateTau0)}; ratio (candidate + masks) / plain ${((inter.candidateTau0 + masking) / inter.forwardPlain).toFixed(3)}; masks = engine's: ${candidateMasksEqual}`],
         ['ratio of CPU seconds', `${(decCpu / fwdCpu).toFixed(3)}  (${decCpu.toFixed(2)} / ${fwdCpu.toFixed(2)} s)`],
         ['system CPU seconds, decomposition / forward', `${median(decomps.map((t) => t.sys)).toFixed(2)} / ${median(forwards.map((t) => t.sys)).toFixed(2)} s`],
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
