@@ -6,9 +6,10 @@
  * first observation point where one of its masked units is active in the model: its divergence
  * point for that input. The model runs once on the batch; at each observation point one matMul of
  * the ReLU output with a [units x modules] "masked" indicator finds the (input, module) pairs that
- * diverge there (a sum of non-negative outputs is > 0 iff one of them is). Those pairs branch off: every model tensor still needed
- * later is gathered at their input's row, the observation output gets the module's mask, and the
- * remaining steps run on the growing set of branched rows with per-row masks (gathered by module).
+ * diverge there (a sum of non-negative outputs is > 0 iff one of them is). Those pairs branch off:
+ * every model tensor still needed later is gathered at their input's row, the observation output
+ * gets the module's mask, and the remaining steps run on the growing set of branched rows with
+ * per-row masks (gathered by module). Intermediates are freed after their last consumer.
  * Pairs that never diverge take their margin from the model's own features.
  *
  * The same rule shares branched rows between modules: pairs of one input that branch off together
@@ -19,7 +20,10 @@
  * the units a module masks among a row's active units, compared in JS.
  *
  * The result equals the naive run (input repeated once per module) up to float rounding of the
- * batched kernels: same layers, same masks, only values that are provably equal are shared.
+ * batched kernels: same layers, same masks, only values that are provably equal are shared. (One
+ * caveat: a kernel that flushes denormals to zero could miss a unit active with a denormal value;
+ * its effect on a margin would be of that order.) Only for post-activation masks: a pre-activation
+ * mask changes values whatever the sign, so those modules run the naive way (modules.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelPlan } from './graph';
@@ -154,10 +158,7 @@ export class DivergentRunner {
           }
           const raw = branch.get(step.output);
           if (raw && rows.length && maskNeeded) {
-            const owners = tf.tensor1d(
-              rows.map((r) => r.owner),
-              'int32',
-            );
+            const owners = tf.tensor1d(rows.map((r) => r.owner), 'int32');
             branch.set(step.output, raw.mul(point.masks.gather(owners)));
             owners.dispose();
             raw.dispose();
