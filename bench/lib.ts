@@ -149,3 +149,35 @@ export function machine(): Record<string, unknown> {
     tfjs: tf.version.tfjs,
   };
 }
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export interface Step {
+  run: () => Promise<void>;
+}
+
+/**
+ * Several batch sequences run interleaved by progress (the one furthest behind, as a fraction of its
+ * length, goes next), each batch timed alone. Load from other processes drifts over seconds, so
+ * batch-level interleaving spreads it evenly over the sequences: their sums compare fairly even
+ * on a busy machine. Returns the summed seconds per sequence.
+ */
+export async function interleave(sequences: Record<string, Step[]>): Promise<Record<string, number>> {
+  const names = Object.keys(sequences);
+  const next = Object.fromEntries(names.map((n) => [n, 0]));
+  const sum = Object.fromEntries(names.map((n) => [n, 0]));
+  for (;;) {
+    const open = names.filter((n) => next[n] < sequences[n].length);
+    if (open.length === 0) break;
+    const pick = open.reduce((a, b) => (next[b] / sequences[b].length < next[a] / sequences[a].length ? b : a));
+    const t0 = now();
+    await sequences[pick][next[pick]++].run();
+    sum[pick] += now() - t0;
+  }
+  return sum;
+}
+

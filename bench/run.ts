@@ -21,7 +21,8 @@ import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, decompose, type SampleSource } fr
 import { batchCounts, countClass, toTensor } from '../src/engine/activity';
 import { checkpoints, classPools, planSamples } from '../src/engine/sampling';
 import { runToFeatures } from '../src/engine/graph';
-import { CIFAR_PREPROCESSING, IMAGE_SHAPE, cifarRecords, loadResnet, machine, memorySource, now, parseArgs, peakRssKiB, selectBackend, table, writeJson } from './lib';
+import { CIFAR_PREPROCESSING, IMAGE_SHAPE, cifarRecords, interleave, loadResnet, machine, median, memorySource, now, parseArgs, peakRssKiB, selectBackend, table, writeJson, type Step } from './lib';
+import { runP2 } from './p2';
 
 const TARGET = 1.3;
 
@@ -164,11 +165,6 @@ function decompositionBatches(labels: Int32Array, classes: number, s: number, ra
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /**
  * Runs the plan like runToFeatures, but frees each intermediate once its last consumer has run
@@ -336,31 +332,6 @@ function printBreakdown(b: Record<string, number>, batch: number, reps: number):
   );
 }
 
-interface Step {
-  run: () => Promise<void>;
-}
-
-/**
- * Several batch sequences run interleaved by progress (the one furthest behind, as a fraction of its
- * length, goes next), each batch timed alone. Load from other processes drifts over seconds, so
- * batch-level interleaving spreads it evenly over the sequences: their sums compare fairly even
- * on a busy machine. Returns the summed seconds per sequence.
- */
-async function interleave(sequences: Record<string, Step[]>): Promise<Record<string, number>> {
-  const names = Object.keys(sequences);
-  const next = Object.fromEntries(names.map((n) => [n, 0]));
-  const sum = Object.fromEntries(names.map((n) => [n, 0]));
-  for (;;) {
-    const open = names.filter((n) => next[n] < sequences[n].length);
-    if (open.length === 0) break;
-    const pick = open.reduce((a, b) => (next[b] / sequences[b].length < next[a] / sequences[a].length ? b : a));
-    const t0 = now();
-    await sequences[pick][next[pick]++].run();
-    sum[pick] += now() - t0;
-  }
-  return sum;
-}
-
 /** A timing replica of decompose.ts moduleMasks (10 modules, 10 count parts each, tau 0), on synthetic counts. */
 function maskingReplicaSeconds(units: number[]): number {
   const parts = Array.from({ length: 10 }, (_, k) => units.map((u) => Int32Array.from({ length: u }, (_, j) => (j * 7 + k) % 3)));
@@ -381,7 +352,21 @@ function maskingReplicaSeconds(units: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { samples: 'number', backend: 'string', batch: 'number', repeat: 'number', profile: 'boolean', reps: 'number', 'profile-only': 'boolean' });
+  const args = parseArgs(process.argv.slice(2), {
+    samples: 'number',
+    backend: 'string',
+    batch: 'number',
+    repeat: 'number',
+    profile: 'boolean',
+    reps: 'number',
+    'profile-only': 'boolean',
+    only: 'string',
+    test: 'number',
+    chunk: 'number',
+    rounds: 'number',
+  });
+  const only = (args.only as string | undefined) ?? 'all';
+  if (!['all', 'p1', 'p2'].includes(only)) throw new Error('--only must be p1 or p2');
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.batchSize;
   const repeat = (args.repeat as number | undefined) ?? 1;
@@ -389,6 +374,12 @@ async function main(): Promise<void> {
   const reps = (args.reps as number | undefined) ?? 5;
   const runtime = await selectBackend((args.backend as string | undefined) ?? 'auto');
   const backend = tf.getBackend();
+  const p2 = () =>
+    runP2(
+      { samples: S, test: (args.test as number | undefined) ?? 1000, chunk: (args.chunk as number | undefined) ?? 100, rounds: (args.rounds as number | undefined) ?? 3 },
+      runtime.package,
+    );
+  if (only === 'p2') return p2();
   console.log(`backend ${backend} (${runtime.package} ${runtime.version}); samplesPerClass ${S}; batch ${batch}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   const train = cifarRecords('data_batch_1.bin');
@@ -430,7 +421,8 @@ async function main(): Promise<void> {
   const sampling = planSamples(pools, options);
   const marks = checkpoints(sampling, Array.from({ length: 10 }, (_, i) => i));
   const countingOnly = async () => {
-    for (let k = 0; k < 10; k++) await countClass(plan, source, pools[k], marks[k], { preprocessing: options.preprocessing, batchSize: batch });
+    // As decompose calls it: tau 0 counts "ever active" bitsets.
+    for (let k = 0; k < 10; k++) await countClass(plan, source, pools[k], marks[k], { preprocessing: options.preprocessing, batchSize: batch, everActive: options.tau === 0 });
   };
   const counting: Timed[] = [];
   let inputsRun = 0;
@@ -529,14 +521,14 @@ async function main(): Promise<void> {
         ['  of which the rest (sampling, masks, heads)', fmt(decWall - countWall)],
         ['ratio vs forward in decomposition batch sizes', (decWall / sameStructure.wall).toFixed(3)],
         ['INTERLEAVED (batch by batch, robust to load):', ''],
-        ['  engine counting batches', fmt(inter.engineCounting)],
+        ['  per-unit counting batches (the engine for tau > 0)', fmt(inter.engineCounting)],
         ['  forward, same batches', fmt(inter.forwardSameBatches)],
         ['  forward, plain batches', fmt(inter.forwardPlain)],
         ['  masks + kept (replica of moduleMasks)', fmt(masking)],
         ['  ratio (counting + masks) / plain forward', ((inter.engineCounting + masking) / inter.forwardPlain).toFixed(3)],
         ['  of which counting ops: engine / same batches', (inter.engineCounting / inter.forwardSameBatches).toFixed(3)],
         ['  of which batch splitting: same / plain', (inter.forwardSameBatches / inter.forwardPlain).toFixed(3)],
-        ['  CANDIDATE tau-0 counting (matMul, full batches)', `${fmt(inter.candidateTau0)}; ratio (candidate + masks) / plain ${((inter.candidateTau0 + masking) / inter.forwardPlain).toFixed(3)}; masks = engine's: ${candidateMasksEqual}`],
+        ['  tau-0 bitset counting (matMul, full batches; the engine since P2)', `${fmt(inter.candidateTau0)}; ratio (candidate + masks) / plain ${((inter.candidateTau0 + masking) / inter.forwardPlain).toFixed(3)}; masks = engine's: ${candidateMasksEqual}`],
         ['ratio of CPU seconds', `${(decCpu / fwdCpu).toFixed(3)}  (${decCpu.toFixed(2)} / ${fwdCpu.toFixed(2)} s)`],
         ['system CPU seconds, decomposition / forward', `${median(decomps.map((t) => t.sys)).toFixed(2)} / ${median(forwards.map((t) => t.sys)).toFixed(2)} s`],
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
@@ -594,6 +586,7 @@ async function main(): Promise<void> {
     perBatchMs: breakdown,
   });
   console.log(`\nwrote ${file}`);
+  if (only === 'all') await p2();
 }
 
 main().catch((err) => {

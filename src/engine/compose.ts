@@ -16,7 +16,7 @@ export interface CompositionEvalOptions {
   readonly preprocessing: PreprocessingSpec;
   /** Class index of each module, in the runner's order. */
   readonly moduleClasses: readonly number[];
-  /** Inputs per module pass (the pass runs this many times the number of modules). */
+  /** Inputs per module pass (default: the runner's `inputsPerPass()`). */
   readonly chunk?: number;
   readonly total?: number;
   readonly onProgress?: (done: number) => Promise<void> | void;
@@ -55,7 +55,7 @@ export async function evaluateModules(plan: ModelPlan, runner: ModuleRunner, bat
   let comp1 = 0;
   let comp5 = 0;
   let agree = 0;
-  const chunk = opts.chunk ?? Math.max(1, Math.floor(256 / m));
+  const chunk = opts.chunk ?? runner.inputsPerPass();
   const per = opts.imageShape.reduce((a, b) => a * b, 1);
   for await (const batch of batches) {
     for (let s = 0; s < batch.labels.length; s += chunk) {

@@ -83,6 +83,8 @@ export async function decompose(
       ? await countClass(plan, source, pools[k], marks[k], {
           preprocessing: options.preprocessing,
           batchSize: options.batchSize,
+          // tau = 0 only asks whether a unit was ever active: the cheaper bitset counting.
+          everActive: options.tau === 0,
           onBatch: async (n) => {
             done += n;
             await onProgress?.('observing', done / total);

@@ -1,9 +1,14 @@
 /**
  * Running modules (ALGORITHM.md section 5): a module is the model with its masks multiplied in at
- * the observation points, then its 2-unit head. Several modules run as one batch: the input is
- * repeated once per module and each slice gets its own masks by broadcasting.
+ * the observation points, then its 2-unit head.
+ *
+ * Post-activation masks (the default) run through DivergentRunner: the model runs once and each
+ * (input, module) pair only computes on its own from the first point where its masks change a
+ * value (divergence.ts). Pre-activation masks run the naive way, which is also kept for checks:
+ * the input is repeated once per module and each slice gets its own masks by broadcasting.
  */
 import * as tf from '@tensorflow/tfjs';
+import { DivergentRunner } from './divergence';
 import { runToFeatures, type ModelPlan } from './graph';
 import { marginWeights, type ModuleHead } from './head';
 
@@ -21,12 +26,14 @@ export class ModuleRunner {
   private readonly preMasks = new Map<string, tf.Tensor>();
   private readonly d: tf.Tensor2D;
   private readonly e: tf.Tensor1D;
+  private readonly divergent?: DivergentRunner;
   readonly size: number;
 
   constructor(
     private readonly plan: ModelPlan,
     modules: readonly ModuleSpec[],
     maskPoint: MaskPoint = 'post-activation',
+    options: { readonly sharedRun?: boolean } = {},
   ) {
     this.size = modules.length;
     plan.observationPoints.forEach((p, i) => {
@@ -41,6 +48,24 @@ export class ModuleRunner {
     const w = modules.map((m) => marginWeights(m.head));
     this.d = tf.tensor2d(w.flatMap((x) => Array.from(x.d)), [modules.length, w[0]?.d.length ?? 0]);
     this.e = tf.tensor1d(w.map((x) => x.e));
+    // sharedRun: false forces the naive path (benchmarks compare the two).
+    if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false) {
+      this.divergent = new DivergentRunner(plan, modules.map((m) => m.masks), this.d, this.e);
+    }
+  }
+
+  /**
+   * Inputs per `margins` call that keep a call near `rows` model rows: the naive path runs
+   * inputs x modules rows; the shared run ~3-4 rows per input on ResNet-20 (1 + the diverged pairs'
+   * share), 1 + modules in the worst case.
+   */
+  inputsPerPass(rows = 256): number {
+    return Math.max(1, Math.floor(rows / (this.divergent ? 4 : Math.max(1, this.size))));
+  }
+
+  /** Divergence counts of the shared-run path since construction (undefined on the naive path). */
+  get divergenceStats(): DivergentRunner['stats'] | undefined {
+    return this.divergent?.stats;
   }
 
   private combine(a: tf.Tensor | undefined, b: tf.Tensor): tf.Tensor {
@@ -57,6 +82,12 @@ export class ModuleRunner {
    * @returns [B, M] margins; the caller owns the tensor.
    */
   margins(x: tf.Tensor): tf.Tensor2D {
+    if (this.divergent) return tf.tensor2d(this.divergent.margins(x), [x.shape[0], this.size]);
+    return this.marginsNaive(x);
+  }
+
+  /** The same margins by M full passes (the input repeated once per module): the reference. */
+  marginsNaive(x: tf.Tensor): tf.Tensor2D {
     return tf.tidy(() => {
       const b = x.shape[0];
       const m = this.size;
@@ -77,6 +108,7 @@ export class ModuleRunner {
   }
 
   dispose(): void {
+    this.divergent?.dispose();
     this.postMasks.forEach((t) => t?.dispose());
     this.preMasks.forEach((t) => t.dispose());
     this.d.dispose();

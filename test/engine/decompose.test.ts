@@ -18,7 +18,7 @@ import {
   type DecomposeOptions,
   type SampleSource,
 } from '../../src/engine';
-import { batchCounts, toTensor } from '../../src/engine/activity';
+import { batchCounts, countClass, toTensor } from '../../src/engine/activity';
 import { runToFeatures } from '../../src/engine/graph';
 import { classPools, planSamples } from '../../src/engine/sampling';
 import { parseModelFile } from '../../src/store/formats/models';
@@ -152,6 +152,21 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     model = await loadModel(await parseModelFile(fs.readFileSync(path.join(RESNET_DIR, 'model.h5'))));
   });
   afterAll(() => model.dispose());
+
+  it('tau 0 bitset counting (full batches, marks inside them) equals the per-unit counts > 0 at every mark', async () => {
+    const plan = new ModelPlan(model);
+    const source = memorySource(train.images, [32, 32, 3]);
+    const pool = Array.from({ length: 150 }, (_, i) => (i * 7) % 400);
+    const marks = [33, 100, 150];
+    const opts = { preprocessing: CIFAR_PREPROCESSING, batchSize: 64 };
+    const counts = await countClass(plan, source, pool, marks, opts);
+    const bits = await countClass(plan, source, pool, marks, { ...opts, everActive: true });
+    for (const mark of marks) {
+      const c = counts.get(mark)!;
+      const b = bits.get(mark)!;
+      c.forEach((cp, i) => expect(Array.from(b[i])).toEqual(Array.from(cp, (v) => (v > 0 ? 1 : 0))));
+    }
+  });
 
   it('invariant: on every sample used for a module, its activations equal the model\'s and its P_c is the 2-unit softmax of the model\'s features', async () => {
     const opts = { ...OPTS, samplesPerClass: SAMPLES, batchSize: 64, preprocessing: CIFAR_PREPROCESSING };

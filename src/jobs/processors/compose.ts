@@ -35,7 +35,7 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     const single = singleModelClasses ? groups[0] : undefined;
     const scorer = new CompositionScorer(labels.length, singleModelClasses);
     const per = shape[1] * shape[2] * shape[3];
-    const chunk = Math.max(1, Math.floor(256 / labels.length));
+    const chunk = Math.min(...groups.map((g) => g.runner.inputsPerPass()));
     let seen = 0;
     for await (const batch of datasetBatches(ctx.blobs, { ...ds, shape }, 512)) {
       const keep = Array.from(batch.labels.keys()).filter((i) => toLabel[batch.labels[i]] >= 0);

@@ -1,0 +1,278 @@
+/**
+ * Running many post-activation-masked modules of one model without M full passes.
+ *
+ * A ReLU output is >= 0, so multiplying it by a 0/1 mask changes nothing unless a masked unit is
+ * active (> 0). A module therefore computes exactly the model's values, layer by layer, until the
+ * first observation point where one of its masked units is active in the model: its divergence
+ * point for that input. The model runs once on the batch; at each observation point one matMul of
+ * the ReLU output with a [units x modules] "masked" indicator finds the (input, module) pairs that
+ * diverge there (a sum of non-negative outputs is > 0 iff one of them is). Those pairs branch off:
+ * every model tensor still needed later is gathered at their input's row, the observation output
+ * gets the module's mask, and the remaining steps run on the growing set of branched rows with
+ * per-row masks (gathered by module). Intermediates are freed after their last consumer.
+ * Pairs that never diverge take their margin from the model's own features.
+ *
+ * The same rule shares branched rows between modules: pairs of one input that branch off together
+ * and whose masks agree on every unit active there compute the same values, so they share one row
+ * (its "owner" module's masks are applied) for as long as their masks keep agreeing with the
+ * owner's on the row's active units; at the first point where one does not, it branches off that
+ * row the same way. Every check is exact: a sum of non-negative ReLU outputs compared with 0, or
+ * the units a module masks among a row's active units, compared in JS.
+ *
+ * The result equals the naive run (input repeated once per module) up to float rounding of the
+ * batched kernels: same layers, same masks, only values that are provably equal are shared. (One
+ * caveat: a kernel that flushes denormals to zero could miss a unit active with a denormal value;
+ * its effect on a margin would be of that order.) Only for post-activation masks: a pre-activation
+ * mask changes values whatever the sign, so those modules run the naive way (modules.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ModelPlan } from './graph';
+
+interface PointMasks {
+  /** [M, ...unitShape] 0/1, the module masks. */
+  readonly masks: tf.Tensor;
+  /** [U x M] 1 where the module masks that unit. */
+  readonly masked: tf.Tensor2D;
+  /** Units some module masks (flat indices), int32 [U']: only there can masks differ. */
+  readonly units: tf.Tensor1D;
+  /** Per module, per unit of `units`: 1 masked. */
+  readonly maskedAt: readonly Uint8Array[];
+}
+
+/** A set of (input, module) pairs that compute the same values: the row's owner's. */
+interface Row {
+  readonly input: number;
+  /** Module whose masks the row applies; -1 for the model (no mask). */
+  readonly owner: number;
+  /** Modules following this row (the owner included). */
+  members: number[];
+}
+
+export interface DivergenceStats {
+  /** (input, module) pairs run. */
+  pairs: number;
+  /** Pairs that left the model's rows, by observation point. */
+  divergedAt: number[];
+  /** Rows run besides the model's, by the observation point where they started. */
+  rowsAt: number[];
+  /** Pairs that left a branched row they shared with other modules, by observation point. */
+  leftRowAt: number[];
+}
+
+export class DivergentRunner {
+  private readonly points: (PointMasks | undefined)[];
+  /** Last step index that reads each tensor key (the features: past the last step). */
+  private readonly lastUse = new Map<string, number>();
+  /** Cumulative counts since construction (for benchmarks and tests). */
+  readonly stats: DivergenceStats;
+
+  /**
+   * @param masks per module, per observation point, per unit: 1 kept, 0 masked
+   * @param d [M x F] margin weights, @param e [M] margin biases (owned by the caller)
+   */
+  constructor(
+    private readonly plan: ModelPlan,
+    masks: readonly (readonly Uint8Array[])[],
+    private readonly d: tf.Tensor2D,
+    private readonly e: tf.Tensor1D,
+  ) {
+    const m = masks.length;
+    this.points = plan.observationPoints.map((p, i) => {
+      const union: number[] = [];
+      for (let u = 0; u < p.units; u++) if (masks.some((mm) => mm[i][u] === 0)) union.push(u);
+      if (union.length === 0) return undefined;
+      const n = p.units;
+      const all = new Float32Array(m * n);
+      const z = new Float32Array(n * m);
+      masks.forEach((mm, g) => {
+        all.set(mm[i], g * n);
+        for (let u = 0; u < n; u++) z[u * m + g] = 1 - mm[i][u];
+      });
+      return {
+        masks: tf.tensor(all, [m, ...p.shape]),
+        masked: tf.tensor2d(z, [n, m]),
+        units: tf.tensor1d(union, 'int32'),
+        maskedAt: masks.map((mm) => Uint8Array.from(union, (u) => 1 - mm[i][u])),
+      };
+    });
+    this.stats = { pairs: 0, divergedAt: plan.observationPoints.map(() => 0), rowsAt: plan.observationPoints.map(() => 0), leftRowAt: plan.observationPoints.map(() => 0) };
+    plan.steps.forEach((s, i) => s.inputs.forEach((k) => this.lastUse.set(k, i)));
+    this.lastUse.set(plan.featuresKey, Infinity);
+  }
+
+  get size(): number {
+    return this.e.shape[0];
+  }
+
+  /**
+   * @param x preprocessed inputs [B, ...]
+   * @returns [B x M] margins, row-major
+   */
+  margins(x: tf.Tensor): Float32Array {
+    const b = x.shape[0];
+    const m = this.size;
+    const out = new Float32Array(b * m);
+    // Model rows (one per input; onModel[i * m + g]: pair still follows it) and branched rows.
+    const base = new Map<string, tf.Tensor>();
+    const branch = new Map<string, tf.Tensor>();
+    let rows: Row[] = [];
+    const onModel = new Uint8Array(b * m).fill(1);
+    this.stats.pairs += b * m;
+    tf.tidy(() => {
+      base.set(this.plan.inputKey, x);
+      const release = (map: Map<string, tf.Tensor>, i: number) => {
+        for (const [k, t] of map) {
+          if ((this.lastUse.get(k) ?? -1) <= i) {
+            if (t !== x) t.dispose();
+            map.delete(k);
+          }
+        }
+      };
+      this.plan.steps.forEach((step, i) => {
+        const apply = (map: Map<string, tf.Tensor>) => {
+          const args = step.inputs.map((k) => map.get(k) as tf.Tensor);
+          return step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor;
+        };
+        base.set(step.output, apply(base));
+        if (rows.length) branch.set(step.output, apply(branch));
+        const obs = step.observation;
+        const point = obs !== undefined ? this.points[obs] : undefined;
+        if (point && obs !== undefined) {
+          const { created, maskNeeded } = this.split(point, obs, base.get(step.output) as tf.Tensor, branch.get(step.output), rows, onModel, b);
+          if (created.length) {
+            // New rows copy every tensor still needed later from their source row.
+            const fromModel = created.filter((c) => c.source < 0);
+            const fromBranch = created.filter((c) => c.source >= 0);
+            for (const [k, t] of base) {
+              if ((this.lastUse.get(k) ?? -1) <= i) continue;
+              const parts: tf.Tensor[] = [];
+              const prev = branch.get(k);
+              if (prev) parts.push(prev);
+              if (fromModel.length) parts.push(gatherRows(t, fromModel.map((c) => c.row.input)));
+              if (fromBranch.length) parts.push(gatherRows(prev as tf.Tensor, fromBranch.map((c) => c.source)));
+              branch.set(k, parts.length === 1 ? parts[0] : tf.concat(parts, 0));
+              if (parts.length > 1) parts.forEach((p) => p.dispose());
+            }
+            rows = rows.concat(fromModel.map((c) => c.row), fromBranch.map((c) => c.row));
+            this.stats.rowsAt[obs] += created.length;
+          }
+          const raw = branch.get(step.output);
+          if (raw && rows.length && maskNeeded) {
+            const owners = tf.tensor1d(rows.map((r) => r.owner), 'int32');
+            branch.set(step.output, raw.mul(point.masks.gather(owners)));
+            owners.dispose();
+            raw.dispose();
+          }
+        }
+        release(base, i);
+        release(branch, i);
+      });
+      // The margins: d . f + e per pair, computed as the naive runner does (multiply, sum, add).
+      const f = base.get(this.plan.featuresKey) as tf.Tensor;
+      out.set(tf.tidy(() => f.reshape([1, b, -1]).mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1)).transpose().dataSync() as Float32Array));
+      const bf = branch.get(this.plan.featuresKey);
+      if (bf && rows.length) {
+        const r = rows.length;
+        const mv = tf.tidy(() => bf.reshape([1, r, -1]).mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1)).transpose().dataSync() as Float32Array);
+        rows.forEach((row, j) => row.members.forEach((g) => (out[row.input * m + g] = mv[j * m + g])));
+      }
+      base.forEach((t) => t !== x && t.dispose());
+      branch.forEach((t) => t.dispose());
+    });
+    return out;
+  }
+
+  /**
+   * At an observation point, before its masks: finds the pairs whose masks disagree with their
+   * row's (the model's: no mask; a branched row's: its owner's) on a unit active in that row,
+   * removes them from it and groups them into new rows, one per set of pairs of one source row
+   * whose masks agree on that row's active units.
+   *
+   * ReLU outputs are >= 0, so "some unit of a set is active" is "the sum of the outputs over the
+   * set is > 0" (a sum of non-negative terms, exact against 0): one matMul per row set with the
+   * masked indicator tells which modules mask an active unit. Rows where two or more modules do
+   * are read back on the units some module masks and compared in JS, exactly.
+   * @returns the new rows with their source (-1: the model's row of their input; else a branch row),
+   *   and whether any branch row's masks change a value here
+   */
+  private split(point: PointMasks, obs: number, baseOut: tf.Tensor, branchOut: tf.Tensor | undefined, rows: Row[], onModel: Uint8Array, b: number): { created: { source: number; row: Row }[]; maskNeeded: boolean } {
+    const m = this.size;
+    const created: { source: number; row: Row }[] = [];
+    const model = baseOut.reshape([b, -1]);
+    const branch = branchOut && rows.length ? branchOut.reshape([rows.length, -1]) : undefined;
+    // Model rows: modules that mask an active unit leave. One leaver makes a row on its own;
+    // several are grouped by what they mask (read back below).
+    const hits = tf.tidy(() => tf.matMul(model, point.masked).dataSync());
+    const modelLeavers: { input: number; leavers: number[] }[] = [];
+    for (let i = 0; i < b; i++) {
+      const l: number[] = [];
+      for (let g = 0; g < m; g++) {
+        if (onModel[i * m + g] && hits[i * m + g] > 0) {
+          onModel[i * m + g] = 0;
+          l.push(g);
+        }
+      }
+      if (l.length) {
+        this.stats.divergedAt[obs] += l.length;
+        if (l.length === 1) created.push({ source: -1, row: { input: i, owner: l[0], members: l } });
+        else modelLeavers.push({ input: i, leavers: l });
+      }
+    }
+    // Branch rows: the owner's own mask changes the row iff it masks an active unit (else the
+    // multiply is skipped); followers need a comparison only when some member masks one.
+    let ownerHits = false;
+    const branchChecks: number[] = [];
+    if (branch) {
+      const h = tf.tidy(() => tf.matMul(branch, point.masked).dataSync());
+      rows.forEach((r, j) => {
+        if (h[j * m + r.owner] > 0) ownerHits = true;
+        if (r.members.length > 1 && r.members.some((g) => h[j * m + g] > 0)) branchChecks.push(j);
+      });
+    }
+    if (modelLeavers.length || branchChecks.length) {
+      const read = (t: tf.Tensor, idx: number[]) => (idx.length ? (tf.tidy(() => gatherRows(t, idx).gather(point.units, 1).dataSync()) as Float32Array) : new Float32Array(0));
+      const mv = read(model, modelLeavers.map((x) => x.input));
+      const bv = branch ? read(branch, branchChecks) : new Float32Array(0);
+      const width = point.maskedAt[0].length;
+      // Signature of a module on a row: the active units it masks (equal signatures = same values).
+      const signatures = (vals: Float32Array, r: number, mods: number[]) => {
+        const sig = new Map<number, string>(mods.map((g) => [g, '']));
+        for (let u = 0; u < width; u++) {
+          if (vals[r * width + u] > 0) for (const g of mods) if (point.maskedAt[g][u]) sig.set(g, `${sig.get(g)}${u},`);
+        }
+        return sig;
+      };
+      const group = (source: number, input: number, mods: number[], sig: Map<number, string>) => {
+        const bySig = new Map<string, number[]>();
+        for (const g of mods) bySig.set(sig.get(g) as string, [...(bySig.get(sig.get(g) as string) ?? []), g]);
+        for (const members of bySig.values()) created.push({ source, row: { input, owner: members[0], members } });
+      };
+      modelLeavers.forEach((x, r) => group(-1, x.input, x.leavers, signatures(mv, r, x.leavers)));
+      branchChecks.forEach((j, r) => {
+        const row = rows[j];
+        const sig = signatures(bv, r, row.members);
+        const own = sig.get(row.owner);
+        const leave = row.members.filter((g) => sig.get(g) !== own);
+        if (!leave.length) return;
+        this.stats.leftRowAt[obs] += leave.length;
+        row.members = row.members.filter((g) => sig.get(g) === own);
+        group(j, row.input, leave, sig);
+      });
+    }
+    model.dispose();
+    branch?.dispose();
+    return { created, maskNeeded: ownerHits || created.length > 0 };
+  }
+
+  dispose(): void {
+    this.points.forEach((p) => {
+      p?.masks.dispose();
+      p?.masked.dispose();
+      p?.units.dispose();
+    });
+  }
+}
+
+function gatherRows(t: tf.Tensor, idx: number[]): tf.Tensor {
+  return tf.tidy(() => t.gather(tf.tensor1d(idx, 'int32')));
+}

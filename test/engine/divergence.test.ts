@@ -1,0 +1,262 @@
+/**
+ * The shared-run module runner (divergence.ts) against the naive one (input repeated once per
+ * module): same margins, same top-1/top-5 order, on a hand-built residual net whose masks force
+ * divergence at every observation point (with live tensors across it: a skip from an earlier point
+ * and a shortcut from the input), and on the real ResNet-20 decomposed as the P2 bench does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-node';
+import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, compositionMargins, decompose, loadModel, moduleHead, rankByMargin, type ModuleSpec, type SampleSource } from '../../src/engine';
+import { toTensor } from '../../src/engine/activity';
+import { runToFeatures } from '../../src/engine/graph';
+import { parseModelFile } from '../../src/store/formats/models';
+import { CIFAR_PREPROCESSING, RESNET_DIR, cifarRecords } from '../support/fixtures';
+
+type ST = tf.SymbolicTensor;
+
+/**
+ * input -> conv(relu) p0 -> conv, BN, ReLU p1 -> conv + p0 (skip across p1) -> ReLU p2
+ *       -> conv + 1x1 shortcut of the INPUT (run late, so the input stays live) -> ReLU p3
+ *       -> global average pool -> dense(relu) p4 -> dense softmax head
+ */
+function residualNet(): tf.LayersModel {
+  let seed = 11;
+  const conv = (filters: number, k: number, extra: object = {}) => tf.layers.conv2d({ filters, kernelSize: k, padding: 'same', kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }), ...extra });
+  const input = tf.input({ shape: [6, 6, 2] });
+  const p0 = conv(4, 3, { activation: 'relu' }).apply(input) as ST;
+  const c1 = conv(4, 3).apply(p0) as ST;
+  const p1 = tf.layers.reLU().apply(tf.layers.batchNormalization().apply(c1) as ST) as ST;
+  const c2 = conv(4, 3).apply(p1) as ST;
+  const p2 = tf.layers.activation({ activation: 'relu' }).apply(tf.layers.add().apply([c2, p0]) as ST) as ST;
+  const c3 = conv(4, 3).apply(p2) as ST;
+  const sc = conv(4, 1).apply(input) as ST;
+  const p3 = tf.layers.reLU().apply(tf.layers.add().apply([c3, sc]) as ST) as ST;
+  const g = tf.layers.globalAveragePooling2d({}).apply(p3) as ST;
+  const p4 = tf.layers.dense({ units: 5, activation: 'relu', kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }) }).apply(g) as ST;
+  const out = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }) }).apply(p4) as ST;
+  const model = tf.model({ inputs: input, outputs: out });
+  const bn = model.layers.find((l) => l.getClassName() === 'BatchNormalization')!;
+  const [gamma, , mean, variance] = bn.getWeights();
+  bn.setWeights([gamma, tf.fill([4], 0.2), mean, variance]);
+  return model;
+}
+
+/** Model activity per observation point: how many of the inputs make each unit active. */
+function activity(plan: ModelPlan, x: tf.Tensor): Int32Array[] {
+  const out: Int32Array[] = [];
+  tf.tidy(() => {
+    runToFeatures(plan, x, { observe: (i, v) => (out[i] = Int32Array.from(v.greater(0).sum(0).reshape([-1]).dataSync())) });
+  });
+  return out;
+}
+
+function expectSameRanking(a: Float32Array, b: Float32Array, m: number): void {
+  expect(rankByMargin(a, m, Math.min(5, m))).toEqual(rankByMargin(b, m, Math.min(5, m)));
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+describe('shared-run module runner on a hand-built residual net', () => {
+  let model: tf.LayersModel;
+  let plan: ModelPlan;
+  let x: tf.Tensor;
+  beforeAll(async () => {
+    await tf.setBackend('tensorflow');
+    model = residualNet();
+    plan = new ModelPlan(model);
+    x = tf.randomNormal([24, 6, 6, 2], 0, 1, 'float32', 3);
+  });
+  afterAll(() => {
+    x.dispose();
+    model.dispose();
+  });
+
+  /**
+   * Module k (k = 0..4) keeps everything before point k and, at point k, masks units active on
+   * some (preferably not all) inputs, so pairs diverge exactly there; after k it
+   * masks a pseudo-random third. Module 5 masks only units no input activates (never diverges),
+   * module 6 nothing.
+   */
+  function modules(): ModuleSpec[] {
+    const act = activity(plan, x);
+    const n = x.shape[0];
+    const pts = plan.observationPoints;
+    const head = plan.headWeights();
+    const specs: ModuleSpec[] = [];
+    for (let k = 0; k < pts.length; k++) {
+      const masks = pts.map((p, i) => {
+        const m = new Uint8Array(p.units).fill(1);
+        if (i === k) {
+          // Prefer units active on some inputs only; the dense point's units (after global
+          // pooling) tend to be active on all or none, then any active unit will do.
+          let picked = 0;
+          for (const partly of [true, false]) {
+            for (let u = 0; u < p.units && picked < 2; u++) {
+              if (m[u] && act[i][u] > 0 && (!partly || act[i][u] < n)) {
+                m[u] = 0;
+                picked++;
+              }
+            }
+          }
+          expect(picked).toBeGreaterThan(0);
+        } else if (i > k) {
+          for (let u = 0; u < p.units; u++) if ((u * 7 + k * 3 + i) % 3 === 0) m[u] = 0;
+        }
+        return m;
+      });
+      specs.push({ masks, head: moduleHead(head, k % 3) });
+    }
+    specs.push({ masks: pts.map((p, i) => Uint8Array.from(act[i], (a) => (a === 0 ? 0 : 1))), head: moduleHead(head, 1) });
+    specs.push({ masks: pts.map((p) => new Uint8Array(p.units).fill(1)), head: moduleHead(head, 2) });
+    return specs;
+  }
+
+  it('has the layout the test relies on: 5 observation points, the input and p0 live across later points', () => {
+    expect(plan.observationPoints).toHaveLength(5);
+    const inputLast = Math.max(...plan.steps.flatMap((s, i) => (s.inputs.includes(plan.inputKey) ? [i] : [])));
+    const p1Step = plan.steps.findIndex((s) => s.observation === 1);
+    expect(inputLast).toBeGreaterThan(p1Step);
+  });
+
+  it('gives the naive margins and ranking, with pairs branching off at every point and two modules never', () => {
+    const specs = modules();
+    const runner = new ModuleRunner(plan, specs);
+    const before = tf.memory().numTensors;
+    const fast = runner.margins(x);
+    const naive = runner.marginsNaive(x);
+    const a = fast.dataSync() as Float32Array;
+    const b = naive.dataSync() as Float32Array;
+    [fast, naive].forEach((t) => t.dispose());
+    expect(tf.memory().numTensors).toBe(before);
+    expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+    expectSameRanking(a, b, specs.length);
+    const stats = runner.divergenceStats!;
+    // Every point sees pairs branch off; the last two modules never do.
+    stats.divergedAt.forEach((c) => expect(c).toBeGreaterThan(0));
+    const divergedTotal = stats.divergedAt.reduce((s, c) => s + c, 0);
+    expect(divergedTotal).toBeLessThanOrEqual(x.shape[0] * (specs.length - 2));
+    // Only module 0 masks anything at point 0.
+    expect(stats.divergedAt[0]).toBeLessThanOrEqual(x.shape[0]);
+    runner.dispose();
+  });
+
+  it('gives the naive margins batch by batch, also for a batch of one and when every pair diverges at the first point', () => {
+    const head = plan.headWeights();
+    const all = plan.observationPoints.map((p) => Uint8Array.from({ length: p.units }, (_, u) => (u % 2 ? 1 : 0)));
+    const specs = [...modules(), { masks: all, head: moduleHead(head, 0) }];
+    const runner = new ModuleRunner(plan, specs);
+    for (const [s, n] of [
+      [0, 1],
+      [1, 7],
+      [8, 16],
+    ]) {
+      const xs = x.slice(s, n);
+      const fast = runner.margins(xs);
+      const naive = runner.marginsNaive(xs);
+      const a = fast.dataSync() as Float32Array;
+      const b = naive.dataSync() as Float32Array;
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+      expectSameRanking(a, b, specs.length);
+      [xs, fast, naive].forEach((t) => t.dispose());
+    }
+    runner.dispose();
+  });
+
+  it('shares a branched row between modules while their masks agree on its active units, and splits it when they stop', () => {
+    const act = activity(plan, x);
+    const n = x.shape[0];
+    const pts = plan.observationPoints;
+    const head = plan.headWeights();
+    const partly = (i: number, skip: number) => {
+      const us: number[] = [];
+      for (let u = 0; u < pts[i].units; u++) if (act[i][u] > 0 && act[i][u] < n) us.push(u);
+      expect(us.length).toBeGreaterThan(skip);
+      return us[skip];
+    };
+    const never = (i: number) => act[i].findIndex((a) => a === 0);
+    const ones = () => pts.map((p) => new Uint8Array(p.units).fill(1));
+    // A, B, C mask the same partly active unit at point 1; C also a unit no input activates there
+    // (same values as A). B masks a partly active unit at point 3 as well (its rows then split
+    // off A's wherever that unit is active); D masks another unit at point 1 (rows of its own).
+    const a = ones();
+    a[1][partly(1, 0)] = 0;
+    const bm = ones();
+    bm[1][partly(1, 0)] = 0;
+    bm[3][partly(3, 0)] = 0;
+    bm[3][partly(3, 1)] = 0;
+    const c = ones();
+    c[1][partly(1, 0)] = 0;
+    if (never(1) >= 0) c[1][never(1)] = 0;
+    const d = ones();
+    d[1][partly(1, 1)] = 0;
+    const specs = [a, bm, c, d].map((masks, k) => ({ masks, head: moduleHead(head, k % 3) }));
+    const runner = new ModuleRunner(plan, specs);
+    const fast = runner.margins(x);
+    const naive = runner.marginsNaive(x);
+    const fa = fast.dataSync() as Float32Array;
+    const na = naive.dataSync() as Float32Array;
+    [fast, naive].forEach((t) => t.dispose());
+    expect(maxAbsDiff(fa, na)).toBeLessThan(1e-5);
+    expectSameRanking(fa, na, specs.length);
+    const st = runner.divergenceStats!;
+    // A, B, C leave the model together on the inputs where the shared unit is active: one row each.
+    expect(st.divergedAt[1]).toBeGreaterThan(st.rowsAt[1]);
+    // B leaves the shared row at point 3 on some input.
+    expect(st.leftRowAt[3]).toBeGreaterThan(0);
+    expect(st.leftRowAt[1] + st.leftRowAt[2] + st.leftRowAt[4]).toBe(0);
+    runner.dispose();
+  });
+
+  it('pre-activation masks keep the naive path', () => {
+    const runner = new ModuleRunner(plan, modules(), 'pre-activation');
+    expect(runner.divergenceStats).toBeUndefined();
+    runner.dispose();
+  });
+});
+
+describe('shared-run module runner on the real ResNet-20 (CIFAR-10)', () => {
+  it('gives the naive margins and identical top-1/top-5 on 200 test images (tau 0, 300 samples per class)', async () => {
+    await tf.setBackend('tensorflow');
+    const model = await loadModel(await parseModelFile(fs.readFileSync(path.join(RESNET_DIR, 'model.h5'))));
+    const plan = new ModelPlan(model);
+    const train = cifarRecords('data_batch_1.bin', 10_000);
+    const source: SampleSource = {
+      imageShape: [32, 32, 3],
+      read: async (idx) => {
+        const out = new Uint8Array(idx.length * 3072);
+        idx.forEach((i, j) => out.set(train.images.subarray(i * 3072, (i + 1) * 3072), j * 3072));
+        return out;
+      },
+    };
+    const dec = await decompose(model, source, train.labels, { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: CIFAR_PREPROCESSING, samplesPerClass: 300 });
+    const runner = new ModuleRunner(plan, dec.modules);
+    const n = 200;
+    const test = cifarRecords('test_batch.bin', n);
+    // Through compositionMargins (the service's path), in the composition order 9..0.
+    const positions = dec.modules.map((_, j) => 9 - j);
+    const a = compositionMargins([{ plan, runner, preprocessing: CIFAR_PREPROCESSING, positions }], 10, test.images, n, [32, 32, 3]);
+    const b = new Float32Array(n * 10);
+    for (let s = 0; s < n; s += 25) {
+      const xs = toTensor(plan, test.images.subarray(s * 3072, (s + 25) * 3072), 25, [32, 32, 3], CIFAR_PREPROCESSING);
+      const t = runner.marginsNaive(xs);
+      const d = t.dataSync();
+      for (let i = 0; i < 25; i++) for (let j = 0; j < 10; j++) b[(s + i) * 10 + positions[j]] = d[i * 10 + j];
+      [xs, t].forEach((v) => v.dispose());
+    }
+    expect(maxAbsDiff(a, b)).toBeLessThan(1e-4);
+    expectSameRanking(a, b, 10);
+    const stats = runner.divergenceStats!;
+    const diverged = stats.divergedAt.reduce((s, c) => s + c, 0);
+    // Most pairs never diverge from the model on this fixture (measured: 77 %).
+    expect(diverged).toBeGreaterThan(0);
+    expect(diverged).toBeLessThan(0.5 * n * 10);
+    runner.dispose();
+    model.dispose();
+  });
+});
