@@ -37,7 +37,7 @@ export interface Config {
   readonly maxDatasetBytes: number;
   /** Longest a job may run before it fails (checked at its progress reports). */
   readonly jobTimeoutMs: number;
-  /** How often workers compare unfinished job rows with the queue and re-queue the ones Redis lost. */
+  /** How often workers compare unfinished job rows with the queue and re-queue the ones Redis lost; 0 never. */
   readonly reconcileIntervalMs: number;
   /** A job row younger than this is never re-queued (its request may still be enqueuing it). */
   readonly reconcileGraceMs: number;
@@ -182,7 +182,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxModelParams: int('MAX_MODEL_PARAMS', 1),
     maxDatasetBytes: int('MAX_DATASET_BYTES', 1),
     jobTimeoutMs: int('JOB_TIMEOUT_MS', 1000),
-    reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 100, 86_400_000),
+    reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 0, 86_400_000),
     reconcileGraceMs: int('RECONCILE_GRACE_MS', 0, 86_400_000),
     energy: {
       pue: num('ENERGY_PUE', 1, 10),

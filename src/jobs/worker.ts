@@ -52,7 +52,7 @@ export function startWorkers(deps: WorkerDeps, types: readonly JobType[] = JOB_T
     worker.on('completed', (job) => log({ jobId: job.id, type }, 'job completed'));
     return worker;
   });
-  const reconciler = startReconciler(deps, log);
+  const reconciler = deps.config.reconcileIntervalMs > 0 ? startReconciler(deps, log) : { stop: async () => undefined };
   return {
     id,
     // Graceful: waits for the current jobs to finish, so no job is left half-done.

@@ -30,6 +30,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     IMPORT_WAIT_MS: '0',
     // Bodies come from this machine at once; a stalled one (a malformed-multipart case) fails fast.
     UPLOAD_IDLE_MS: '3000',
+    // Tests share one database: a worker must not take over another test's unfinished job rows.
+    RECONCILE_INTERVAL_MS: '0',
     ...overrides,
   };
 }
