@@ -1,11 +1,13 @@
 /**
  * A composition ready to run: one ModuleGroup per source model. Compositions are immutable, so a
- * worker keeps the last few it loaded (bounded; evicted runners free their tensors).
+ * worker keeps the last few it loaded (bounded; evicted runners free their tensors once no job
+ * uses them). A runtime holds its models for as long as it lives.
  */
 import { ModelPlan, ModuleRunner, type MaskPoint, type ModuleGroup } from '../engine';
 import type { BlobStore } from '../store/blobs';
 import type { PrismaClient } from '../store/db';
-import { cachedModel, onModelEvicted } from './model-cache';
+import { LeasedCache, LeaseScope } from './leased-cache';
+import { cachedModel } from './model-cache';
 import { loadModuleSpec } from './module-loader';
 
 export interface CompositionRuntime {
@@ -15,24 +17,12 @@ export interface CompositionRuntime {
   readonly inputShape: number[];
   /** Model class index of each label when one model serves all (for the baseline). */
   readonly singleModelClasses?: number[];
-  /** Canonical blobs of the models it runs on (its entries go when one of them is evicted). */
-  readonly modelKeys: string[];
+  /** Frees the runners and lets go of the models. */
+  dispose(): void;
 }
 
 const MAX_CACHED = 4;
-const cache = new Map<string, Promise<CompositionRuntime>>();
-
-function drop(compositionId: string, entry: Promise<CompositionRuntime>): void {
-  cache.delete(compositionId);
-  entry.then((rt) => rt.groups.forEach((g) => g.runner.dispose())).catch(() => undefined);
-}
-
-// A runtime must not outlive the model it runs on.
-onModelEvicted((key) => {
-  for (const [id, entry] of cache) {
-    entry.then((rt) => rt.modelKeys.includes(key) && cache.get(id) === entry && drop(id, entry)).catch(() => undefined);
-  }
-});
+const runtimes = new LeasedCache<CompositionRuntime>(MAX_CACHED, (rt) => rt.dispose());
 
 async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): Promise<CompositionRuntime> {
   const comp = await db.composition.findUniqueOrThrow({
@@ -47,37 +37,33 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
     byModel.set(cm.module.decomposition.modelId, g);
   });
   const groups: ModuleGroup[] = [];
-  const modelKeys: string[] = [];
-  for (const g of byModel.values()) {
-    const dec = g.modules[0].decomposition;
-    modelKeys.push(dec.model.canonicalBlob!);
-    const plan = new ModelPlan(await cachedModel(blobs, dec.model.canonicalBlob!));
-    const specs = await Promise.all(g.modules.map((m) => loadModuleSpec(blobs, m, dec.observationPoints as { units: number }[])));
-    const maskPoint = ((dec.options as { maskPoint?: MaskPoint }).maskPoint ?? 'post-activation') as MaskPoint;
-    groups.push({ plan, runner: new ModuleRunner(plan, specs, maskPoint), preprocessing: JSON.parse(dec.model.preprocessing), positions: g.positions });
+  const models = new LeaseScope();
+  const dispose = () => {
+    groups.forEach((g) => g.runner.dispose());
+    models.release();
+  };
+  try {
+    for (const g of byModel.values()) {
+      const dec = g.modules[0].decomposition;
+      const plan = new ModelPlan(await cachedModel(blobs, dec.model.canonicalBlob!, models));
+      const specs = await Promise.all(g.modules.map((m) => loadModuleSpec(blobs, m, dec.observationPoints as { units: number }[])));
+      const maskPoint = ((dec.options as { maskPoint?: MaskPoint }).maskPoint ?? 'post-activation') as MaskPoint;
+      groups.push({ plan, runner: new ModuleRunner(plan, specs, maskPoint), preprocessing: JSON.parse(dec.model.preprocessing), positions: g.positions });
+    }
+  } catch (err) {
+    dispose();
+    throw err;
   }
   return {
     labels: comp.labels as string[],
     groups,
     inputShape: comp.modules[0].module.decomposition.model.inputShape as number[],
     ...(groups.length === 1 ? { singleModelClasses: comp.modules.map((cm) => cm.module.classIndex) } : {}),
-    modelKeys,
+    dispose,
   };
 }
 
-export function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositionId: string): Promise<CompositionRuntime> {
-  const hit = cache.get(compositionId);
-  if (hit) {
-    cache.delete(compositionId);
-    cache.set(compositionId, hit);
-    return hit;
-  }
-  const loading = load(db, blobs, compositionId);
-  cache.set(compositionId, loading);
-  loading.catch(() => cache.delete(compositionId));
-  while (cache.size > MAX_CACHED) {
-    const [oldest, entry] = cache.entries().next().value as [string, Promise<CompositionRuntime>];
-    drop(oldest, entry);
-  }
-  return loading;
+/** The composition ready to run, held until `scope` (the job) is released. */
+export function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositionId: string, scope: LeaseScope): Promise<CompositionRuntime> {
+  return runtimes.get(compositionId, () => load(db, blobs, compositionId), scope);
 }

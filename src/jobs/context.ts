@@ -4,6 +4,7 @@ import type { PrismaClient } from '../store/db';
 import type { BlobStore } from '../store/blobs';
 import type { Config } from '../config/env';
 import type { JobDataMap, JobType } from './queues';
+import type { LeaseScope } from './leased-cache';
 
 export interface JobContext<T extends JobType> {
   readonly jobId: string;
@@ -11,6 +12,8 @@ export interface JobContext<T extends JobType> {
   readonly db: PrismaClient;
   readonly blobs: BlobStore;
   readonly config: Config;
+  /** Cached models and compositions the job uses stay loaded until it ends. */
+  readonly leases: LeaseScope;
   /**
    * Writes progress (0..100) and stage through to the job row and BullMQ.
    * @throws JobCancelledError when a cancellation was requested: processors just let it propagate.

@@ -36,7 +36,7 @@ export async function applyContinuousLearning(ctx: JobContext<'compose'>, compos
     const dec = mod.decomposition;
     const opts = dec.options as { samplesPerClass?: number; tanglingRatio?: number };
     const perClass = Math.max(1, Math.floor(((opts.samplesPerClass ?? 1000) * (opts.tanglingRatio ?? 1)) / Math.max(1, labels.length - 1)));
-    const plan = new ModelPlan(await cachedModel(ctx.blobs, dec.model.canonicalBlob!));
+    const plan = new ModelPlan(await cachedModel(ctx.blobs, dec.model.canonicalBlob!, ctx.leases));
     const spec = await loadModuleSpec(ctx.blobs, mod, dec.observationPoints as { units: number }[]);
     const masks = spec.masks.map((m) => m.slice());
     for (const [other, label] of labels.entries()) {

@@ -19,6 +19,7 @@ import { JobCancelledError, JobTimeoutError, type JobContext } from './context';
 import { PROCESSORS } from './processors';
 import { JOB_TYPES, JobQueues, queueName, type JobDataMap, type JobType } from './queues';
 import { reconcileJobs } from './reconcile';
+import { LeaseScope } from './leased-cache';
 
 export interface WorkerDeps {
   readonly config: Config;
@@ -125,8 +126,10 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
   }
 
   const started = Date.now();
+  const leases = new LeaseScope();
   const ctx: JobContext<JobType> = {
     jobId,
+    leases,
     data: job.data as JobDataMap[JobType],
     db: deps.db,
     blobs: deps.blobs,
@@ -157,5 +160,7 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
     const info = jobErrorInfo(err);
     await jobsRepo.markFailed(deps.db, jobId, info, willRetry);
     throw unrecoverable ? new UnrecoverableError(info.detail) : err;
+  } finally {
+    leases.release();
   }
 }

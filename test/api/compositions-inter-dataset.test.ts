@@ -8,10 +8,9 @@
  *   images 0-4999 and the mixed test set from 5000-9999 (disjoint).
  */
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app';
 import { FASHION_CLASSES, FASHION_DIR, MNIST_DIR, TRAINED_PREPROCESSING, readIdxGz, trainedZip } from '../support/fixtures';
 import { grayImageFolderZip, idxFiles } from '../support/datasets';
-import { startTestWorkers } from '../support/workers';
+import { appWithWorkers } from '../support/workers';
 import { waitFor } from '../support/wait';
 import { loadModuleSpec } from '../../src/jobs/module-loader';
 
@@ -42,8 +41,7 @@ function ofClass(s: Split, c: number, n: number): Uint8Array[] {
 }
 
 describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
-  let t: TestApp;
-  let workers: { close(): Promise<void> };
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
   const mnistTrain = split(MNIST_DIR, 'train', 0, 3000);
   const mnistTest = split(MNIST_DIR, 't10k', 0, 10000);
   const fashionTrain = split(FASHION_DIR, 't10k', 0, 5000);
@@ -82,16 +80,9 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
   }
 
   beforeAll(async () => {
-    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
-    workers = await startTestWorkers(t);
     mnistModules = await decompose(trainedZip('mnist-cnn'), DIGITS, mnistTrain);
     fashionModules = await decompose(trainedZip('fashion-cnn'), FASHION_CLASSES, fashionTrain);
   });
-  afterAll(async () => {
-    await workers.close();
-    await t.close();
-  });
-
   it.each(PAIRS)('digit %s + %s: well above chance on a mixed test set, without and with continuous learning', async (digit, item) => {
     const d = Number(digit);
     const f = FASHION_CLASSES.indexOf(item);

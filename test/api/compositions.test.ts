@@ -8,10 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR, TRAINED_PREPROCESSING, trainedZip } from '../support/fixtures';
 import { cifarHead, idxFiles } from '../support/datasets';
-import { startTestWorkers } from '../support/workers';
+import { appWithWorkers } from '../support/workers';
 import { waitFor } from '../support/wait';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -26,8 +25,7 @@ import { cifarRecords } from '../support/fixtures';
 const REPLACED = 'cat';
 
 describe('compositions', () => {
-  let t: TestApp;
-  let workers: { close(): Promise<void> };
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
   let modulesA: { id: string; className: string }[];
   /** The weak model's modules for the same classes. */
   let modulesB: { id: string; className: string }[];
@@ -42,8 +40,6 @@ describe('compositions', () => {
   }
 
   beforeAll(async () => {
-    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
-    workers = await startTestWorkers(t);
     const train = await request(t.app.server)
       .post('/datasets')
       .attach('file', path.join(CIFAR_DIR, 'data_batch_1.bin'))
@@ -78,11 +74,6 @@ describe('compositions', () => {
     modulesA = await decompose(model.body.id, { samplesPerClass: 200, seed: 1 });
     modulesB = await decompose(weakModelId, { samplesPerClass: 200, seed: 1 });
   });
-  afterAll(async () => {
-    await workers.close();
-    await t.close();
-  });
-
   it('intra-dataset reuse: 2 modules score at least the model restricted to their 2 classes minus 0.2 pt', async () => {
     const cat = modulesA.find((m) => m.className === 'cat')!;
     const dog = modulesA.find((m) => m.className === 'dog')!;

@@ -7,25 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR } from '../support/fixtures';
 import { cifarHead, idxFiles } from '../support/datasets';
-import { startTestWorkers } from '../support/workers';
+import { appWithWorkers } from '../support/workers';
 import { waitFor } from '../support/wait';
 import { parseDataset } from '../../src/store/formats/datasets';
 import { parseModelFile } from '../../src/store/formats/models';
 
 describe('decompositions on real models', () => {
-  let t: TestApp;
-  let workers: { close(): Promise<void> };
-  beforeAll(async () => {
-    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
-    workers = await startTestWorkers(t);
-  });
-  afterAll(async () => {
-    await workers.close();
-    await t.close();
-  });
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
 
   async function finished(id: string) {
     const stages = new Set<string>();

@@ -9,22 +9,13 @@ import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR, golden, resnetTfjsZip } from '../support/fixtures';
 import { snapshot } from '../support/store-audit';
-import { startTestWorkers } from '../support/workers';
+import { appWithWorkers } from '../support/workers';
 import { waitFor } from '../support/wait';
 
 const SUBSET = 500;
 
 describe('evaluations on real models and datasets', () => {
-  let t: TestApp;
-  let workers: { close(): Promise<void> };
-  beforeAll(async () => {
-    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
-    workers = await startTestWorkers(t);
-  });
-  afterAll(async () => {
-    await workers.close();
-    await t.close();
-  });
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
 
   async function evaluation(modelId: string, datasetId: string, limit?: number) {
     const res = await request(t.app.server).post('/evaluations').send({ modelId, datasetId, ...(limit ? { limit } : {}) }).expect(202);

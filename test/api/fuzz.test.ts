@@ -6,10 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app';
 import { CIFAR_DIR, KMNIST_DIR, RESNET_DIR, resnetTfjsZip } from '../support/fixtures';
 import { snapshot } from '../support/store-audit';
-import { startTestWorkers } from '../support/workers';
+import { appWithWorkers } from '../support/workers';
 
 let seed = 12345;
 const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -115,16 +114,7 @@ function multipartCase(file: Buffer, fileName: string, field: string): { kind: s
 }
 
 describe('fuzz', () => {
-  let t: TestApp;
-  let workers: { close(): Promise<void> };
-  beforeAll(async () => {
-    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
-    workers = await startTestWorkers(t);
-  });
-  afterAll(async () => {
-    await workers.close();
-    await t.close();
-  });
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
 
   it('500+ malformed requests: zero 5xx, problem+json, nothing stored', async () => {
     const before = await snapshot(t);

@@ -6,23 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import * as tf from '@tensorflow/tfjs';
-import { buildTestApp, type TestApp } from '../support/app';
 import { KMNIST_DIR, RESNET_DIR, resnetTfjsZip } from '../support/fixtures';
 import { snapshot } from '../support/store-audit';
 import { modelArtifacts, rawZip, tfjsZip, zipBomb } from '../support/tfjs-zip';
-import { startTestWorkers } from '../support/workers';
+import { appWithWorkers } from '../support/workers';
 
 describe('POST /models with real model files', () => {
-  let t: TestApp;
-  let workers: { close(): Promise<void> };
-  beforeAll(async () => {
-    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
-    workers = await startTestWorkers(t);
-  });
-  afterAll(async () => {
-    await workers.close();
-    await t.close();
-  });
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
 
   it('imports the FSE Keras 2.2.4 HDF5 model', async () => {
     const res = await request(t.app.server)
@@ -66,16 +56,7 @@ describe('POST /models with real model files', () => {
 });
 
 describe('POST /models refuses unusable files and keeps nothing', () => {
-  let t: TestApp;
-  let workers: { close(): Promise<void> };
-  beforeAll(async () => {
-    t = await buildTestApp({ IMPORT_WAIT_MS: '60000' });
-    workers = await startTestWorkers(t);
-  });
-  afterAll(async () => {
-    await workers.close();
-    await t.close();
-  });
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
 
   async function expectRefused(bytes: Buffer, name: string, status: number, detail: RegExp, fields: Record<string, string> = {}) {
     const before = await snapshot(t);

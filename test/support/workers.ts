@@ -3,7 +3,7 @@ import { initTfjsRuntime } from '../../src/config/tfjs-runtime';
 import { createRedis } from '../../src/jobs/queues';
 import { startWorkers } from '../../src/jobs/worker';
 import { FsBlobStore } from '../../src/store/blobs';
-import type { TestApp } from './app';
+import { buildTestApp, type TestApp } from './app';
 import { testConfig } from './test-env';
 
 export async function startTestWorkers(t: TestApp, env: Record<string, string> = {}): Promise<{ close(): Promise<void> }> {
@@ -18,4 +18,23 @@ export async function startTestWorkers(t: TestApp, env: Record<string, string> =
       redis.disconnect();
     },
   };
+}
+
+/**
+ * The real app with an in-process worker for the tests of the enclosing describe block: built in
+ * a beforeAll (declared first, so the block's own beforeAll can use it) and closed in an afterAll.
+ * The returned object is filled in when the beforeAll has run.
+ */
+export function appWithWorkers(overrides: Record<string, string> = {}): TestApp {
+  const holder = {} as TestApp;
+  let workers: { close(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    Object.assign(holder, await buildTestApp(overrides));
+    workers = await startTestWorkers(holder);
+  });
+  afterAll(async () => {
+    await workers?.close();
+    await holder.close?.();
+  });
+  return holder;
 }

@@ -24,7 +24,7 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     relearned = await applyContinuousLearning(ctx, comp.id, options.continuousLearning.datasetIds, options.labelMapping);
   }
   await ctx.progress(5, 'loading');
-  const { groups, singleModelClasses } = await compositionRuntime(ctx.db, ctx.blobs, comp.id);
+  const { groups, singleModelClasses } = await compositionRuntime(ctx.db, ctx.blobs, comp.id, ctx.leases);
 
   let score: object | undefined;
   if (options.evalDatasetId) {

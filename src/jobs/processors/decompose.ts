@@ -27,7 +27,7 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   await ctx.db.decomposition.update({ where: { id: dec.id }, data: { status: 'active' } });
   const model = await findModelById(ctx.db, dec.modelId);
   const classNames = model.classNames as string[];
-  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!);
+  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.leases);
   const options = { ...(dec.options as object), preprocessing: JSON.parse(model.preprocessing) } as DecomposeOptions;
   const classes = (dec.classes as number[] | null) ?? undefined;
 

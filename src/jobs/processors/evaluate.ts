@@ -17,7 +17,7 @@ export const evaluateProcessor: Processor<'evaluate'> = async (ctx) => {
   if (!ev.modelId) throw new Error('evaluation has no model');
   const model = await findModelById(ctx.db, ev.modelId);
   await ctx.progress(2, 'loading');
-  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!);
+  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.leases);
   const ds = ev.dataset;
   const shape = ds.shape as number[];
   const total = Math.min(shape[0], ev.limit ?? shape[0]);

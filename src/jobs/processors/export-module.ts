@@ -12,7 +12,7 @@ export const exportModuleProcessor: Processor<'export-module'> = async (ctx) => 
   const m = await ctx.db.module.findUniqueOrThrow({ where: { id: ctx.data.moduleId }, include: { decomposition: { include: { model: true } } } });
   await ctx.progress(10, 'loading');
   const dec = m.decomposition;
-  const tfModel = await cachedModel(ctx.blobs, dec.model.canonicalBlob!);
+  const tfModel = await cachedModel(ctx.blobs, dec.model.canonicalBlob!, ctx.leases);
   const spec = await loadModuleSpec(ctx.blobs, m, dec.observationPoints as { units: number }[]);
   await ctx.progress(40, 'exporting');
   const exported = await exportModule(new ModelPlan(tfModel), spec, JSON.parse(dec.model.preprocessing), {
