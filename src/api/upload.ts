@@ -57,9 +57,12 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
   const fields: Record<string, string> = {};
   let total = 0;
   const parts = request.parts()[Symbol.asyncIterator]();
+  // The part being stored, if any: a stalled client ends it so the blob write fails and cleans up.
+  let storing: Transform | undefined;
+  const idle = idleWatch(request.raw, opts.idleMs, () => storing !== undefined, (err) => storing?.destroy(err));
   try {
     for (;;) {
-      const next = await nextOrIdle(parts.next(), request.raw, opts.idleMs);
+      const next = await Promise.race([parts.next(), idle.expired]);
       if (next.done) break;
       const part = next.value;
       if (part.type === 'file') {
@@ -75,7 +78,9 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
         const remaining = opts.maxBytes - total;
         if (remaining <= 0) throw new PayloadTooLargeError(opts.maxBytes);
         part.file.on('error', (err: Error) => cap.stream.destroy(err));
+        storing = cap.stream;
         const blob = await opts.blobs.putStream(part.file.pipe(cap.stream), { maxBytes: remaining });
+        storing = undefined;
         // The client's file name is only ever a default display name: strip what text columns cannot hold.
         files.push({ field: part.fieldname, filename: part.filename.replace(/\u0000/g, ''), blob, head: cap.head() });
         // multipart stops a file at its size limit and marks it truncated instead of failing the stream.
@@ -94,40 +99,57 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
   } catch (err) {
     await discardUpload({ files, fields }, opts);
     throw isMalformedMultipart(err) ? new BadRequestError(`malformed multipart body: ${(err as Error).message}`) : err;
+  } finally {
+    idle.stop();
   }
   return { files, fields };
 }
 
 /**
- * Waits for the next part, but not forever: a client that stops sending, and some malformed
- * bodies (a part without a Content-Disposition, now and then, stalls the parser with the body
- * half read), would otherwise hold the request open for good. Only time spent waiting for the
- * parser counts, never time spent storing a part.
+ * Notices an upload that stopped making progress: a client that stops sending, or a malformed
+ * body that stalls the parser (a part without a Content-Disposition, now and then, leaves it
+ * waiting with the body half read). Either would otherwise hold the request open for good.
+ * Progress is any body data within a window of `idleMs`. While a part is being stored, a body
+ * paused by our own backpressure (a slow disk) is not idle. An expired window is judged only after
+ * the event loop's pending I/O has run, so a loop blocked by other work (TF.js in an in-process
+ * worker) is not mistaken for a silent client.
  */
-function nextOrIdle<T>(pending: Promise<T>, raw: FastifyRequest['raw'], idleMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => reject(new BadRequestError(`malformed or stalled multipart body: no progress for ${idleMs} ms while reading the next part`)), idleMs);
-    };
-    const settle = () => {
-      clearTimeout(timer);
-      raw.off('data', arm);
-    };
-    raw.on('data', arm);
-    arm();
-    pending.then(
-      (v) => {
-        settle();
-        resolve(v);
-      },
-      (err: unknown) => {
-        settle();
-        reject(err);
-      },
+function idleWatch(
+  raw: FastifyRequest['raw'],
+  idleMs: number,
+  storingPart: () => boolean,
+  onIdle: (err: Error) => void,
+): { expired: Promise<never>; stop(): void } {
+  let chunks = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let fail: (err: Error) => void = () => undefined;
+  const expired = new Promise<never>((_, reject) => (fail = reject));
+  expired.catch(() => undefined);
+  const onData = () => chunks++;
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    raw.off('data', onData);
+  };
+  const watch = () => {
+    const seen = chunks;
+    timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (stopped) return;
+          if (chunks !== seen || (storingPart() && raw.readableFlowing === false)) return watch();
+          stop();
+          const err = new BadRequestError(`malformed or stalled multipart body: no progress for ${idleMs} ms`);
+          onIdle(err);
+          fail(err);
+        }),
+      idleMs,
     );
-  });
+  };
+  raw.on('data', onData);
+  watch();
+  return { expired, stop };
 }
 
 /** The multipart parser reports a broken body (no boundary, truncated, unterminated part) as plain Errors. */

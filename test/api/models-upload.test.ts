@@ -1,5 +1,6 @@
 /** POST /models bad input: a clear problem+json 4xx and nothing stored (no rows, no blobs). */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
@@ -49,6 +50,38 @@ describe('POST /models rejects bad input and stores nothing', () => {
   it('413 over MAX_UPLOAD_BYTES', async () => {
     const res = await request(t.app.server).post('/models').attach('file', KMNIST);
     expectProblem(res, 413, /200000 bytes/);
+  });
+
+  it('400 for a client that stops in the middle of a file, with no blob or temp file left', async () => {
+    const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = new URL(address);
+    const boundary = 'stall';
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="m.h5"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    const sent = Buffer.concat([head, fs.readFileSync(KMNIST).subarray(0, 50_000)]);
+    const response = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        // Declares far more than it sends, then goes silent with the connection open.
+        socket.write(
+          `POST /models HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${sent.length + 100_000}\r\n\r\n`,
+        );
+        socket.write(sent);
+      });
+      let out = '';
+      socket.on('data', (d) => {
+        out += d.toString('latin1');
+        if (out.includes('\r\n\r\n{') && out.trimEnd().endsWith('}')) {
+          socket.destroy();
+          resolve(out);
+        }
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(out));
+    });
+    expect(response).toMatch(/^HTTP\/1\.1 400/);
+    expect(response).toMatch(/application\/problem\+json/);
+    expect(response).toMatch(/stalled multipart body/);
+    expect(await blobCount(t)).toBe(0);
+    expect(fs.readdirSync(path.join(t.env.BLOB_DIR, 'tmp'))).toEqual([]);
   });
 
   it('415 for bytes that are neither HDF5 nor zip', async () => {
