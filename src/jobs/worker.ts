@@ -38,8 +38,10 @@ export interface RunningWorkers {
 export function startWorkers(deps: WorkerDeps, types: readonly JobType[] = JOB_TYPES): RunningWorkers {
   const id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const log = deps.log ?? (() => undefined);
-  const workers = types.map((type) => {
-    const worker = new Worker(queueName(type), (job: Job, token?: string) => runJobThroughOutages(deps, id, type, job, token), {
+  const workers: Worker[] = [];
+  const outage = new OutageLog(log);
+  for (const type of types) {
+    const worker = new Worker(queueName(type), (job: Job, token?: string) => runJobThroughOutages(deps, outage, id, type, job, token), {
       connection: deps.connection,
       prefix: deps.config.queuePrefix,
       concurrency: deps.config.workerConcurrency,
@@ -51,8 +53,8 @@ export function startWorkers(deps: WorkerDeps, types: readonly JobType[] = JOB_T
     worker.on('error', (err) => log({ err: err.message, type }, 'worker error'));
     worker.on('failed', (job, err) => log({ jobId: job?.id, type, err: err.message }, 'job failed'));
     worker.on('completed', (job) => log({ jobId: job.id, type }, 'job completed'));
-    return worker;
-  });
+    workers.push(worker);
+  }
   const reconciler = deps.config.reconcileIntervalMs > 0 ? startReconciler(deps, log) : { stop: async () => undefined };
   return {
     id,
@@ -98,17 +100,44 @@ function startReconciler(deps: WorkerDeps, log: (obj: Record<string, unknown>, m
 const OUTAGE_RETRY_MS = 5000;
 
 /**
+ * During an outage every job the worker fetches fails the same way and waits again: one log line
+ * when it starts and one when a job gets through again, not one per job and retry.
+ */
+class OutageLog {
+  private since: number | undefined;
+
+  constructor(private readonly log: (obj: Record<string, unknown>, msg: string) => void) {}
+
+  waiting(jobId: string, detail: string): void {
+    if (this.since !== undefined) return;
+    this.since = Date.now();
+    this.log({ jobId, err: detail }, 'backing service unreachable: jobs wait for it without spending attempts');
+  }
+
+  through(): void {
+    if (this.since === undefined) return;
+    this.log({ outageMs: Date.now() - this.since }, 'backing services answer again');
+    this.since = undefined;
+  }
+}
+
+/**
  * An outage of PostgreSQL or Redis is not the job's fault: instead of spending one of its
  * attempts (a few seconds of backoff would exhaust them), the job goes back to the delayed set
- * without counting an attempt and runs again once the outage is over.
+ * without counting an attempt and runs again once the outage is over. A job older than
+ * JOB_TIMEOUT_MS takes the normal path, so an error that only looks like an outage cannot keep a
+ * job waiting forever.
  */
-async function runJobThroughOutages(deps: WorkerDeps, workerId: string, type: JobType, job: Job, token: string | undefined): Promise<unknown> {
+async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerId: string, type: JobType, job: Job, token: string | undefined): Promise<unknown> {
   try {
-    return await runJob(deps, workerId, type, job);
+    const result = await runJob(deps, workerId, type, job);
+    outage.through();
+    return result;
   } catch (err) {
     if (!token || err instanceof UnrecoverableError || !isServiceUnavailable(err)) throw err;
+    if (Date.now() - job.timestamp > deps.config.jobTimeoutMs) throw err;
     const detail = err instanceof Error ? err.message : String(err);
-    (deps.log ?? (() => undefined))({ jobId: job.id, type, err: detail }, 'backing service unreachable: job delayed');
+    outage.waiting(job.id as string, detail);
     await jobsRepo.markWaiting(deps.db, job.id as string, { title: 'Waiting for a backing service', detail }).catch(() => undefined);
     await job.moveToDelayed(Date.now() + OUTAGE_RETRY_MS, token);
     throw new DelayedError();
