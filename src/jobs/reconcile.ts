@@ -11,9 +11,10 @@ import { JOB_TYPES, type JobDataMap, type JobQueues, type JobType } from './queu
 export interface ReconcileOptions {
   /** Rows younger than this may still be being enqueued by their request. */
   readonly graceMs: number;
-  /** Active rows are only judged once their lock could have expired. */
+  /** Active rows are judged once their worker has shown no life for several lock periods. */
   readonly lockMs: number;
   readonly now?: number;
+  readonly pageSize?: number;
 }
 
 export interface ReconcileReport {
@@ -23,9 +24,29 @@ export interface ReconcileReport {
 
 export async function reconcileJobs(db: Db, queues: JobQueues, options: ReconcileOptions): Promise<ReconcileReport> {
   const now = options.now ?? Date.now();
-  const rows = await jobsRepo.unfinishedJobs(db, new Date(now - options.graceMs), new Date(now - Math.max(options.graceMs, 2 * options.lockMs)));
+  const queuedBefore = new Date(now - options.graceMs);
+  const activeBefore = new Date(now - Math.max(options.graceMs, 3 * options.lockMs));
   const requeued: string[] = [];
   const failed: string[] = [];
+  // Page by page, so a backlog of queued jobs does not hide the newer rows behind it.
+  const pageSize = options.pageSize ?? 500;
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await jobsRepo.unfinishedJobs(db, queuedBefore, activeBefore, pageSize, afterId);
+    await reconcilePage(page, db, queues, requeued, failed);
+    if (page.length < pageSize) break;
+    afterId = page[page.length - 1].id;
+  }
+  return { requeued, failed };
+}
+
+async function reconcilePage(
+  rows: Awaited<ReturnType<typeof jobsRepo.unfinishedJobs>>,
+  db: Db,
+  queues: JobQueues,
+  requeued: string[],
+  failed: string[],
+): Promise<void> {
   for (const row of rows) {
     if (!(JOB_TYPES as readonly string[]).includes(row.type)) continue;
     const type = row.type as JobType;
@@ -38,5 +59,4 @@ export async function reconcileJobs(db: Db, queues: JobQueues, options: Reconcil
       failed.push(row.id);
     }
   }
-  return { requeued, failed };
 }

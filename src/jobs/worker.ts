@@ -156,6 +156,9 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
 
   const started = Date.now();
   const leases = new LeaseScope();
+  // Independent of progress reports, which can be minutes apart; the reconciler reads it.
+  const beat = setInterval(() => void jobsRepo.heartbeat(deps.db, jobId).catch(() => undefined), Math.max(500, deps.config.jobLockMs / 2));
+  beat.unref();
   const ctx: JobContext<JobType> = {
     jobId,
     leases,
@@ -190,6 +193,7 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
     await jobsRepo.markFailed(deps.db, jobId, info, willRetry);
     throw unrecoverable ? new UnrecoverableError(info.detail) : err;
   } finally {
+    clearInterval(beat);
     leases.release();
   }
 }

@@ -36,7 +36,7 @@ export async function getJob(db: Db, id: string): Promise<JobRow | null> {
 export async function markActive(db: Db, id: string, workerId: string, attempt: number): Promise<JobRow | null> {
   const { count } = await db.job.updateMany({
     where: { id, state: { in: ['queued', 'active'] }, cancelRequested: false },
-    data: { state: 'active', workerId, attempts: attempt, startedAt: new Date() },
+    data: { state: 'active', workerId, attempts: attempt, startedAt: new Date(), heartbeatAt: new Date() },
   });
   return count === 1 ? getJob(db, id) : null;
 }
@@ -79,21 +79,35 @@ export async function markCancelled(db: Db, id: string): Promise<void> {
   });
 }
 
+/** A running job's sign of life (see unfinishedJobs). */
+export async function heartbeat(db: Db, id: string): Promise<void> {
+  await db.job.updateMany({ where: { id, state: 'active' }, data: { heartbeatAt: new Date() } });
+}
+
 /**
- * Jobs that should be in the queue: queued rows made before `queuedBefore` and active rows started
- * before `activeBefore` (younger ones may still be on their way in, or held by a live worker).
+ * Jobs that should be in the queue: queued rows made before `queuedBefore` and active rows whose
+ * worker last showed life before `activeBefore` (younger ones may still be on their way in, or
+ * held by a live worker).
  */
-export async function unfinishedJobs(db: Db, queuedBefore: Date, activeBefore: Date, take = 500): Promise<Pick<JobRow, 'id' | 'type' | 'state' | 'data'>[]> {
+export async function unfinishedJobs(
+  db: Db,
+  queuedBefore: Date,
+  activeBefore: Date,
+  take = 500,
+  afterId?: string,
+): Promise<Pick<JobRow, 'id' | 'type' | 'state' | 'data'>[]> {
   return db.job.findMany({
+    ...(afterId ? { cursor: { id: afterId }, skip: 1 } : {}),
     where: {
       cancelRequested: false,
       OR: [
         { state: 'queued', createdAt: { lt: queuedBefore } },
-        { state: 'active', startedAt: { lt: activeBefore } },
+        { state: 'active', heartbeatAt: { lt: activeBefore } },
+        { state: 'active', heartbeatAt: null, startedAt: { lt: activeBefore } },
       ],
     },
     select: { id: true, type: true, state: true, data: true },
-    orderBy: { createdAt: 'asc' },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
     take,
   });
 }

@@ -66,6 +66,10 @@ describe('crash recovery', () => {
     await Promise.all(workers.splice(0).map((w) => w.kill('SIGKILL')));
     const worker = spawnWorker({ ...t.env, JOB_TEST_DELAY_MS: '400' });
     workers.push(worker);
+    // Listening from the start: a worker that dies early fails the test at once, not at its timeout.
+    const exited = new Promise<number | null>((resolve) => worker.proc.once('exit', (code) => resolve(code)));
+    let gone = false;
+    void exited.then(() => (gone = true));
     const api = request(t.app.server);
     const model = await api.post('/models').field('preprocessing', JSON.stringify({ scale: 1 / 65025 })).attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(202);
     await waitFor(async () => ((await api.get(`/models/${model.body.id}`)).body.status === 'ready' ? true : undefined), 'the model import', 120_000);
@@ -74,10 +78,10 @@ describe('crash recovery', () => {
     const pid = worker.proc.pid;
     await waitFor(async () => {
       const row = await t.deps.db.job.findUnique({ where: { id: ev.body.jobId } });
+      if (gone) throw new Error(`the worker exited before the job ran:\n${worker.output()}`);
       return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${pid}:`) ? row : undefined;
     }, 'the evaluation to be running', 120_000, 50);
 
-    const exited = new Promise<number | null>((resolve) => worker.proc.once('exit', (code) => resolve(code)));
     worker.proc.kill('SIGTERM');
     expect(await exited).toBe(0);
     const row = await t.deps.db.job.findUniqueOrThrow({ where: { id: ev.body.jobId } });
