@@ -110,7 +110,7 @@ describe('Redis outage', () => {
     expect(sent.some((r) => r.what === 'evaluate' && r.status === 503)).toBe(true);
     expect(sent.slice(duringOutage).some((r) => r.what === 'evaluate' && r.status === 202)).toBe(true);
     // A refused request left no row behind: one evaluation row per 202.
-    expect(await s.app.deps.db.evaluation.count()).toBe(accepted.length);
+    expect(await s.app.deps.db.evaluation.count({ where: { modelId: s.modelId } })).toBe(accepted.length);
 
     const rows = await evaluationsDone(s.app, accepted);
     expect(rows.map((r) => r.job?.state)).toEqual(accepted.map(() => 'completed'));
