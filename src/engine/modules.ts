@@ -20,10 +20,13 @@ export interface ModuleSpec {
   readonly head: ModuleHead;
 }
 
-/** Mask and head tensors of a set of modules, built once and reused across batches. */
+/**
+ * Mask and head tensors of a set of modules, built once and reused across batches. The specs'
+ * masks are read again when the naive path first runs: they must not change after construction.
+ */
 export class ModuleRunner {
-  private readonly postMasks: (tf.Tensor | undefined)[] = [];
-  private readonly preMasks = new Map<string, tf.Tensor>();
+  /** The naive path's [M, 1, ...] masks: built on its first use (the shared run has its own). */
+  private naive?: { readonly post: (tf.Tensor | undefined)[]; readonly pre: Map<string, tf.Tensor> };
   private readonly d: tf.Tensor2D;
   private readonly e: tf.Tensor1D;
   private readonly divergent?: DivergentRunner;
@@ -31,20 +34,11 @@ export class ModuleRunner {
 
   constructor(
     private readonly plan: ModelPlan,
-    modules: readonly ModuleSpec[],
-    maskPoint: MaskPoint = 'post-activation',
+    private readonly modules: readonly ModuleSpec[],
+    private readonly maskPoint: MaskPoint = 'post-activation',
     options: { readonly sharedRun?: boolean } = {},
   ) {
     this.size = modules.length;
-    plan.observationPoints.forEach((p, i) => {
-      // A point no module masks needs no multiply at all.
-      if (modules.every((m) => m.masks[i].every((v) => v === 1))) return;
-      const data = new Float32Array(modules.length * p.units);
-      modules.forEach((m, g) => data.set(m.masks[i], g * p.units));
-      const mask = tf.tensor(data, [modules.length, 1, ...p.shape]);
-      if (maskPoint === 'post-activation') this.postMasks[i] = mask;
-      else this.preMasks.set(p.preActivationLayer, this.combine(this.preMasks.get(p.preActivationLayer), mask));
-    });
     const w = modules.map((m) => marginWeights(m.head));
     this.d = tf.tensor2d(w.flatMap((x) => Array.from(x.d)), [modules.length, w[0]?.d.length ?? 0]);
     this.e = tf.tensor1d(w.map((x) => x.e));
@@ -52,6 +46,25 @@ export class ModuleRunner {
     if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false) {
       this.divergent = new DivergentRunner(plan, modules.map((m) => m.masks), this.d, this.e);
     }
+  }
+
+  /** The naive path's masks, built on first use. */
+  private naiveMasks(): NonNullable<ModuleRunner['naive']> {
+    if (this.naive) return this.naive;
+    const post: (tf.Tensor | undefined)[] = [];
+    const pre = new Map<string, tf.Tensor>();
+    const modules = this.modules;
+    this.plan.observationPoints.forEach((p, i) => {
+      // A point no module masks needs no multiply at all.
+      if (modules.every((m) => m.masks[i].every((v) => v === 1))) return;
+      const data = new Float32Array(modules.length * p.units);
+      modules.forEach((m, g) => data.set(m.masks[i], g * p.units));
+      const mask = tf.tensor(data, [modules.length, 1, ...p.shape]);
+      if (this.maskPoint === 'post-activation') post[i] = mask;
+      else pre.set(p.preActivationLayer, this.combine(pre.get(p.preActivationLayer), mask));
+    });
+    this.naive = { post, pre };
+    return this.naive;
   }
 
   /**
@@ -88,11 +101,12 @@ export class ModuleRunner {
 
   /** The same margins by M full passes (the input repeated once per module): the reference. */
   marginsNaive(x: tf.Tensor): tf.Tensor2D {
+    const { post, pre } = this.naiveMasks();
     return tf.tidy(() => {
       const b = x.shape[0];
       const m = this.size;
       const repeated = tf.concat(new Array(m).fill(x), 0);
-      const features = runToFeatures(this.plan, repeated, { groups: m, postMasks: this.postMasks, preMasks: this.preMasks });
+      const features = runToFeatures(this.plan, repeated, { groups: m, postMasks: post, preMasks: pre });
       const f = features.reshape([m, b, -1]);
       const margins = f.mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1));
       return margins.transpose() as tf.Tensor2D;
@@ -101,16 +115,18 @@ export class ModuleRunner {
 
   /** Masked activations of every module at every observation point, for checks: [M*B, ...] each. */
   observe(x: tf.Tensor, visit: (point: number, value: tf.Tensor) => void): void {
+    const { post, pre } = this.naiveMasks();
     tf.tidy(() => {
       const repeated = tf.concat(new Array(this.size).fill(x), 0);
-      runToFeatures(this.plan, repeated, { groups: this.size, postMasks: this.postMasks, preMasks: this.preMasks, observe: visit });
+      runToFeatures(this.plan, repeated, { groups: this.size, postMasks: post, preMasks: pre, observe: visit });
     });
   }
 
   dispose(): void {
     this.divergent?.dispose();
-    this.postMasks.forEach((t) => t?.dispose());
-    this.preMasks.forEach((t) => t.dispose());
+    this.naive?.post.forEach((t) => t?.dispose());
+    this.naive?.pre.forEach((t) => t.dispose());
+    this.naive = undefined;
     this.d.dispose();
     this.e.dispose();
   }

@@ -127,6 +127,7 @@ describe('shared-run module runner on a hand-built residual net', () => {
   it('gives the naive margins and ranking, with pairs branching off at every point and two modules never', () => {
     const specs = modules();
     const runner = new ModuleRunner(plan, specs);
+    runner.marginsNaive(x).dispose(); // builds the naive path's masks (on first use)
     const before = tf.memory().numTensors;
     const fast = runner.margins(x);
     const naive = runner.marginsNaive(x);
@@ -211,6 +212,27 @@ describe('shared-run module runner on a hand-built residual net', () => {
     expect(st.leftRowAt[3]).toBeGreaterThan(0);
     expect(st.leftRowAt[1] + st.leftRowAt[2] + st.leftRowAt[4]).toBe(0);
     runner.dispose();
+  });
+
+  it('builds the naive path\'s masks only when that path runs, and frees them on dispose', () => {
+    const specs = modules();
+    // Points some module masks: the shared run keeps 3 tensors per such point, plus d and e.
+    const masked = plan.observationPoints.filter((_, i) => specs.some((s) => s.masks[i].some((v) => v === 0))).length;
+    const start = tf.memory().numTensors;
+    const runner = new ModuleRunner(plan, specs);
+    expect(tf.memory().numTensors - start).toBe(2 + 3 * masked);
+    runner.margins(x).dispose();
+    expect(tf.memory().numTensors - start).toBe(2 + 3 * masked);
+    runner.marginsNaive(x).dispose();
+    expect(tf.memory().numTensors - start).toBe(2 + 4 * masked);
+    runner.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    const naive = new ModuleRunner(plan, specs, 'post-activation', { sharedRun: false });
+    expect(tf.memory().numTensors - start).toBe(2);
+    naive.margins(x).dispose();
+    expect(tf.memory().numTensors - start).toBe(2 + masked);
+    naive.dispose();
+    expect(tf.memory().numTensors).toBe(start);
   });
 
   it('pre-activation masks keep the naive path', () => {
