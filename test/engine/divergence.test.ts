@@ -214,6 +214,81 @@ describe('shared-run module runner on a hand-built residual net', () => {
     runner.dispose();
   });
 
+  /** Modules that each mask a different third of every point: every pair diverges into a row of its own. */
+  function everyPairDiverges(count: number): ModuleSpec[] {
+    const head = plan.headWeights();
+    return Array.from({ length: count }, (_, k) => ({
+      masks: plan.observationPoints.map((p) => Uint8Array.from({ length: p.units }, (_, u) => ((u + k) % count === 0 ? 0 : 1))),
+      head: moduleHead(head, k % 3),
+    }));
+  }
+
+  it('keeps every shared pass within the row budget when every pair diverges (stopping a pass that would exceed it), with the naive margins', () => {
+    const specs = everyPairDiverges(6);
+    // naiveAbove: never give way to the naive path, to exercise the budget on the shared run.
+    const runner = new ModuleRunner(plan, specs, 'post-activation', { rowBudget: 60, naiveAbove: 1000 });
+    const before = tf.memory().numTensors;
+    for (let round = 0; round < 2; round++) {
+      const fast = runner.margins(x);
+      const naive = runner.marginsNaive(x);
+      const a = fast.dataSync() as Float32Array;
+      const b = naive.dataSync() as Float32Array;
+      [fast, naive].forEach((t) => t.dispose());
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+      expectSameRanking(a, b, specs.length);
+    }
+    const st = runner.passStats;
+    const ds = runner.divergenceStats!;
+    // 1 + 6 rows per input: a first pass sized on the initial guess (4 rows per input) stops.
+    expect(st.stoppedPasses).toBeGreaterThan(0);
+    expect(st.rowsPerInput).toBeCloseTo(7, 5);
+    expect(st.sharedPasses).toBeGreaterThanOrEqual(2 * Math.ceil(24 / 8));
+    expect(ds.passes).toBe(st.sharedPasses);
+    expect(ds.maxRows).toBeLessThanOrEqual(60);
+    expect(st.maxRows).toBeLessThanOrEqual(60);
+    expect(ds.pairs).toBe(2 * 24 * 6);
+    // Only the naive masks marginsNaive built (every module masks at every point) remain.
+    expect(tf.memory().numTensors - before).toBe(plan.observationPoints.length);
+    runner.dispose();
+  });
+
+  it('gives way to the naive path when nearly every pair diverges, within the budget and with the same margins', () => {
+    const specs = everyPairDiverges(6);
+    const runner = new ModuleRunner(plan, specs);
+    const results: Float32Array[] = [];
+    for (let round = 0; round < 3; round++) {
+      const t = runner.margins(x);
+      results.push(t.dataSync() as Float32Array);
+      t.dispose();
+    }
+    const naive = runner.marginsNaive(x);
+    const b = naive.dataSync() as Float32Array;
+    naive.dispose();
+    results.forEach((a) => {
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+      expectSameRanking(a, b, specs.length);
+    });
+    const st = runner.passStats;
+    // The first call measures 7 rows per input (> 0.6 x 6 modules); the next two run naive (one
+    // pass of 24 x 6 rows each, within the default budget of 512), then marginsNaive.
+    expect(st.sharedPasses).toBe(1);
+    expect(st.rowsPerInput).toBeCloseTo(7, 5);
+    expect(st.naivePasses).toBe(3);
+    expect(st.maxRows).toBe(24 * 7);
+    runner.dispose();
+  });
+
+  it('runs a single module the naive way (one row per input is already its whole cost)', () => {
+    const runner = new ModuleRunner(plan, modules().slice(0, 1));
+    const t = runner.margins(x);
+    const n = runner.marginsNaive(x);
+    expect(maxAbsDiff(t.dataSync() as Float32Array, n.dataSync() as Float32Array)).toBe(0);
+    [t, n].forEach((v) => v.dispose());
+    expect(runner.passStats.sharedPasses).toBe(0);
+    expect(runner.divergenceStats!.pairs).toBe(0);
+    runner.dispose();
+  });
+
   it('builds the naive path\'s masks only when that path runs, and frees them on dispose', () => {
     const specs = modules();
     // Points some module masks: the shared run keeps 3 tensors per such point, plus d and e.
