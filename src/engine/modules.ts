@@ -33,7 +33,8 @@ export interface ModuleRunnerOptions {
   /**
    * The shared run gives way to the naive path while the rows per input it observed exceed this
    * fraction of the module count (default 0.6): with that many diverged pairs its branching costs
-   * more than it saves. It is tried again every PROBE_AFTER naive inputs.
+   * more than it saves. It is tried again every PROBE_AFTER naive inputs. A runner where even one
+   * row per input is over the limit (one module) has no shared run.
    */
   readonly naiveAbove?: number;
 }
@@ -87,7 +88,10 @@ export class ModuleRunner {
     const w = modules.map((m) => marginWeights(m.head));
     this.d = tf.tensor2d(w.flatMap((x) => Array.from(x.d)), [modules.length, w[0]?.d.length ?? 0]);
     this.e = tf.tensor1d(w.map((x) => x.e));
-    if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false) {
+    // One row per input, the least the shared run needs, may already be over the fallback limit
+    // (a single module): then it would never run, and its masks are not built.
+    const sharedCanPay = 1 <= this.naiveAbove * modules.length;
+    if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false && sharedCanPay) {
       this.divergent = new DivergentRunner(plan, modules.map((m) => m.masks), this.d, this.e);
     }
   }
@@ -170,8 +174,6 @@ export class ModuleRunner {
   /** Whether the next pass should run the naive way (the shared run is measured again now and then). */
   private preferNaive(): boolean {
     const limit = this.naiveAbove * this.size;
-    // One row per input, the least the shared run needs, is already more than the limit.
-    if (1 > limit) return true;
     const r = this.passStats.rowsPerInput;
     if (r === undefined || r <= limit) return false;
     if (this.naiveSinceProbe < PROBE_AFTER) return true;
