@@ -39,7 +39,7 @@ export interface ModuleRunnerOptions {
   readonly naiveAbove?: number;
 }
 
-/** How `margins` ran, since construction. */
+/** How the passes ran since construction (`margins`, and `marginsNaive`'s naive passes). */
 export interface PassStats {
   sharedPasses: number;
   naivePasses: number;
