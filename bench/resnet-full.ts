@@ -10,7 +10,7 @@
  *   tsx bench/resnet-full.ts --test 2000             # the first 2,000 test images
  *   tsx bench/resnet-full.ts --samples 100 --test 200 --backend wasm
  *
- * Other options: --batch N (decomposition batch), --chunk N (inputs per module pass),
+ * Other options: --batch N (decomposition batch), --chunk N (inputs per runner.margins call),
  * --variants tau0,tau0.05,tau0.1,pre,prob (a subset; prob needs tau0), --out NAME (file name in
  * bench/results, default resnet-full.json). The JSON is rewritten after every variant, so partial
  * results survive.

@@ -98,6 +98,14 @@ async function everActiveClass(plan: ModelPlan, source: SampleSource, pool: read
   const last = marks[marks.length - 1];
   for (let done = 0; done < last; ) {
     const take = Math.min(opts.batchSize, last - done);
+    if (width === 0) {
+      // No observation point (e.g. tanh only): nothing to count, so no read and no forward pass;
+      // every mark gets the (empty) per-point results and progress advances batch by batch.
+      for (const m of marks) if (m > done && m <= done + take) out.set(m, []);
+      done += take;
+      await opts.onBatch?.(take);
+      continue;
+    }
     const pixels = await source.read(pool.slice(done, done + take));
     const x = toTensor(plan, pixels, take, source.imageShape, opts.preprocessing);
     // Segment ends inside this batch: the marks in (done, done + take], and the batch end.

@@ -16,7 +16,7 @@ export interface CompositionEvalOptions {
   readonly preprocessing: PreprocessingSpec;
   /** Class index of each module, in the runner's order. */
   readonly moduleClasses: readonly number[];
-  /** Inputs per module pass (default: the runner's `inputsPerPass()`). */
+  /** Inputs per `runner.margins` call (default: the whole batch; the runner bounds its own passes). */
   readonly chunk?: number;
   readonly total?: number;
   readonly onProgress?: (done: number) => Promise<void> | void;
@@ -55,9 +55,9 @@ export async function evaluateModules(plan: ModelPlan, runner: ModuleRunner, bat
   let comp1 = 0;
   let comp5 = 0;
   let agree = 0;
-  const chunk = opts.chunk ?? runner.inputsPerPass();
   const per = opts.imageShape.reduce((a, b) => a * b, 1);
   for await (const batch of batches) {
+    const chunk = opts.chunk ?? Math.max(1, batch.labels.length);
     for (let s = 0; s < batch.labels.length; s += chunk) {
       const labels = batch.labels.subarray(s, s + chunk);
       const b = labels.length;

@@ -22,8 +22,11 @@
  * The result equals the naive run (input repeated once per module) up to float rounding of the
  * batched kernels: same layers, same masks, only values that are provably equal are shared. (One
  * caveat: a kernel that flushes denormals to zero could miss a unit active with a denormal value;
- * its effect on a margin would be of that order.) Only for post-activation masks: a pre-activation
- * mask changes values whatever the sign, so those modules run the naive way (modules.ts).
+ * its effect on a margin would be of that order.) `run` takes a row limit: rows only grow along a
+ * pass, so it stops (returning no margins) at the first observation point where the model rows plus
+ * the branched rows would exceed it; ModuleRunner then runs those inputs in smaller passes.
+ * Only for post-activation masks: a pre-activation mask changes values whatever the sign, so those
+ * modules run the naive way (modules.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelPlan } from './graph';
@@ -57,6 +60,23 @@ export interface DivergenceStats {
   rowsAt: number[];
   /** Pairs that left a branched row they shared with other modules, by observation point. */
   leftRowAt: number[];
+  /** Passes completed, and passes stopped because their rows would exceed the row limit. */
+  passes: number;
+  stopped: number;
+  /** Rows (model + branched) of the largest completed pass. */
+  maxRows: number;
+}
+
+/** One pass of `run`: the margins, or none when the pass stopped at the row limit. */
+export interface PassResult {
+  /** [B x M] margins, row-major; undefined when the pass stopped. */
+  readonly margins?: Float32Array;
+  /** Rows the pass ran (model + branched); when stopped, the rows it would have needed at that point. */
+  readonly rows: number;
+}
+
+function emptyStats(points: number): DivergenceStats {
+  return { pairs: 0, divergedAt: new Array<number>(points).fill(0), rowsAt: new Array<number>(points).fill(0), leftRowAt: new Array<number>(points).fill(0), passes: 0, stopped: 0, maxRows: 0 };
 }
 
 export class DivergentRunner {
@@ -95,7 +115,7 @@ export class DivergentRunner {
         maskedAt: masks.map((mm) => Uint8Array.from(union, (u) => 1 - mm[i][u])),
       };
     });
-    this.stats = { pairs: 0, divergedAt: plan.observationPoints.map(() => 0), rowsAt: plan.observationPoints.map(() => 0), leftRowAt: plan.observationPoints.map(() => 0) };
+    this.stats = emptyStats(plan.observationPoints.length);
     plan.steps.forEach((s, i) => s.inputs.forEach((k) => this.lastUse.set(k, i)));
     this.lastUse.set(plan.featuresKey, Infinity);
   }
@@ -106,9 +126,11 @@ export class DivergentRunner {
 
   /**
    * @param x preprocessed inputs [B, ...]
-   * @returns [B x M] margins, row-major
+   * @param maxRows row limit: with B > 1, the pass stops (freeing what it made, returning no
+   *   margins) at the first observation point where model rows + branched rows would exceed it
+   *   (rows only grow along a pass, so a completed pass never ran more)
    */
-  margins(x: tf.Tensor): Float32Array {
+  run(x: tf.Tensor, maxRows = Infinity): PassResult {
     const b = x.shape[0];
     const m = this.size;
     const out = new Float32Array(b * m);
@@ -117,7 +139,10 @@ export class DivergentRunner {
     const branch = new Map<string, tf.Tensor>();
     let rows: Row[] = [];
     const onModel = new Uint8Array(b * m).fill(1);
-    this.stats.pairs += b * m;
+    // This pass's counts, added to `stats` only when it completes.
+    const local = emptyStats(this.plan.observationPoints.length);
+    local.pairs = b * m;
+    let stoppedAt = 0;
     tf.tidy(() => {
       base.set(this.plan.inputKey, x);
       const release = (map: Map<string, tf.Tensor>, i: number) => {
@@ -128,7 +153,8 @@ export class DivergentRunner {
           }
         }
       };
-      this.plan.steps.forEach((step, i) => {
+      for (let i = 0; i < this.plan.steps.length; i++) {
+        const step = this.plan.steps[i];
         const apply = (map: Map<string, tf.Tensor>) => {
           const args = step.inputs.map((k) => map.get(k) as tf.Tensor);
           return step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor;
@@ -138,7 +164,12 @@ export class DivergentRunner {
         const obs = step.observation;
         const point = obs !== undefined ? this.points[obs] : undefined;
         if (point && obs !== undefined) {
-          const { created, maskNeeded } = this.split(point, obs, base.get(step.output) as tf.Tensor, branch.get(step.output), rows, onModel, b);
+          const { created, maskNeeded } = this.split(point, obs, base.get(step.output) as tf.Tensor, branch.get(step.output), rows, onModel, b, local);
+          if (b > 1 && b + rows.length + created.length > maxRows) {
+            // Over the limit: stop here; tidy frees every tensor of the pass.
+            stoppedAt = b + rows.length + created.length;
+            return;
+          }
           if (created.length) {
             // New rows copy every tensor still needed later from their source row.
             const fromModel = created.filter((c) => c.source < 0);
@@ -154,7 +185,7 @@ export class DivergentRunner {
               if (parts.length > 1) parts.forEach((p) => p.dispose());
             }
             rows = rows.concat(fromModel.map((c) => c.row), fromBranch.map((c) => c.row));
-            this.stats.rowsAt[obs] += created.length;
+            local.rowsAt[obs] += created.length;
           }
           const raw = branch.get(step.output);
           if (raw && rows.length && maskNeeded) {
@@ -166,7 +197,7 @@ export class DivergentRunner {
         }
         release(base, i);
         release(branch, i);
-      });
+      }
       // The margins: d . f + e per pair, computed as the naive runner does (multiply, sum, add).
       const f = base.get(this.plan.featuresKey) as tf.Tensor;
       out.set(tf.tidy(() => f.reshape([1, b, -1]).mul(this.d.expandDims(1)).sum(-1).add(this.e.expandDims(1)).transpose().dataSync() as Float32Array));
@@ -179,7 +210,18 @@ export class DivergentRunner {
       base.forEach((t) => t !== x && t.dispose());
       branch.forEach((t) => t.dispose());
     });
-    return out;
+    if (stoppedAt) {
+      this.stats.stopped++;
+      return { rows: stoppedAt };
+    }
+    const st = this.stats;
+    st.pairs += local.pairs;
+    local.divergedAt.forEach((v, i) => (st.divergedAt[i] += v));
+    local.rowsAt.forEach((v, i) => (st.rowsAt[i] += v));
+    local.leftRowAt.forEach((v, i) => (st.leftRowAt[i] += v));
+    st.passes++;
+    st.maxRows = Math.max(st.maxRows, b + rows.length);
+    return { margins: out, rows: b + rows.length };
   }
 
   /**
@@ -195,7 +237,7 @@ export class DivergentRunner {
    * @returns the new rows with their source (-1: the model's row of their input; else a branch row),
    *   and whether any branch row's masks change a value here
    */
-  private split(point: PointMasks, obs: number, baseOut: tf.Tensor, branchOut: tf.Tensor | undefined, rows: Row[], onModel: Uint8Array, b: number): { created: { source: number; row: Row }[]; maskNeeded: boolean } {
+  private split(point: PointMasks, obs: number, baseOut: tf.Tensor, branchOut: tf.Tensor | undefined, rows: Row[], onModel: Uint8Array, b: number, stats: DivergenceStats): { created: { source: number; row: Row }[]; maskNeeded: boolean } {
     const m = this.size;
     const created: { source: number; row: Row }[] = [];
     const model = baseOut.reshape([b, -1]);
@@ -213,7 +255,7 @@ export class DivergentRunner {
         }
       }
       if (l.length) {
-        this.stats.divergedAt[obs] += l.length;
+        stats.divergedAt[obs] += l.length;
         if (l.length === 1) created.push({ source: -1, row: { input: i, owner: l[0], members: l } });
         else modelLeavers.push({ input: i, leavers: l });
       }
@@ -254,7 +296,7 @@ export class DivergentRunner {
         const own = sig.get(row.owner);
         const leave = row.members.filter((g) => sig.get(g) !== own);
         if (!leave.length) return;
-        this.stats.leftRowAt[obs] += leave.length;
+        stats.leftRowAt[obs] += leave.length;
         row.members = row.members.filter((g) => sig.get(g) === own);
         group(j, row.input, leave, sig);
       });

@@ -66,6 +66,8 @@ export class ModelPlan {
   readonly featuresKey: string;
   /** Per-sample shape of every tensor in the plan, by key. */
   readonly shapes = new Map<string, number[]>();
+  /** Index of the last step that reads each tensor key. */
+  readonly lastUse = new Map<string, number>();
   readonly head: Layer;
 
   constructor(readonly model: tf.LayersModel) {
@@ -78,6 +80,7 @@ export class ModelPlan {
     const headInput = this.head.inboundNodes[0].inputTensors[0];
     this.featuresKey = keyOf(headInput);
     this.build(headInput);
+    this.steps.forEach((s, i) => s.inputs.forEach((k) => this.lastUse.set(k, i)));
   }
 
   /** The last Dense layer; only softmax/linear activations and dropout may follow it. */
@@ -177,30 +180,48 @@ export interface RunHooks {
 
 /**
  * Runs the plan on `x` up to the head's input.
- * @returns the features tensor [batch, F]; the caller owns it. Intermediates are freed.
+ * @returns the features tensor [batch, F]; the caller owns it. Each intermediate is freed after
+ *   its last consumer (a masked step's unmasked output at once), so a pass holds only the tensors
+ *   still needed, not the whole network's.
  */
 export function runToFeatures(plan: ModelPlan, x: tf.Tensor, hooks: RunHooks = {}): tf.Tensor {
   return tf.tidy(() => {
     const values = new Map<string, tf.Tensor>([[plan.inputKey, x]]);
-    for (const step of plan.steps) {
+    plan.steps.forEach((step, j) => {
       const args = step.inputs.map((k) => values.get(k) as tf.Tensor);
       let out = step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor;
       const pre = hooks.preMasks?.get(step.layer.name);
       // With a ReLU fused into the layer, masking after it equals masking before it (relu(0) = 0).
-      if (pre) out = applyMask(out, pre, hooks.groups);
+      if (pre) out = applyMask(out, pre, hooks.groups, args);
       if (step.observation !== undefined) {
         const mask = hooks.postMasks?.[step.observation];
-        if (mask) out = applyMask(out, mask, hooks.groups);
+        if (mask) out = applyMask(out, mask, hooks.groups, args);
         hooks.observe?.(step.observation, out);
       }
       values.set(step.output, out);
-    }
+      for (const k of new Set(step.inputs)) {
+        const t = values.get(k);
+        if (plan.lastUse.get(k) === j && k !== plan.inputKey && k !== plan.featuresKey && t !== out) {
+          t?.dispose();
+          values.delete(k);
+        }
+      }
+    });
     return values.get(plan.featuresKey) as tf.Tensor;
   });
 }
 
-function applyMask(value: tf.Tensor, mask: tf.Tensor, groups: number | undefined): tf.Tensor {
-  if (!groups) return value.mul(mask);
-  const shape = value.shape;
-  return value.reshape([groups, -1, ...shape.slice(1)]).mul(mask).reshape(shape);
+/** value x mask (per group); frees `value` unless it is one of the step's inputs. */
+function applyMask(value: tf.Tensor, mask: tf.Tensor, groups: number | undefined, args: readonly tf.Tensor[]): tf.Tensor {
+  let out: tf.Tensor;
+  if (!groups) out = value.mul(mask);
+  else {
+    const grouped = value.reshape([groups, -1, ...value.shape.slice(1)]);
+    const masked = grouped.mul(mask);
+    out = masked.reshape(value.shape);
+    grouped.dispose();
+    masked.dispose();
+  }
+  if (!args.includes(value)) value.dispose();
+  return out;
 }

@@ -143,6 +143,61 @@ describe('decomposition of a hand-built net', () => {
   });
 });
 
+describe('decomposition of a model without ReLU observation points', () => {
+  const n = 60;
+  const images = new Uint8Array(n * 64).map((_, i) => (i * 53 + (i >> 6) * 7) % 256);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+  beforeAll(() => tf.setBackend('tensorflow'));
+
+  /** conv(tanh) -> pool -> flatten -> dense softmax, or flatten -> dense(tanh) -> dense softmax. */
+  function tanhNet(kind: 'conv' | 'dense'): tf.LayersModel {
+    const input = tf.input({ shape: [8, 8, 1] });
+    let t: tf.SymbolicTensor;
+    if (kind === 'conv') {
+      t = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }) }).apply(input) as tf.SymbolicTensor;
+      t = tf.layers.maxPooling2d({ poolSize: 2 }).apply(t) as tf.SymbolicTensor;
+      t = tf.layers.flatten().apply(t) as tf.SymbolicTensor;
+    } else {
+      t = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+      t = tf.layers.dense({ units: 6, activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 6 }) }).apply(t) as tf.SymbolicTensor;
+    }
+    const out = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 7 }) }).apply(t) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: out });
+  }
+
+  it.each([
+    ['conv', 0],
+    ['dense', 0],
+    ['conv', 0.3],
+  ] as const)('a %s tanh model gives head-only modules (tau %s), with progress to the end', async (kind, tau) => {
+    const model = tanhNet(kind);
+    const plan = new ModelPlan(model);
+    expect(plan.observationPoints).toHaveLength(0);
+    const fractions: number[] = [];
+    const result = await decompose(model, memorySource(images, [8, 8, 1]), labels, { ...OPTS, samplesPerClass: 15, tau }, (stage, f) => {
+      if (stage === 'observing') fractions.push(f);
+    });
+    expect(result.modules.map((m) => m.classIndex)).toEqual([0, 1, 2]);
+    result.modules.forEach((m) => {
+      expect(m.masks).toEqual([]);
+      expect(m.kept).toEqual([]);
+    });
+    expect(result.inputsRun).toBe(45);
+    expect(fractions.length).toBeGreaterThan(1);
+    expect(fractions[fractions.length - 1]).toBeCloseTo(1, 10);
+    // The modules are the model's features with 2-unit heads: margins z_c - mean(z_others).
+    const runner = new ModuleRunner(plan, result.modules);
+    const x = toTensor(plan, images.subarray(0, 64 * 5), 5, [8, 8, 1], OPTS.preprocessing);
+    const margins = runner.margins(x);
+    const ranked = rankByMargin(margins.dataSync() as Float32Array, 3, 1).map((r) => r[0]);
+    const direct = Array.from((model.predict(x) as tf.Tensor).argMax(-1).dataSync());
+    expect(ranked).toEqual(direct);
+    [margins, x].forEach((t) => t.dispose());
+    runner.dispose();
+    model.dispose();
+  });
+});
+
 describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
   const SAMPLES = 12;
   let model: tf.LayersModel;

@@ -127,6 +127,7 @@ describe('shared-run module runner on a hand-built residual net', () => {
   it('gives the naive margins and ranking, with pairs branching off at every point and two modules never', () => {
     const specs = modules();
     const runner = new ModuleRunner(plan, specs);
+    runner.marginsNaive(x).dispose(); // builds the naive path's masks (on first use)
     const before = tf.memory().numTensors;
     const fast = runner.margins(x);
     const naive = runner.marginsNaive(x);
@@ -210,6 +211,117 @@ describe('shared-run module runner on a hand-built residual net', () => {
     // B leaves the shared row at point 3 on some input.
     expect(st.leftRowAt[3]).toBeGreaterThan(0);
     expect(st.leftRowAt[1] + st.leftRowAt[2] + st.leftRowAt[4]).toBe(0);
+    runner.dispose();
+  });
+
+  /** Modules that each mask a different third of every point: every pair diverges into a row of its own. */
+  function everyPairDiverges(count: number): ModuleSpec[] {
+    const head = plan.headWeights();
+    return Array.from({ length: count }, (_, k) => ({
+      masks: plan.observationPoints.map((p) => Uint8Array.from({ length: p.units }, (_, u) => ((u + k) % count === 0 ? 0 : 1))),
+      head: moduleHead(head, k % 3),
+    }));
+  }
+
+  it('keeps every shared pass within the row budget when every pair diverges (stopping a pass that would exceed it), with the naive margins', () => {
+    const specs = everyPairDiverges(6);
+    // naiveAbove: never give way to the naive path, to exercise the budget on the shared run.
+    const runner = new ModuleRunner(plan, specs, 'post-activation', { rowBudget: 60, naiveAbove: 1000 });
+    const before = tf.memory().numTensors;
+    for (let round = 0; round < 2; round++) {
+      const fast = runner.margins(x);
+      const naive = runner.marginsNaive(x);
+      const a = fast.dataSync() as Float32Array;
+      const b = naive.dataSync() as Float32Array;
+      [fast, naive].forEach((t) => t.dispose());
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+      expectSameRanking(a, b, specs.length);
+    }
+    const st = runner.passStats;
+    const ds = runner.divergenceStats!;
+    // 1 + 6 rows per input: a first pass sized on the initial guess (4 rows per input) stops.
+    expect(st.stoppedPasses).toBeGreaterThan(0);
+    expect(st.rowsPerInput).toBeCloseTo(7, 5);
+    expect(st.sharedPasses).toBeGreaterThanOrEqual(2 * Math.ceil(24 / 8));
+    expect(ds.passes).toBe(st.sharedPasses);
+    expect(ds.maxRows).toBeLessThanOrEqual(60);
+    expect(st.maxRows).toBeLessThanOrEqual(60);
+    expect(ds.pairs).toBe(2 * 24 * 6);
+    // Only the naive masks marginsNaive built (every module masks at every point) remain.
+    expect(tf.memory().numTensors - before).toBe(plan.observationPoints.length);
+    runner.dispose();
+  });
+
+  it('gives way to the naive path when nearly every pair diverges, within the budget and with the same margins', () => {
+    const specs = everyPairDiverges(6);
+    const runner = new ModuleRunner(plan, specs);
+    const results: Float32Array[] = [];
+    for (let round = 0; round < 3; round++) {
+      const t = runner.margins(x);
+      results.push(t.dataSync() as Float32Array);
+      t.dispose();
+    }
+    const naive = runner.marginsNaive(x);
+    const b = naive.dataSync() as Float32Array;
+    naive.dispose();
+    results.forEach((a) => {
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+      expectSameRanking(a, b, specs.length);
+    });
+    const st = runner.passStats;
+    // The first call measures 7 rows per input (> 0.6 x 6 modules); the next two run naive (one
+    // pass of 24 x 6 rows each, within the default budget of 512), then marginsNaive.
+    expect(st.sharedPasses).toBe(1);
+    expect(st.rowsPerInput).toBeCloseTo(7, 5);
+    expect(st.naivePasses).toBe(3);
+    expect(st.maxRows).toBe(24 * 7);
+    runner.dispose();
+  });
+
+  it('runs a single module the naive way (one row per input is already its whole cost)', () => {
+    const runner = new ModuleRunner(plan, modules().slice(0, 1));
+    const t = runner.margins(x);
+    const n = runner.marginsNaive(x);
+    expect(maxAbsDiff(t.dataSync() as Float32Array, n.dataSync() as Float32Array)).toBe(0);
+    [t, n].forEach((v) => v.dispose());
+    expect(runner.passStats.sharedPasses).toBe(0);
+    expect(runner.divergenceStats).toBeUndefined();
+    runner.dispose();
+  });
+
+  it('builds the naive path\'s masks only when that path runs, and frees them on dispose', () => {
+    const specs = modules();
+    // Points some module masks: the shared run keeps 3 tensors per such point, plus d and e.
+    const masked = plan.observationPoints.filter((_, i) => specs.some((s) => s.masks[i].some((v) => v === 0))).length;
+    const start = tf.memory().numTensors;
+    const runner = new ModuleRunner(plan, specs);
+    expect(tf.memory().numTensors - start).toBe(2 + 3 * masked);
+    runner.margins(x).dispose();
+    expect(tf.memory().numTensors - start).toBe(2 + 3 * masked);
+    runner.marginsNaive(x).dispose();
+    expect(tf.memory().numTensors - start).toBe(2 + 4 * masked);
+    runner.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    const naive = new ModuleRunner(plan, specs, 'post-activation', { sharedRun: false });
+    expect(tf.memory().numTensors - start).toBe(2);
+    naive.margins(x).dispose();
+    expect(tf.memory().numTensors - start).toBe(2 + masked);
+    naive.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  it('runToFeatures frees each intermediate after its last consumer (and a masked step\'s unmasked output at once)', async () => {
+    const specs = modules();
+    const runner = new ModuleRunner(plan, specs, 'post-activation', { sharedRun: false });
+    runner.marginsNaive(x.slice(0, 1)).dispose(); // masks built
+    const rows = x.shape[0] * specs.length;
+    // Bytes of every step output of a pass over `rows` rows: what a pass holding all of them needs.
+    const all = plan.steps.reduce((a, s) => a + 4 * rows * (plan.shapes.get(s.output) as number[]).reduce((p, d) => p * d, 1), 0);
+    const before = tf.memory().numTensors;
+    const info = await tf.profile(() => runner.marginsNaive(x).dispose());
+    expect(tf.memory().numTensors).toBe(before);
+    // Measured: 0.61 x all; keeping every intermediate (and the unmasked outputs) to the end: 2.24 x.
+    expect(info.peakBytes - info.newBytes).toBeLessThan(0.75 * all);
     runner.dispose();
   });
 

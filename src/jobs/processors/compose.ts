@@ -35,12 +35,11 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     const single = singleModelClasses ? groups[0] : undefined;
     const scorer = new CompositionScorer(labels.length, singleModelClasses);
     const per = shape[1] * shape[2] * shape[3];
-    const chunk = Math.min(...groups.map((g) => g.runner.inputsPerPass()));
     let seen = 0;
+    // Each runner cuts a batch into passes within its row budget (ModuleRunner.margins).
     for await (const batch of datasetBatches(ctx.blobs, { ...ds, shape }, 512)) {
-      const keep = Array.from(batch.labels.keys()).filter((i) => toLabel[batch.labels[i]] >= 0);
-      for (let s = 0; s < keep.length; s += chunk) {
-        const idx = keep.slice(s, s + chunk);
+      const idx = Array.from(batch.labels.keys()).filter((i) => toLabel[batch.labels[i]] >= 0);
+      if (idx.length) {
         const pixels = batch.images instanceof Float32Array ? new Float32Array(idx.length * per) : new Uint8Array(idx.length * per);
         idx.forEach((i, j) => pixels.set(batch.images.subarray(i * per, (i + 1) * per), j * per));
         const margins = compositionMargins(groups, labels.length, pixels, idx.length, shape.slice(1));
