@@ -19,6 +19,8 @@ import zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { initTfjsRuntime } from '../src/config/tfjs-runtime';
 import { preprocess } from '../src/engine/preprocess';
+// The service's own seeded generator (mulberry32): the batch order, since tfjs's shuffle is unseeded.
+import { rng } from '../src/engine/random';
 
 const ROOT = path.resolve(__dirname, '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
@@ -137,18 +139,6 @@ const RECIPES: Recipe[] = [
     build: (seed) => smallCnn(seed, [32, 32, 3], [16, 32], 64),
   },
 ];
-
-/** mulberry32: a small seeded PRNG for the batch order (tfjs's own shuffle uses Math.random). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function tensors(split: Split): { x: tf.Tensor4D; y: tf.Tensor2D } {
   const n = split.labels.length;

@@ -12,6 +12,7 @@ import { buildTestApp, type TestApp } from '../support/app';
 import { KMNIST_DIR } from '../support/fixtures';
 import { startPrivatePostgres, type PrivatePostgres } from '../support/postgres-server';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
+import { requestStream } from '../support/request-stream';
 import { waitFor } from '../support/wait';
 
 describe('PostgreSQL outage', () => {
@@ -44,27 +45,14 @@ describe('PostgreSQL outage', () => {
     };
     for (let i = 0; i < 3; i++) expect((await evaluate()).status).toBe(202);
 
-    const sent: { what: string; status: number }[] = [];
-    let streaming = true;
-    const kinds = ['ready', 'models', 'evaluate', 'evaluation', 'metrics'] as const;
-    const stream = async (lane: number) => {
-      for (let i = 0; streaming; i++) {
-        const kind = kinds[(i + lane) % kinds.length];
-        const res =
-          kind === 'ready'
-            ? await api.get('/ready')
-            : kind === 'models'
-              ? await api.get('/models')
-              : kind === 'evaluate'
-                ? await evaluate()
-                : kind === 'evaluation'
-                  ? await api.get(`/evaluations/${accepted[i % accepted.length].id}`)
-                  : await api.get('/metrics');
-        sent.push({ what: kind, status: res.status });
-        await sleep(40);
-      }
-    };
-    const lanes = [stream(0), stream(2)];
+    const stream = requestStream({
+      ready: () => api.get('/ready'),
+      models: () => api.get('/models'),
+      evaluate,
+      evaluation: (i) => api.get(`/evaluations/${accepted[i % accepted.length].id}`),
+      metrics: () => api.get('/metrics'),
+    });
+    const sent = stream.sent;
 
     await sleep(1000);
     pg.stop();
@@ -79,8 +67,7 @@ describe('PostgreSQL outage', () => {
     pg.start();
     await waitFor(async () => ((await api.get('/ready')).status === 200 ? true : undefined), '/ready to recover', 30_000, 100);
     await sleep(1500);
-    streaming = false;
-    await Promise.all(lanes);
+    await stream.stop();
 
     const statuses = sent.map((r) => r.status);
     expect(statuses.filter((c) => c >= 500 && c !== 503)).toEqual([]);

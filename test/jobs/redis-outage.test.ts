@@ -12,12 +12,8 @@ import { buildTestApp, type TestApp } from '../support/app';
 import { KMNIST_DIR } from '../support/fixtures';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
+import { requestStream } from '../support/request-stream';
 import { waitFor } from '../support/wait';
-
-interface Sent {
-  readonly what: string;
-  readonly status: number;
-}
 
 describe('Redis outage', () => {
   let redis: PrivateRedis | undefined;
@@ -72,26 +68,14 @@ describe('Redis outage', () => {
     };
     for (let i = 0; i < 3; i++) expect((await evaluate()).status).toBe(202);
 
-    const sent: Sent[] = [];
-    let streaming = true;
-    const stream = async (lane: number) => {
-      for (let i = 0; streaming; i++) {
-        const kind = (i + lane) % 5;
-        const res =
-          kind === 0
-            ? await api.get('/ready')
-            : kind === 1
-              ? await api.get('/models')
-              : kind === 2
-                ? await evaluate()
-                : kind === 3
-                  ? await api.get(`/evaluations/${accepted[i % accepted.length]}`)
-                  : await api.get('/metrics');
-        sent.push({ what: ['ready', 'models', 'evaluate', 'evaluation', 'metrics'][kind], status: res.status });
-        await sleep(40);
-      }
-    };
-    const lanes = [stream(0), stream(2)];
+    const stream = requestStream({
+      ready: () => api.get('/ready'),
+      models: () => api.get('/models'),
+      evaluate,
+      evaluation: (i) => api.get(`/evaluations/${accepted[i % accepted.length]}`),
+      metrics: () => api.get('/metrics'),
+    });
+    const sent = stream.sent;
 
     await sleep(1000);
     await s.redis.stop();
@@ -102,8 +86,7 @@ describe('Redis outage', () => {
     await s.redis.start();
     await waitFor(async () => ((await api.get('/ready')).status === 200 ? true : undefined), '/ready to recover', 30_000, 100);
     await sleep(1500);
-    streaming = false;
-    await Promise.all(lanes);
+    await stream.stop();
 
     const statuses = sent.map((r) => r.status);
     expect(statuses.filter((c) => c >= 500 && c !== 503)).toEqual([]);

@@ -1,9 +1,9 @@
 /** A private redis-server on its own port, for tests that stop and restart Redis under the service. */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface PrivateRedis {
@@ -13,17 +13,6 @@ export interface PrivateRedis {
   start(): Promise<void>;
   /** Stops it for good and removes its directory. */
   destroy(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function answers(port: number): boolean {
