@@ -16,7 +16,17 @@ import type { JobContext } from './context';
 
 const BATCH = 128;
 
-export async function applyContinuousLearning(ctx: JobContext<'compose'>, compositionId: string, datasetIds: string[], mapping: Record<string, string> = {}): Promise<number> {
+/**
+ * @param mapping class name -> label for every dataset without its own entry in `perDataset`
+ * @param perDataset per dataset id: class name -> label, and only those classes are used
+ */
+export async function applyContinuousLearning(
+  ctx: JobContext<'compose'>,
+  compositionId: string,
+  datasetIds: string[],
+  mapping: Record<string, string> = {},
+  perDataset: Record<string, Record<string, string>> = {},
+): Promise<number> {
   const comp = await ctx.db.composition.findUniqueOrThrow({
     where: { id: compositionId },
     include: { modules: { orderBy: { position: 'asc' }, include: { module: { include: { decomposition: { include: { model: true } } } } } } },
@@ -27,7 +37,11 @@ export async function applyContinuousLearning(ctx: JobContext<'compose'>, compos
     const d = await ctx.db.dataset.findUniqueOrThrow({ where: { id } });
     const shaped = { ...d, shape: d.shape as number[] };
     const names = (d.classNames as string[] | null) ?? Array.from({ length: d.numClasses }, (_, i) => String(i));
-    datasets.push({ source: blobSource(ctx.blobs, shaped), labels: await readLabels(ctx.blobs, shaped), names });
+    const own = perDataset[id];
+    // The label each class serves (undefined: the class is not used).
+    const mapped = (m: Record<string, string>, n: string) => (Object.hasOwn(m, n) ? m[n] : undefined);
+    const labelOf = names.map((n) => (own ? mapped(own, n) : (mapped(mapping, n) ?? n)));
+    datasets.push({ source: blobSource(ctx.blobs, shaped), labels: await readLabels(ctx.blobs, shaped), labelOf });
   }
   const writes: Prisma.PrismaPromise<unknown>[] = [];
   let changed = 0;
@@ -43,7 +57,7 @@ export async function applyContinuousLearning(ctx: JobContext<'compose'>, compos
       if (other === position) continue;
       let left = perClass;
       for (const d of datasets) {
-        const wanted = d.names.map((n) => (mapping[n] ?? n) === label);
+        const wanted = d.labelOf.map((l) => l === label);
         const idx = Array.from(d.labels.keys()).filter((i) => wanted[d.labels[i]]).slice(0, left);
         left -= idx.length;
         for (let s = 0; s < idx.length; s += BATCH) {

@@ -63,7 +63,10 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
     return (await req.expect(201)).body;
   }
 
-  async function decompose(zip: Buffer, classNames: string[], train: Split): Promise<{ id: string; className: string }[]> {
+  /** Decomposition datasets (IDX: classes named "0".."9" in both), by model. */
+  const trainSets: Record<'mnist' | 'fashion', string> = { mnist: '', fashion: '' };
+
+  async function decompose(zip: Buffer, classNames: string[], train: Split, which: 'mnist' | 'fashion'): Promise<{ id: string; className: string }[]> {
     const model = await request(t.app.server)
       .post('/models')
       .field('preprocessing', JSON.stringify(TRAINED_PREPROCESSING))
@@ -73,6 +76,7 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
     expect(model.body.inputShape).toEqual([28, 28, 1]);
     const idx = idxFiles(train.images, train.labels, 28, 28);
     const ds = await dataset([[idx.images, 'images.idx'], [idx.labels, 'labels.idx']]);
+    trainSets[which] = ds.id;
     const r = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: ds.id, options: { samplesPerClass: 200, seed: 1 } }).expect(202);
     const dec = await done('decompositions', r.body.id);
     expect(dec.status).toBe('completed');
@@ -80,8 +84,8 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
   }
 
   beforeAll(async () => {
-    mnistModules = await decompose(trainedZip('mnist-cnn'), DIGITS, mnistTrain);
-    fashionModules = await decompose(trainedZip('fashion-cnn'), FASHION_CLASSES, fashionTrain);
+    mnistModules = await decompose(trainedZip('mnist-cnn'), DIGITS, mnistTrain, 'mnist');
+    fashionModules = await decompose(trainedZip('fashion-cnn'), FASHION_CLASSES, fashionTrain, 'fashion');
   });
   it.each(PAIRS)('digit %s + %s: well above chance on a mixed test set, without and with continuous learning', async (digit, item) => {
     const d = Number(digit);
@@ -154,5 +158,41 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
     // Chance is 0.5.
     expect(a.metrics.top1).toBeGreaterThan(0.75);
     expect(b.metrics.top1).toBeGreaterThan(0.75);
+  });
+
+  it('continuous learning from the decomposition datasets themselves, told per dataset which class serves which label', async () => {
+    // Both IDX datasets name their classes "0".."9": one shared mapping could not tell MNIST's 1 from
+    // Fashion's 1 (Trouser). Per-dataset mappings can, and then give exactly the module versions
+    // that a hand-built set of the same images gives (continuous learning is a union over samples).
+    const [digit, item] = PAIRS[0];
+    const d = Number(digit);
+    const f = FASHION_CLASSES.indexOf(item);
+    const modules = [{ moduleId: mnistModules.find((m) => m.className === digit)!.id }, { moduleId: fashionModules.find((m) => m.className === item)!.id }];
+    const handBuilt = await dataset([[grayImageFolderZip({ [digit]: ofClass(mnistTrain, d, 200), [item]: ofClass(fashionTrain, f, 200) }, 28, 28), 'cl.zip']], 'image-folder');
+    const byFolder = await request(t.app.server).post('/compositions').send({ modules, continuousLearning: { datasetIds: [handBuilt.id] } }).expect(202);
+    const labelMappings = { [trainSets.mnist]: { [digit]: digit }, [trainSets.fashion]: { [String(f)]: item } };
+    const byMapping = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules, continuousLearning: { datasetIds: [trainSets.mnist, trainSets.fashion], labelMappings } })
+      .expect(202);
+    const a = await done('compositions', byFolder.body.id);
+    const b = await done('compositions', byMapping.body.id);
+    expect([a.status, b.status]).toEqual(['completed', 'completed']);
+    expect(b.metrics.continuousLearning.modulesChanged).toBe(a.metrics.continuousLearning.modulesChanged);
+    expect(b.metrics.continuousLearning.modulesChanged).toBeGreaterThan(0);
+    for (const [i, m] of b.modules.entries()) {
+      const [va, vb] = await Promise.all([a.modules[i].moduleId, m.moduleId].map((id: string) => t.deps.db.module.findUniqueOrThrow({ where: { id }, include: { decomposition: true } })));
+      const points = va.decomposition.observationPoints as { units: number }[];
+      expect((await loadModuleSpec(t.deps.blobs, vb, points)).masks).toEqual((await loadModuleSpec(t.deps.blobs, va, points)).masks);
+    }
+
+    // A mapping for a dataset that is not among datasetIds is refused, with nothing stored.
+    const before = await t.deps.db.composition.count();
+    const bad = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules, continuousLearning: { datasetIds: [trainSets.mnist], labelMappings } })
+      .expect(422);
+    expect(bad.body.detail).toContain(trainSets.fashion);
+    expect(await t.deps.db.composition.count()).toBe(before);
   });
 });

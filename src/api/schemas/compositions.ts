@@ -10,7 +10,22 @@ export const ComposeFromModules = Type.Object(
     labelMapping: Type.Optional(
       Type.Record(Type.String({ maxLength: 200 }), Label, { description: 'evaluation dataset class name -> composition label', maxProperties: 10_000 }),
     ),
-    continuousLearning: Type.Optional(Type.Object({ datasetIds: Type.Array(Id, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false })),
+    continuousLearning: Type.Optional(
+      Type.Object(
+        {
+          datasetIds: Type.Array(Id, { minItems: 1, maxItems: 100 }),
+          labelMappings: Type.Optional(
+            Type.Record(Id, Type.Record(Type.String({ maxLength: 200 }), Label, { maxProperties: 10_000 }), {
+              maxProperties: 100,
+              description:
+                'per dataset id (one of datasetIds): class name -> composition label. When given for a dataset, only the classes it names are ' +
+                'used from it (two datasets with classes "0".."9" can serve different labels); other datasets use labelMapping or their class names.',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -63,6 +63,8 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
   if (body.evalDatasetId) await findDataset(deps.db, body.evalDatasetId, ownerId);
   const continuousLearning = 'modules' in body ? body.continuousLearning : undefined;
   for (const ds of continuousLearning?.datasetIds ?? []) await findDataset(deps.db, ds, ownerId);
+  const stray = Object.keys(continuousLearning?.labelMappings ?? {}).filter((ds) => !continuousLearning?.datasetIds.includes(ds));
+  if (stray.length > 0) throw new UnprocessableError(`continuousLearning.labelMappings names datasets not in datasetIds: ${stray.join(', ')}`);
   const id = randomUUID();
   const options = {
     ...(body.evalDatasetId ? { evalDatasetId: body.evalDatasetId } : {}),

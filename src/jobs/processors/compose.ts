@@ -17,11 +17,11 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
   const comp = await ctx.db.composition.findUniqueOrThrow({ where: { id: ctx.data.compositionId } });
   await ctx.db.composition.update({ where: { id: comp.id }, data: { status: 'active' } });
   const labels = comp.labels as string[];
-  const options = (comp.options ?? {}) as { evalDatasetId?: string; labelMapping?: Record<string, string>; continuousLearning?: { datasetIds: string[] } };
+  const options = (comp.options ?? {}) as { evalDatasetId?: string; labelMapping?: Record<string, string>; continuousLearning?: { datasetIds: string[]; labelMappings?: Record<string, Record<string, string>> } };
   let relearned: number | undefined;
   if (options.continuousLearning) {
     await ctx.progress(2, 'continuous-learning');
-    relearned = await applyContinuousLearning(ctx, comp.id, options.continuousLearning.datasetIds, options.labelMapping);
+    relearned = await applyContinuousLearning(ctx, comp.id, options.continuousLearning.datasetIds, options.labelMapping, options.continuousLearning.labelMappings);
   }
   await ctx.progress(5, 'loading');
   const { groups, singleModelClasses } = await compositionRuntime(ctx.db, ctx.blobs, comp.id, ctx.leases);
