@@ -1,8 +1,8 @@
 /** Builders for dataset test inputs: zips (including hostile ones), .npy arrays, shared data paths. */
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { AppError } from '../../../../src/errors';
+import { buildZip } from '../../../support/zip-builder';
 import type { DatasetFile } from '../../../../src/store/formats/datasets';
 
 export const SHARED = path.resolve(__dirname, '..', '..', '..', '..', '..', 'shared');
@@ -20,49 +20,9 @@ export interface ZipInput {
   readonly declaredSize?: number;
 }
 
-/** A minimal zip writer: yazl and friends refuse the hostile names and sizes these tests need. */
+/** A zip of `inputs` (stored unless `deflate`), hostile names and lying sizes included. */
 export function makeZip(inputs: readonly ZipInput[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const input of inputs) {
-    const name = Buffer.from(input.name, 'utf8');
-    const body = input.deflate ? zlib.deflateRawSync(input.data) : input.data;
-    const size = input.declaredSize ?? input.data.length;
-    const crc = zlib.crc32(input.data);
-    const method = input.deflate ? 8 : 0;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, body);
-    centrals.push(central, name);
-    offset += local.length + name.length + body.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(inputs.length, 8);
-  end.writeUInt16LE(inputs.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
+  return buildZip(inputs.map((i) => ({ name: i.name, data: i.data, store: !i.deflate, declaredSize: i.declaredSize })));
 }
 
 /** A version-1 .npy file; `data` is written as given (the caller picks byte order). */

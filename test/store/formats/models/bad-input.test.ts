@@ -5,7 +5,7 @@
 import { AppError, BadRequestError, UnprocessableError, UnsupportedFormatError } from '../../../../src/errors';
 import { parseModelFile, type ModelParseLimits } from '../../../../src/store/formats/models';
 import { readFixture, readZipEntry, resnetTfjsEntries } from './fixtures';
-import { buildZip, type ZipEntrySpec } from './zip-builder';
+import { buildZip, type ZipEntrySpec } from '../../../support/zip-builder';
 
 type ErrorClass = new (detail: string) => AppError;
 

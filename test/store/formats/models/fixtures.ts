@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parse as parseNpy, type NpyArray } from 'npyjs';
 import yauzl from 'yauzl';
 import type { ParsedModel } from '../../../../src/store/formats/models';
-import type { ZipEntrySpec } from './zip-builder';
+import type { ZipEntrySpec } from '../../../support/zip-builder';
 
 export const FIXTURES = path.resolve(__dirname, '../../../../../shared/fixtures');
 export const RESNET_DIR = path.join(FIXTURES, 'resnet20-cifar10');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parseModelFile, type ParsedModel } from '../../../../src/store/formats/models';
 import { KMNIST_DIR, cifarTestImages, loadParsed, readFixture, readNpz, resnetGolden, resnetTfjsEntries, useFastestBackend } from './fixtures';
-import { buildZip } from './zip-builder';
+import { buildZip } from '../../../support/zip-builder';
 
 const N_IMAGES = 16;
 const RESNET_PARAMS = 273_658;
