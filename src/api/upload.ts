@@ -8,6 +8,8 @@ import '@fastify/multipart';
 import { Transform } from 'node:stream';
 import { BadRequestError, PayloadTooLargeError } from '../errors';
 import type { BlobRef, BlobStore } from '../store/blobs';
+import { isBlobReferenced } from '../store/blob-refs';
+import type { AppDeps } from './deps';
 
 export interface UploadedFile {
   readonly field: string;
@@ -155,6 +157,16 @@ function idleWatch(
 /** The multipart parser reports a broken body (no boundary, truncated, unterminated part) as plain Errors. */
 function isMalformedMultipart(err: unknown): boolean {
   return err instanceof Error && /^Multipart: Boundary not found$|unexpected end of multipart data|^The needle cannot/i.test(err.message);
+}
+
+/** What every upload route shares: the blob store, the configured limits, and the blob-in-use check. */
+export function uploadStore(deps: AppDeps): Pick<UploadOptions, 'blobs' | 'maxBytes' | 'idleMs' | 'isUnreferenced'> {
+  return {
+    blobs: deps.blobs,
+    maxBytes: deps.config.maxUploadBytes,
+    idleMs: deps.config.uploadIdleMs,
+    isUnreferenced: async (key) => !(await isBlobReferenced(deps.db, key)),
+  };
 }
 
 export async function discardUpload(upload: Upload, opts: Pick<UploadOptions, 'blobs' | 'isUnreferenced'>): Promise<void> {

@@ -9,7 +9,7 @@ import { BadRequestError, ConflictError } from '../../errors';
 import { isBlobReferenced } from '../../store/blob-refs';
 import { parseDataset, type DatasetFormat } from '../../store/formats/datasets';
 import * as datasetsRepo from '../../store/datasets';
-import { discardUpload, readUpload } from '../upload';
+import { discardUpload, readUpload, uploadStore } from '../upload';
 import type { DatasetViewT } from '../schemas/datasets';
 import type { AppDeps } from '../deps';
 
@@ -31,15 +31,12 @@ export function datasetView(row: datasetsRepo.DatasetRow): DatasetViewT {
 }
 
 export async function uploadDataset(deps: AppDeps, request: FastifyRequest, ownerId: string | null): Promise<DatasetViewT> {
-  const isUnreferenced = async (key: string) => !(await isBlobReferenced(deps.db, key));
+  const store = uploadStore(deps);
   const upload = await readUpload(request, {
-    blobs: deps.blobs,
-    maxBytes: deps.config.maxUploadBytes,
-    idleMs: deps.config.uploadIdleMs,
+    ...store,
     fileFields: ['file'],
     textFields: ['name', 'format', 'labelMode'],
     maxFiles: 16,
-    isUnreferenced,
   });
   const written: string[] = [];
   try {
@@ -79,11 +76,11 @@ export async function uploadDataset(deps: AppDeps, request: FastifyRequest, owne
     });
     return datasetView(row);
   } catch (err) {
-    for (const key of written) if (await isUnreferenced(key).catch(() => false)) await deps.blobs.delete(key);
+    for (const key of written) if (await store.isUnreferenced(key).catch(() => false)) await deps.blobs.delete(key);
     throw err;
   } finally {
     // The raw files are not kept: the parsed tensors are the dataset.
-    await discardUpload(upload, { blobs: deps.blobs, isUnreferenced });
+    await discardUpload(upload, store);
   }
 }
 

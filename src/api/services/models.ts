@@ -10,7 +10,7 @@ import * as modelsRepo from '../../store/models';
 import type { JobErrorInfo } from '../../store/jobs';
 import { errorOfFailedJob, waitForJob } from './wait-job';
 import { ClassNames, Preprocessing, type ModelViewT, type PreprocessingT } from '../schemas/models';
-import { discardUpload, readUpload } from '../upload';
+import { discardUpload, readUpload, uploadStore } from '../upload';
 import type { AppDeps } from '../deps';
 import { recordAndEnqueue } from './record-job';
 
@@ -60,15 +60,12 @@ function schemaCheck(schema: TSchema) {
  * @throws the import's own problem (4xx) when the file is not a usable model; nothing is kept then.
  */
 export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerId: string | null): Promise<{ model: ModelViewT; ready: boolean }> {
-  const isUnreferenced = async (key: string) => !(await isBlobReferenced(deps.db, key));
+  const store = uploadStore(deps);
   const upload = await readUpload(request, {
-    blobs: deps.blobs,
-    maxBytes: deps.config.maxUploadBytes,
-    idleMs: deps.config.uploadIdleMs,
+    ...store,
     fileFields: ['file'],
     textFields: ['name', 'preprocessing', 'classNames'],
     maxFiles: 1,
-    isUnreferenced,
   });
   try {
     const file = upload.files[0];
@@ -108,7 +105,7 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
     );
     return await awaitImport(deps, row!, jobId);
   } catch (err) {
-    await discardUpload(upload, { blobs: deps.blobs, isUnreferenced });
+    await discardUpload(upload, store);
     throw err;
   }
 }

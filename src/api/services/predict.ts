@@ -7,10 +7,9 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BadRequestError, NotFoundError } from '../../errors';
-import { isBlobReferenced } from '../../store/blob-refs';
 import { decodeImage } from '../../store/formats/image';
 import type { JobErrorInfo } from '../../store/jobs';
-import { discardUpload, readUpload } from '../upload';
+import { discardUpload, readUpload, uploadStore } from '../upload';
 import { recordAndEnqueue } from './record-job';
 import { errorOfFailedJob, waitForJob } from './wait-job';
 import type { AppDeps } from '../deps';
@@ -55,15 +54,15 @@ function fromJson(body: unknown): Input[] {
 }
 
 async function fromImages(deps: AppDeps, request: FastifyRequest): Promise<Input[]> {
-  const isUnreferenced = async (key: string) => !(await isBlobReferenced(deps.db, key));
-  const upload = await readUpload(request, { blobs: deps.blobs, maxBytes: deps.config.maxUploadBytes, idleMs: deps.config.uploadIdleMs, fileFields: ['image'], textFields: [], maxFiles: MAX_INPUTS, isUnreferenced });
+  const store = uploadStore(deps);
+  const upload = await readUpload(request, { ...store, fileFields: ['image'], textFields: [], maxFiles: MAX_INPUTS });
   try {
     if (upload.files.length === 0) throw new BadRequestError('field "image" is required (PNG or JPEG, repeatable)');
     const out: Input[] = [];
     for (const f of upload.files) out.push(decodeImage(await deps.blobs.get(f.blob.key), f.filename || 'image'));
     return out;
   } finally {
-    await discardUpload(upload, { blobs: deps.blobs, isUnreferenced });
+    await discardUpload(upload, store);
   }
 }
 
