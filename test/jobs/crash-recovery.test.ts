@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
-import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR } from '../support/fixtures';
+import { CIFAR_DIR, CIFAR_PREPROCESSING, RESNET_DIR } from '../support/fixtures';
+import { uploadKmnist } from '../support/kmnist';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
 import { waitFor } from '../support/wait';
 import { isBlobReferenced } from '../../src/store/blob-refs';
@@ -71,10 +72,9 @@ describe('crash recovery', () => {
     let gone = false;
     void exited.then(() => (gone = true));
     const api = request(t.app.server);
-    const model = await api.post('/models').field('preprocessing', JSON.stringify({ scale: 1 / 65025 })).attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(202);
-    await waitFor(async () => ((await api.get(`/models/${model.body.id}`)).body.status === 'ready' ? true : undefined), 'the model import', 120_000);
-    const ds = await api.post('/datasets').attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')).attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz')).expect(201);
-    const ev = await api.post('/evaluations').send({ modelId: model.body.id, datasetId: ds.body.id, limit: 2000 }).expect(202);
+    const { modelId, datasetId } = await uploadKmnist(t.app.server, 202);
+    await waitFor(async () => ((await api.get(`/models/${modelId}`)).body.status === 'ready' ? true : undefined), 'the model import', 120_000);
+    const ev = await api.post('/evaluations').send({ modelId, datasetId, limit: 2000 }).expect(202);
     const pid = worker.proc.pid;
     await waitFor(async () => {
       const row = await t.deps.db.job.findUnique({ where: { id: ev.body.jobId } });

@@ -4,12 +4,11 @@
  * is away, /ready names it and recovers without a restart, the worker survives, and every job the
  * API accepted completes (an outage does not spend the job's attempts).
  */
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { migrate } from '../../src/store/migrate';
 import { buildTestApp, type TestApp } from '../support/app';
-import { KMNIST_DIR } from '../support/fixtures';
+import { uploadKmnist } from '../support/kmnist';
 import { startPrivatePostgres, type PrivatePostgres } from '../support/postgres-server';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
 import { requestStream } from '../support/request-stream';
@@ -35,11 +34,10 @@ describe('PostgreSQL outage', () => {
 
   it('stopped and restarted: only 503s, /ready recovers, the worker survives, accepted jobs complete', async () => {
     const api = request(t.app.server);
-    const model = await api.post('/models').field('preprocessing', JSON.stringify({ scale: 1 / 65025 })).attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(201);
-    const ds = await api.post('/datasets').attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')).attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz')).expect(201);
+    const { modelId, datasetId } = await uploadKmnist(t.app.server);
     const accepted: { id: string; jobId: string }[] = [];
     const evaluate = async () => {
-      const res = await api.post('/evaluations').send({ modelId: model.body.id, datasetId: ds.body.id, limit: 500 });
+      const res = await api.post('/evaluations').send({ modelId, datasetId, limit: 500 });
       if (res.status === 202) accepted.push({ id: res.body.id, jobId: res.body.jobId });
       return res;
     };
@@ -75,7 +73,7 @@ describe('PostgreSQL outage', () => {
     expect(sent.some((r) => r.what === 'evaluate' && r.status === 503)).toBe(true);
     expect(sent.slice(outageEnd).some((r) => r.what === 'models' && r.status === 200)).toBe(true);
     // A refused request left no row behind: one evaluation row per 202.
-    expect(await t.deps.db.evaluation.count({ where: { modelId: model.body.id } })).toBe(accepted.length);
+    expect(await t.deps.db.evaluation.count({ where: { modelId } })).toBe(accepted.length);
 
     const jobs = await waitFor(async () => {
       const rows = await t.deps.db.job.findMany({ where: { id: { in: accepted.map((a) => a.jobId) } } });

@@ -5,11 +5,10 @@
  * file, as compose runs it) or lost it (the job rows in PostgreSQL are the record and the workers
  * queue missing jobs again).
  */
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
-import { KMNIST_DIR } from '../support/fixtures';
+import { uploadKmnist } from '../support/kmnist';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
 import { requestStream } from '../support/request-stream';
@@ -37,14 +36,7 @@ describe('Redis outage', () => {
       return w;
     };
     const worker = startWorker();
-    const api = request(t.app.server);
-    const model = await api.post('/models').field('preprocessing', JSON.stringify({ scale: 1 / 65025 })).attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(201);
-    const ds = await api
-      .post('/datasets')
-      .attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz'))
-      .attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz'))
-      .expect(201);
-    return { app: t, redis, worker, startWorker, modelId: model.body.id as string, datasetId: ds.body.id as string };
+    return { app: t, redis, worker, startWorker, ...(await uploadKmnist(t.app.server)) };
   }
 
   async function evaluationsDone(app: TestApp, ids: string[]) {
