@@ -80,7 +80,10 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
-/** Connection failures of pg, Prisma's adapter and ioredis: the backing service is down. */
+/**
+ * Connection failures of pg, Prisma's adapter and ioredis: the backing service is down. pg reports a
+ * client whose socket died mid-transaction only by message ("... is not queryable").
+ */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'P1001', 'P1017', '57P01', '57P03']);
 
 export function isServiceUnavailable(err: unknown): boolean {
@@ -90,7 +93,7 @@ export function isServiceUnavailable(err: unknown): boolean {
   if (e.code && UNAVAILABLE_CODES.has(e.code)) return true;
   const msg = e.message ?? '';
   if (
-    /Stream isn't writeable|Connection is closed|enableOfflineQueue|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|Can't reach database server|Reached the max retries per request/i.test(
+    /Stream isn't writeable|Connection is closed|enableOfflineQueue|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|Can't reach database server|Reached the max retries per request|is not queryable/i.test(
       msg,
     )
   ) {

@@ -28,6 +28,8 @@ describe('operations routes against live services', () => {
     expect(res.text).toMatch(/^queue_jobs\{queue="inspect-model",state="waiting"\} [1-9]/m);
     expect(res.text).toMatch(/^jobs\{type="inspect-model",state="queued"\} [1-9]/m);
     expect(res.text).toMatch(/^http_requests_total\{/m);
+    expect(res.text).toMatch(/^db_pool_clients\{state="idle"\} [1-9]/m);
+    expect(res.text).toMatch(/^db_pool_clients\{state="waiting"\} 0$/m);
     expect(res.text).toMatch(/^process_resident_memory_bytes /m);
   });
 

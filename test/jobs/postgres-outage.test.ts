@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
+import { dbPoolStats } from '../../src/store/db';
 import { migrate } from '../../src/store/migrate';
 import { buildTestApp, type TestApp } from '../support/app';
 import { uploadKmnist } from '../support/kmnist';
@@ -72,6 +73,8 @@ describe('PostgreSQL outage', () => {
     expect(sent.some((r) => r.what === 'models' && r.status === 503)).toBe(true);
     expect(sent.some((r) => r.what === 'evaluate' && r.status === 503)).toBe(true);
     expect(sent.slice(outageEnd).some((r) => r.what === 'models' && r.status === 200)).toBe(true);
+    // No pool client stayed lent out to a transaction the outage cut (the API would run dry).
+    expect(dbPoolStats(t.deps.db).checkedOut).toBe(0);
     // A refused request left no row behind: one evaluation row per 202.
     expect(await t.deps.db.evaluation.count({ where: { modelId } })).toBe(accepted.length);
 

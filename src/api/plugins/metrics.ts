@@ -1,7 +1,8 @@
-/** Prometheus metrics at /metrics: process, HTTP, queue depths, job counts, TF.js runtime. */
+/** Prometheus metrics at /metrics: process, HTTP, queue depths, job counts, database pool, TF.js runtime. */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { dbPoolStats } from '../../store/db';
 import { countJobsByState } from '../../store/jobs';
 import type { AppDeps } from '../deps';
 
@@ -43,6 +44,18 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { deps }: { deps: A
     async collect() {
       this.reset();
       for (const r of await countJobsByState(deps.db).catch(() => [])) this.set({ type: r.type, state: r.state }, r.count);
+    },
+  });
+  new Gauge({
+    name: 'db_pool_clients',
+    help: 'PostgreSQL pool clients of this process: idle, checked out, and requests waiting for one',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const s = dbPoolStats(deps.db);
+      this.set({ state: 'idle' }, s.idle);
+      this.set({ state: 'checked_out' }, s.checkedOut);
+      this.set({ state: 'waiting' }, s.waiting);
     },
   });
   new Gauge({

@@ -1,0 +1,61 @@
+/**
+ * A connection lost in the middle of a transaction (PostgreSQL restarted, the backend killed) must
+ * not keep its pool slot: Prisma's transaction manager releases the client only after COMMIT or
+ * ROLLBACK succeed, so without our guard every such loss leaks one of the pool's clients, the pool
+ * runs dry after `max` outages, and `$disconnect()` waits for ever.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
+import { isServiceUnavailable } from '../../src/errors';
+import { createDb, dbPoolStats, type PrismaClient } from '../../src/store/db';
+import { TEST_DATABASE_URL } from '../support/test-env';
+
+async function terminate(pid: number): Promise<void> {
+  const admin = new Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  try {
+    await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+  } finally {
+    await admin.end();
+  }
+}
+
+describe('database pool', () => {
+  let db: PrismaClient;
+  beforeEach(() => {
+    db = createDb(TEST_DATABASE_URL);
+  });
+  // Bounded, so a leaked client fails the test instead of hanging the run.
+  const close = () => Promise.race([db.$disconnect().then(() => 'closed'), sleep(10_000, undefined, { ref: false }).then(() => 'still waiting for a client')]);
+  afterEach(async () => {
+    await close();
+  });
+
+  it.each(['commit', 'rollback'] as const)('gives back a client whose connection died before %s', async (end) => {
+    await db.$queryRaw`SELECT 1`;
+    const lost = 3;
+    for (let i = 0; i < lost; i++) {
+      const outcome = db
+        .$transaction(async (tx) => {
+          const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+          await terminate(pid);
+          // Let the client see its socket close before the transaction ends.
+          await new Promise((r) => setTimeout(r, 200));
+          if (end === 'rollback') throw new Error('the caller gives up');
+        })
+        .then(
+          () => 'committed',
+          (err: Error) => err,
+        );
+      const err = await outcome;
+      expect(err).toBeInstanceOf(Error);
+      // The API answers 503 for this, not 500: the database went away under the request.
+      if (end === 'commit') expect([(err as Error).message, isServiceUnavailable(err)]).toEqual([(err as Error).message, true]);
+    }
+    expect(dbPoolStats(db).checkedOut).toBe(0);
+    // The pool still serves, and closes.
+    expect(await db.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+    expect(await close()).toBe('closed');
+    expect(dbPoolStats(db)).toEqual({ total: 0, idle: 0, checkedOut: 0, waiting: 0 });
+  });
+});
