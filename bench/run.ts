@@ -11,8 +11,8 @@
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
  * over median forward), --profile=false (skip the per-batch breakdown), --reps N (profile rounds),
  * --profile-only. Besides the whole-run ratio it times, batch by batch interleaved (robust to load),
- * the engine's counting batches, predict on the same and on plain batches, and a candidate tau-0
- * counting (matMul with a segment indicator; its masks are checked against the engine's).
+ * the per-unit counting batches (the engine's path for tau > 0) and predict on the same and on
+ * plain batches.
  * Writes bench/results/p1-<backend>[-s<S>].json (the default S=300 run writes p1-<backend>.json).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -62,76 +62,6 @@ function sourceAt(source: SampleSource, idx: readonly number[]): SampleSource {
   return { imageShape: source.imageShape, read: (js) => source.read(js.map((j) => idx[j])) };
 }
 
-/**
- * A candidate counting for tau = 0 (a suggestion for src/engine/activity.ts, measured here): full
- * batches only, and per observation point ONE matMul of a [segments x B] 0/1 indicator with the
- * [B x units] ReLU output. ReLU outputs are >= 0, so a unit is active on some input of a segment iff
- * its segment sum is > 0; a snapshot mark inside a batch just adds an indicator row. All points are
- * read back with one dataSync. Returns the batch steps and, afterwards, each class's "ever active"
- * bitsets at each mark.
- */
-function candidateTau0(plan: ModelPlan, source: SampleSource, pools: number[][], marks: number[][], batch: number): { steps: Step[]; snapshots: Map<number, Uint8Array[]>[] } {
-  const steps: Step[] = [];
-  const snapshots: Map<number, Uint8Array[]>[] = [];
-  const units = plan.observationPoints.map((p) => p.units);
-  for (let k = 0; k < pools.length; k++) {
-    const snaps = new Map<number, Uint8Array[]>();
-    snapshots.push(snaps);
-    const ms = marks[k];
-    if (ms.length === 0) continue;
-    const ever = units.map((u) => new Uint8Array(u));
-    const last = ms[ms.length - 1];
-    for (let done = 0; done < last; done += batch) {
-      const take = Math.min(batch, last - done);
-      const idx = pools[k].slice(done, done + take);
-      // Segment ends inside this batch: every mark in (done, done + take], plus the batch end.
-      const ends = [...new Set([...ms.filter((m) => m > done && m <= done + take), done + take])].sort((a, b) => a - b);
-      steps.push({
-        run: async () => {
-          const x = toTensor(plan, await source.read(idx), take, IMAGE_SHAPE, CIFAR_PREPROCESSING);
-          const ind = new Float32Array(ends.length * take);
-          let from = 0;
-          ends.forEach((e, r) => {
-            for (let j = from; j < e - done; j++) ind[r * take + j] = 1;
-            from = e - done;
-          });
-          const indicator = tf.tensor2d(ind, [ends.length, take]);
-          const sums: tf.Tensor[] = [];
-          runToFeatures(plan, x, { observe: (i, v) => (sums[i] = tf.keep(tf.matMul(indicator, v.reshape([take, -1])))) }).dispose();
-          const all = tf.concat(sums, 1);
-          const data = all.dataSync() as Float32Array;
-          [all, indicator, x, ...sums].forEach((t) => t.dispose());
-          const width = units.reduce((a, b) => a + b, 0);
-          ends.forEach((e, r) => {
-            let off = r * width;
-            ever.forEach((bits, i) => {
-              for (let u = 0; u < bits.length; u++) if (data[off + u] > 0) bits[u] = 1;
-              off += bits.length;
-            });
-            if (ms.includes(e)) snaps.set(e, ever.map((b) => b.slice()));
-          });
-        },
-      });
-    }
-  }
-  return { steps, snapshots };
-}
-
-/** tau = 0 module masks from per-class "ever active" snapshots (module c: its class at S_c, every other class at u_c). */
-function tau0MasksFrom(snapshots: Map<number, Uint8Array[]>[], sampling: ReturnType<typeof planSamples>, c: number): Uint8Array[] {
-  const parts: Uint8Array[][] = [snapshots[c].get(sampling.concern[c]) as Uint8Array[]];
-  for (let k = 0; k < sampling.numClasses; k++) {
-    if (k === c) continue;
-    const u = Math.min(sampling.tanglingPerClass[c], sampling.pools[k].length);
-    if (u > 0) parts.push(snapshots[k].get(u) as Uint8Array[]);
-  }
-  return parts[0].map((first, i) => {
-    const m = new Uint8Array(first.length);
-    for (const part of parts) for (let u = 0; u < m.length; u++) m[u] |= part[i][u];
-    return m;
-  });
-}
-
 function plainBatches(n: number, batch: number): number[] {
   const out: number[] = [];
   for (let s = 0; s < n; s += batch) out.push(Math.min(batch, n - s));
@@ -165,33 +95,6 @@ function decompositionBatches(labels: Int32Array, classes: number, s: number, ra
   return out;
 }
 
-
-/**
- * Runs the plan like runToFeatures, but frees each intermediate once its last consumer has run
- * (as tfjs-layers' own predict does), to measure what keeping every intermediate costs.
- */
-function runFreeing(plan: ModelPlan, x: tf.Tensor, observe?: (i: number, v: tf.Tensor) => void): tf.Tensor {
-  const lastUse = new Map<string, number>();
-  plan.steps.forEach((s, j) => s.inputs.forEach((k) => lastUse.set(k, j)));
-  return tf.tidy(() => {
-    const values = new Map<string, tf.Tensor>([[plan.inputKey, x]]);
-    plan.steps.forEach((step, j) => {
-      const args = step.inputs.map((k) => values.get(k) as tf.Tensor);
-      const out = step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor;
-      if (step.observation !== undefined) observe?.(step.observation, out);
-      values.set(step.output, out);
-      for (const k of new Set(step.inputs)) {
-        // (a layer may hand its input back unchanged, e.g. inference-time Dropout: keep that one)
-        if (lastUse.get(k) === j && k !== plan.inputKey && k !== plan.featuresKey && values.get(k) !== out) {
-          values.get(k)?.dispose();
-          values.delete(k);
-        }
-      }
-    });
-    return values.get(plan.featuresKey) as tf.Tensor;
-  });
-}
-
 /**
  * Per-batch breakdown of what one decomposition batch costs, against the plain predict of the same
  * batch, plus candidate replacements for the counting (for suggestions; not used by the engine).
@@ -222,14 +125,9 @@ async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSou
     predict: () => tf.tidy(() => void (model.predict(x, { batchSize: batch }) as tf.Tensor).dataSync()),
     // predict with its default internal batchSize (32), as evaluate/evaluateModules call it.
     predictDefault32: () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()),
-    // The engine's walk without hooks: every intermediate lives until the end of the tidy.
+    // The engine's walk without hooks (it frees each intermediate after its last consumer).
     planForward: () => {
       const f = runToFeatures(plan, x);
-      f.dataSync();
-      f.dispose();
-    },
-    planForwardFreeing: () => {
-      const f = runFreeing(plan, x);
       f.dataSync();
       f.dispose();
     },
@@ -242,8 +140,6 @@ async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSou
       }),
     // Candidates: same counting ops, but one concat + one readback for all 19 points.
     countsOneReadback: () => oneReadback((o) => runToFeatures(plan, x, { observe: o }), (v) => v.greater(0).sum(0)),
-    // ... and with intermediates freed early.
-    countsFreeingOneReadback: () => oneReadback((o) => runFreeing(plan, x, o), (v) => v.greater(0).sum(0)),
     // float32 step(x) (1 where x > 0; exact counts up to 2^24).
     stepSumOneReadback: () => oneReadback((o) => runToFeatures(plan, x, { observe: o }), (v) => tf.step(v).sum(0)),
     // Counts accumulated on the device, read back only at snapshots (not per batch).
@@ -328,7 +224,7 @@ function printBreakdown(b: Record<string, number>, batch: number, reps: number):
   console.log(
     `engine batch (read+toTensor+batchCounts+accumulate) ${engine.toFixed(1)} ms vs forward batch ${fwd.toFixed(1)} ms = ${(engine / fwd).toFixed(3)}\n` +
       `counting overhead batchCounts - planForward = ${(b.batchCounts - b.planForward).toFixed(1)} ms; counting ops alone (opsEngine) ${b.opsEngine.toFixed(1)} ms = ${((100 * b.opsEngine) / b.predict).toFixed(1)} % of predict\n` +
-      `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms (with intermediates freed early: ${(b.planForwardFreeing - b.predict).toFixed(1)} ms)`,
+      `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms`,
   );
 }
 
@@ -427,12 +323,10 @@ async function main(): Promise<void> {
   const counting: Timed[] = [];
   let inputsRun = 0;
   let keptFraction = 0;
-  let lastMasks: Uint8Array[][] = [];
   for (let r = 0; r < repeat; r++) {
     decomps.push(
       await timed(async () => {
         const result = await decompose(model, source, train.labels, options);
-        lastMasks = result.modules.map((m) => m.masks);
         inputsRun = result.inputsRun;
         const total = result.observationPoints.reduce((a, p) => a + p.units, 0);
         keptFraction = result.modules.reduce((a, m) => a + m.kept.reduce((x, y) => x + y, 0) / total, 0) / result.modules.length;
@@ -480,11 +374,8 @@ async function main(): Promise<void> {
     return { run: () => forwardPass(model, plan, sourceAt(source, idx), [b]) };
   });
   const i0 = now();
-  const candidate = candidateTau0(plan, source, pools, marks, batch);
-  const inter = await interleave({ engineCounting: engineSteps, forwardSameBatches: sameSteps, forwardPlain: plainSteps, candidateTau0: candidate.steps });
+  const inter = await interleave({ engineCounting: engineSteps, forwardSameBatches: sameSteps, forwardPlain: plainSteps });
   const masking = maskingReplicaSeconds(plan.observationPoints.map((p) => p.units));
-  // The candidate must give exactly the engine's tau-0 masks.
-  const candidateMasksEqual = lastMasks.every((mm, c) => tau0MasksFrom(candidate.snapshots, sampling, c).every((m, i) => m.every((v, u) => v === mm[i][u])));
   console.log(`interleaved ${(now() - i0).toFixed(1)} s`);
 
   const fwdWall = median(forwards.map((t) => t.wall));
@@ -528,7 +419,6 @@ async function main(): Promise<void> {
         ['  ratio (counting + masks) / plain forward', ((inter.engineCounting + masking) / inter.forwardPlain).toFixed(3)],
         ['  of which counting ops: engine / same batches', (inter.engineCounting / inter.forwardSameBatches).toFixed(3)],
         ['  of which batch splitting: same / plain', (inter.forwardSameBatches / inter.forwardPlain).toFixed(3)],
-        ['  tau-0 bitset counting (matMul, full batches; the engine since P2)', `${fmt(inter.candidateTau0)}; ratio (candidate + masks) / plain ${((inter.candidateTau0 + masking) / inter.forwardPlain).toFixed(3)}; masks = engine's: ${candidateMasksEqual}`],
         ['ratio of CPU seconds', `${(decCpu / fwdCpu).toFixed(3)}  (${decCpu.toFixed(2)} / ${fwdCpu.toFixed(2)} s)`],
         ['system CPU seconds, decomposition / forward', `${median(decomps.map((t) => t.sys)).toFixed(2)} / ${median(forwards.map((t) => t.sys)).toFixed(2)} s`],
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
@@ -565,8 +455,6 @@ async function main(): Promise<void> {
       ...inter,
       maskingReplica: masking,
       ratio: (inter.engineCounting + masking) / inter.forwardPlain,
-      candidateRatio: (inter.candidateTau0 + masking) / inter.forwardPlain,
-      candidateMasksEqualEngine: candidateMasksEqual,
     },
     countingRuns: counting,
     forwardSameBatchStructureSeconds: sameStructure.wall,
