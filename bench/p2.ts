@@ -6,9 +6,12 @@
  * ModuleRunner (shared model run, divergence.ts) and the naive runner (input repeated per
  * module, the paper's design: ratio ~0.1). Both must rank identically (top-1 and top-5).
  *
- *   npm run bench -- --only p2 [--test 1000] [--chunk 100] [--rounds 3] [--samples 300] [--backend auto]
+ *   npm run bench -- --only p2 [--test 1000] [--chunk 100] [--rounds 3] [--samples 1000] [--backend auto]
  *
- * Writes bench/results/p2-<backend>.json.
+ * The modules are decomposed with the service's default options (samplesPerClass 1000, tau 0)
+ * unless --samples is given: fewer samples leave more units masked that test inputs activate, so
+ * more (input, module) pairs leave the shared run. Writes bench/results/p2-<backend>.json for the
+ * default S, p2-<backend>-s<S>.json otherwise.
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
@@ -141,7 +144,8 @@ export async function runP2(opts: P2Options, runtimePackage: string): Promise<vo
       ],
     ),
   );
-  const file = writeJson(`p2-${backend}.json`, {
+  const suffix = S === DEFAULT_DECOMPOSE_OPTIONS.samplesPerClass ? '' : `-s${S}`;
+  const file = writeJson(`p2-${backend}${suffix}.json`, {
     benchmark: 'P2',
     when: new Date().toISOString(),
     machine: machine(),

@@ -3,8 +3,8 @@
  * of ONE plain forward pass (model.predict, same batch size, same preprocessing via toTensor) over
  * as many inputs as the decomposition ran, on the same backend in the same process. Target <= 1.3.
  *
- *   npm run bench                          # S = 300 samples per class, auto backend
- *   npm run bench -- --samples 1000        # the full run
+ *   npm run bench                          # P1 with S = 300 samples per class, auto backend; then P2
+ *   npm run bench -- --samples 1000        # the full run (P2 uses S = 1000 unless --samples is given)
  *   npm run bench -- --backend wasm        # tensorflow | wasm | cpu | auto
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
@@ -272,7 +272,8 @@ async function main(): Promise<void> {
   const backend = tf.getBackend();
   const p2 = () =>
     runP2(
-      { samples: S, test: (args.test as number | undefined) ?? 1000, chunk: (args.chunk as number | undefined) ?? 100, rounds: (args.rounds as number | undefined) ?? 3 },
+      // P2 composes the modules the service makes by default (samplesPerClass 1000) unless --samples says otherwise.
+      { samples: (args.samples as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.samplesPerClass, test: (args.test as number | undefined) ?? 1000, chunk: (args.chunk as number | undefined) ?? 100, rounds: (args.rounds as number | undefined) ?? 3 },
       runtime.package,
     );
   if (only === 'p2') return p2();
