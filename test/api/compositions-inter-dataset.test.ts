@@ -11,7 +11,7 @@ import request from 'supertest';
 import { FASHION_CLASSES, FASHION_DIR, MNIST_DIR, TRAINED_PREPROCESSING, readIdxGz, trainedZip } from '../support/fixtures';
 import { grayImageFolderZip, idxFiles } from '../support/datasets';
 import { appWithWorkers } from '../support/workers';
-import { waitFor } from '../support/wait';
+import { untilFinished } from '../support/finished';
 import { loadModuleSpec } from '../../src/jobs/module-loader';
 
 const PER = 28 * 28;
@@ -49,12 +49,7 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
   let mnistModules: { id: string; className: string }[];
   let fashionModules: { id: string; className: string }[];
 
-  async function done(kind: 'decompositions' | 'compositions', id: string) {
-    return waitFor(async () => {
-      const r = await request(t.app.server).get(`/${kind}/${id}`).expect(200);
-      return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
-    }, `the ${kind} job`, 300_000, 250);
-  }
+  const done = (kind: 'decompositions' | 'compositions', id: string) => untilFinished(t.app.server, `/${kind}/${id}`);
 
   async function dataset(files: [Buffer, string][], format?: string): Promise<{ id: string; classNames?: string[]; count: number }> {
     let req = request(t.app.server).post('/datasets');

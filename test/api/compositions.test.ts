@@ -11,7 +11,7 @@ import request from 'supertest';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR, TRAINED_PREPROCESSING, trainedZip } from '../support/fixtures';
 import { cifarHead, idxFiles } from '../support/datasets';
 import { appWithWorkers } from '../support/workers';
-import { waitFor } from '../support/wait';
+import { untilFinished } from '../support/finished';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -32,12 +32,7 @@ describe('compositions', () => {
   let weakModelId: string;
   let testSet: string;
 
-  async function done(kind: 'decompositions' | 'compositions', id: string) {
-    return waitFor(async () => {
-      const r = await request(t.app.server).get(`/${kind}/${id}`).expect(200);
-      return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
-    }, `the ${kind} job`, 600_000, 250);
-  }
+  const done = (kind: 'decompositions' | 'compositions', id: string) => untilFinished(t.app.server, `/${kind}/${id}`, { timeoutMs: 600_000 });
 
   beforeAll(async () => {
     const train = await request(t.app.server)

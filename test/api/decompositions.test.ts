@@ -11,6 +11,7 @@ import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR } from '../suppo
 import { cifarHead, idxFiles } from '../support/datasets';
 import { appWithWorkers } from '../support/workers';
 import { waitFor } from '../support/wait';
+import { untilFinished } from '../support/finished';
 import { parseDataset } from '../../src/store/formats/datasets';
 import { parseModelFile } from '../../src/store/formats/models';
 
@@ -19,14 +20,14 @@ describe('decompositions on real models', () => {
 
   async function finished(id: string) {
     const stages = new Set<string>();
-    const dec = await waitFor(async () => {
-      const r = await request(t.app.server).get(`/decompositions/${id}`).expect(200);
-      if (r.body.jobId) {
-        const job = await request(t.app.server).get(`/jobs/${r.body.jobId}`);
+    const dec = await untilFinished(t.app.server, `/decompositions/${id}`, {
+      timeoutMs: 600_000,
+      onPoll: async (body) => {
+        if (!body.jobId) return;
+        const job = await request(t.app.server).get(`/jobs/${body.jobId}`);
         if (job.body.stage) stages.add(job.body.stage);
-      }
-      return ['completed', 'failed', 'cancelled'].includes(r.body.status) ? r.body : undefined;
-    }, 'the decomposition', 600_000, 250);
+      },
+    });
     return { dec, stages };
   }
 
@@ -157,10 +158,7 @@ describe('decompositions on real models', () => {
       .post('/compositions')
       .send({ modules: dec.modules.map((m: { id: string }) => ({ moduleId: m.id })), evalDatasetId: other.id, continuousLearning: { datasetIds: [other.id] } })
       .expect(202);
-    const comp = await waitFor(async () => {
-      const g = await request(t.app.server).get(`/compositions/${c.body.id}`).expect(200);
-      return ['completed', 'failed'].includes(g.body.status) ? g.body : undefined;
-    }, 'the composition', 120_000, 200);
+    const comp = await untilFinished(t.app.server, `/compositions/${c.body.id}`, { timeoutMs: 120_000 });
     expect(comp.status).toBe('completed');
     expect(comp.metrics.continuousLearning.modulesChanged).toBeGreaterThan(0);
     for (const [i, member] of comp.modules.entries()) {

@@ -10,7 +10,7 @@ import { buildTestApp, type TestApp } from '../support/app';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR, golden, resnetTfjsZip } from '../support/fixtures';
 import { snapshot } from '../support/store-audit';
 import { appWithWorkers } from '../support/workers';
-import { waitFor } from '../support/wait';
+import { untilFinished } from '../support/finished';
 
 const SUBSET = 500;
 
@@ -21,12 +21,14 @@ describe('evaluations on real models and datasets', () => {
     const res = await request(t.app.server).post('/evaluations').send({ modelId, datasetId, ...(limit ? { limit } : {}) }).expect(202);
     expect(res.headers.location).toBe(`/evaluations/${res.body.id}`);
     const seen = new Set<number>();
-    const done = await waitFor(async () => {
-      const job = await request(t.app.server).get(`/jobs/${res.body.jobId}`);
-      seen.add(job.body.progress);
-      const ev = await request(t.app.server).get(`/evaluations/${res.body.id}`).expect(200);
-      return ['completed', 'failed'].includes(ev.body.status) ? ev.body : undefined;
-    }, 'the evaluation', 120_000, 100);
+    const done = await untilFinished(t.app.server, `/evaluations/${res.body.id}`, {
+      timeoutMs: 120_000,
+      everyMs: 100,
+      onPoll: async () => {
+        const job = await request(t.app.server).get(`/jobs/${res.body.jobId}`);
+        seen.add(job.body.progress);
+      },
+    });
     expect(done.status).toBe('completed');
     return done.result;
   }

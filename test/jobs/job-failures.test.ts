@@ -9,6 +9,7 @@ import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
 import { SHARED, testConfig } from '../support/test-env';
 import { waitFor } from '../support/wait';
+import { untilFinished } from '../support/finished';
 import { createRedis } from '../../src/jobs/queues';
 import { startWorkers, type RunningWorkers } from '../../src/jobs/worker';
 import { FsBlobStore } from '../../src/store/blobs';
@@ -46,12 +47,7 @@ describe('job failures, retries and cancellation', () => {
     workers = startWorkers({ config, db: t.deps.db, blobs: new FsBlobStore(config.blobDir), connection: redis });
   }
 
-  async function finished(jobId: string) {
-    return waitFor(async () => {
-      const r = await request(t.app.server).get(`/jobs/${jobId}`);
-      return ['completed', 'failed', 'cancelled'].includes(r.body.state) ? r.body : undefined;
-    }, `job ${jobId} to finish`, 30_000);
-  }
+  const finished = (jobId: string) => untilFinished(t.app.server, `/jobs/${jobId}`, { timeoutMs: 30_000, everyMs: 50 });
 
   it('bad input fails once with a clear error and is not retried', async () => {
     const up = await request(t.app.server).post('/models').attach('file', zipWithout()).expect(202);

@@ -10,6 +10,7 @@ import { buildTestApp, type TestApp } from '../support/app';
 import { SHARED } from '../support/test-env';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
 import { waitFor } from '../support/wait';
+import { untilFinished } from '../support/finished';
 
 const KMNIST = path.join(SHARED, 'fixtures', 'fse-kmnist1', 'kmnist.h5');
 const RESNET_KERAS = path.join(SHARED, 'fixtures', 'resnet20-cifar10', 'model.keras');
@@ -43,11 +44,11 @@ describe('model upload -> inspect-model job in a worker process', () => {
 
     workers.push(spawnWorker(t.env));
     const seen: { state: string; progress: number; stage?: string }[] = [];
-    const done = await waitFor(async () => {
-      const r = await request(t.app.server).get(`/jobs/${jobId}`).expect(200);
-      seen.push({ state: r.body.state, progress: r.body.progress, stage: r.body.stage });
-      return ['completed', 'failed'].includes(r.body.state) ? r.body : undefined;
-    }, 'the job to finish', 60_000, 40);
+    const done = await untilFinished(t.app.server, `/jobs/${jobId}`, {
+      timeoutMs: 60_000,
+      everyMs: 40,
+      onPoll: (body) => void seen.push({ state: body.state, progress: body.progress, stage: body.stage }),
+    });
 
     expect(done.state).toBe('completed');
     expect(done.progress).toBe(100);
