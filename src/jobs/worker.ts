@@ -129,35 +129,49 @@ class OutageLog {
  * job waiting forever.
  */
 async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerId: string, type: JobType, job: Job, token: string | undefined): Promise<unknown> {
+  const run: Run = { lease: undefined };
   try {
-    const result = await runJob(deps, workerId, type, job);
+    const result = await runJob(deps, run, workerId, type, job);
     outage.through();
     return result;
   } catch (err) {
+    if (err instanceof jobsRepo.LeaseLostError) {
+      // Another run holds the job now (this one's lock lapsed); it records the outcome. Nothing
+      // is recorded here, and BullMQ refuses this run's stale lock whatever it is told.
+      deps.log?.({ jobId: job.id, type }, 'job taken over by another run: this run stops without recording');
+      return undefined;
+    }
     if (!token || err instanceof UnrecoverableError || !isServiceUnavailable(err)) throw err;
     if (Date.now() - job.timestamp > deps.config.jobTimeoutMs) throw err;
     const detail = err instanceof Error ? err.message : String(err);
     outage.waiting(job.id as string, detail);
-    await jobsRepo.markWaiting(deps.db, job.id as string, { title: 'Waiting for a backing service', detail }).catch(() => undefined);
+    await jobsRepo.markWaiting(deps.db, job.id as string, run.lease, { title: 'Waiting for a backing service', detail }).catch(() => undefined);
     await job.moveToDelayed(Date.now() + OUTAGE_RETRY_MS, token);
     throw new DelayedError();
   }
 }
 
-async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Job): Promise<unknown> {
+/** What a run of a job holds, for the outage path above. */
+interface Run {
+  lease: jobsRepo.JobLease | undefined;
+}
+
+async function runJob(deps: WorkerDeps, run: Run, workerId: string, type: JobType, job: Job): Promise<unknown> {
   const jobId = job.id as string;
   const attempt = job.attemptsMade + 1;
-  const row = await jobsRepo.markActive(deps.db, jobId, workerId, attempt);
-  if (!row) {
+  const claimed = await jobsRepo.markActive(deps.db, jobId, workerId, attempt);
+  if (!claimed) {
     const current = await jobsRepo.getJob(deps.db, jobId);
     if (current?.cancelRequested && current.state !== 'cancelled') await jobsRepo.markCancelled(deps.db, jobId);
     throw new UnrecoverableError(current ? `job is ${current.state}` : 'job row does not exist');
   }
+  const lease = claimed.lease;
+  run.lease = lease;
 
   const started = Date.now();
   const leases = new LeaseScope();
   // Independent of progress reports, which can be minutes apart; the reconciler reads it.
-  const beat = setInterval(() => void jobsRepo.heartbeat(deps.db, jobId).catch(() => undefined), Math.max(500, deps.config.jobLockMs / 2));
+  const beat = setInterval(() => void jobsRepo.heartbeat(deps.db, lease).catch(() => undefined), Math.max(500, deps.config.jobLockMs / 2));
   beat.unref();
   const ctx: JobContext<JobType> = {
     jobId,
@@ -166,9 +180,10 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
     db: deps.db,
     blobs: deps.blobs,
     config: deps.config,
+    // Also where a run that lost its lease finds out and stops.
     progress: async (percent, stage) => {
       await job.updateProgress({ percent, stage });
-      const cancelled = await jobsRepo.writeProgress(deps.db, jobId, percent, stage);
+      const cancelled = await jobsRepo.writeProgress(deps.db, lease, percent, stage);
       if (cancelled) throw new JobCancelledError(jobId);
       if (Date.now() - started > deps.config.jobTimeoutMs) throw new JobTimeoutError(deps.config.jobTimeoutMs);
       if (deps.config.jobTestDelayMs > 0) await sleep(deps.config.jobTestDelayMs);
@@ -178,11 +193,12 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
   try {
     const processor = PROCESSORS[type] as (c: JobContext<JobType>) => Promise<unknown>;
     const result = await processor(ctx);
-    await jobsRepo.markCompleted(deps.db, jobId, result as never);
+    await jobsRepo.markCompleted(deps.db, lease, result as never);
     return result;
   } catch (err) {
+    if (err instanceof jobsRepo.LeaseLostError) throw err;
     if (err instanceof JobCancelledError) {
-      await jobsRepo.markCancelled(deps.db, jobId);
+      await jobsRepo.markRunCancelled(deps.db, lease);
       throw new UnrecoverableError(err.message);
     }
     // Recorded by runJobThroughOutages (the database may be the thing that is down).
@@ -190,7 +206,7 @@ async function runJob(deps: WorkerDeps, workerId: string, type: JobType, job: Jo
     const unrecoverable = isFinal(err) || err instanceof UnrecoverableError;
     const willRetry = !unrecoverable && attempt < (job.opts.attempts ?? 1);
     const info = jobErrorInfo(err);
-    await jobsRepo.markFailed(deps.db, jobId, info, willRetry);
+    await jobsRepo.markFailed(deps.db, lease, info, willRetry);
     throw unrecoverable ? new UnrecoverableError(info.detail) : err;
   } finally {
     clearInterval(beat);

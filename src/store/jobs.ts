@@ -2,6 +2,7 @@
  * Job rows: the durable record of every job (BullMQ in Redis only carries it to a worker).
  * State machine: queued -> active -> completed | failed | cancelled; active -> queued on a retry.
  */
+import { randomUUID } from 'node:crypto';
 import type { Db, Prisma } from './db';
 import { NotFoundError } from '../errors';
 
@@ -32,44 +33,79 @@ export async function getJob(db: Db, id: string): Promise<JobRow | null> {
   return db.job.findUnique({ where: { id } });
 }
 
-/** Claims the row for a worker; returns null when it was cancelled or already finished. */
-export async function markActive(db: Db, id: string, workerId: string, attempt: number): Promise<JobRow | null> {
+/**
+ * One run's hold on a job row. Every write of the run names its lease, so a run that lost the job
+ * (its queue lock lapsed while it was alive, and another worker took the job over) cannot
+ * overwrite the newer run's progress or finish the job a second time: its writes throw
+ * LeaseLostError instead.
+ */
+export interface JobLease {
+  readonly jobId: string;
+  readonly leaseId: string;
+}
+
+export class LeaseLostError extends Error {
+  constructor(readonly lease: JobLease) {
+    super(`job ${lease.jobId}: another run has taken it over`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** Claims the row for a new run; null when it was cancelled or already finished. */
+export async function markActive(db: Db, id: string, workerId: string, attempt: number): Promise<{ row: JobRow; lease: JobLease } | null> {
+  const lease = { jobId: id, leaseId: randomUUID() };
   const { count } = await db.job.updateMany({
     where: { id, state: { in: ['queued', 'active'] }, cancelRequested: false },
-    data: { state: 'active', workerId, attempts: attempt, startedAt: new Date(), heartbeatAt: new Date() },
+    data: { state: 'active', workerId, leaseId: lease.leaseId, attempts: attempt, startedAt: new Date(), heartbeatAt: new Date() },
   });
-  return count === 1 ? getJob(db, id) : null;
+  const row = count === 1 ? await getJob(db, id) : null;
+  return row ? { row, lease } : null;
+}
+
+/** `update` of the lease's row while it is active under that lease; LeaseLostError when it is not. */
+async function updateLeased<T>(lease: JobLease, update: (where: { id: string; leaseId: string; state: 'active' }) => Promise<T>): Promise<T> {
+  try {
+    return await update({ id: lease.jobId, leaseId: lease.leaseId, state: 'active' });
+  } catch (err) {
+    // P2025: no row matched the where (another lease, or no longer active).
+    if ((err as { code?: string }).code === 'P2025') throw new LeaseLostError(lease);
+    throw err;
+  }
 }
 
 /** Writes progress through; returns whether a cancellation was requested meanwhile. */
-export async function writeProgress(db: Db, id: string, progress: number, stage: string): Promise<boolean> {
-  const row = await db.job.update({
-    where: { id },
-    data: { progress: Math.max(0, Math.min(100, Math.round(progress))), stage },
-    select: { cancelRequested: true },
-  });
+export async function writeProgress(db: Db, lease: JobLease, progress: number, stage: string): Promise<boolean> {
+  const row = await updateLeased(lease, (where) =>
+    db.job.update({ where, data: { progress: Math.max(0, Math.min(100, Math.round(progress))), stage }, select: { cancelRequested: true } }),
+  );
   return row.cancelRequested;
 }
 
-export async function markCompleted(db: Db, id: string, result: Prisma.InputJsonValue): Promise<void> {
-  await db.job.update({
-    where: { id },
-    data: { state: 'completed', progress: 100, stage: 'done', result, finishedAt: new Date() },
-  });
+export async function markCompleted(db: Db, lease: JobLease, result: Prisma.InputJsonValue): Promise<void> {
+  await updateLeased(lease, (where) => db.job.update({ where, data: { state: 'completed', progress: 100, stage: 'done', result, finishedAt: new Date() } }));
 }
 
-export async function markFailed(db: Db, id: string, error: JobErrorInfo, willRetry: boolean): Promise<void> {
-  await db.job.update({
-    where: { id },
-    data: willRetry
-      ? { state: 'queued', error: { ...error, retrying: true } }
-      : { state: 'failed', error: { ...error }, finishedAt: new Date() },
-  });
+export async function markFailed(db: Db, lease: JobLease, error: JobErrorInfo, willRetry: boolean): Promise<void> {
+  await updateLeased(lease, (where) =>
+    db.job.update({
+      where,
+      data: willRetry ? { state: 'queued', error: { ...error, retrying: true } } : { state: 'failed', error: { ...error }, finishedAt: new Date() },
+    }),
+  );
 }
 
-/** Back to queued after an outage of a backing service; it did not cost the job an attempt. */
-export async function markWaiting(db: Db, id: string, error: JobErrorInfo): Promise<void> {
-  await db.job.updateMany({ where: { id, state: { in: ['queued', 'active'] } }, data: { state: 'queued', error: { ...error, retrying: true } } });
+/** The run stopped on a cancellation request. */
+export async function markRunCancelled(db: Db, lease: JobLease): Promise<void> {
+  await updateLeased(lease, (where) => db.job.update({ where, data: { state: 'cancelled', cancelRequested: true, finishedAt: new Date() } }));
+}
+
+/**
+ * Back to queued after an outage of a backing service; it did not cost the job an attempt. With
+ * the run's lease when the run had claimed the row, without when the outage came first.
+ */
+export async function markWaiting(db: Db, jobId: string, lease: JobLease | undefined, error: JobErrorInfo): Promise<void> {
+  const where = lease ? { id: lease.jobId, leaseId: lease.leaseId, state: 'active' } : { id: jobId, state: 'queued' };
+  await db.job.updateMany({ where, data: { state: 'queued', error: { ...error, retrying: true } } });
 }
 
 export async function markCancelled(db: Db, id: string): Promise<void> {
@@ -79,9 +115,10 @@ export async function markCancelled(db: Db, id: string): Promise<void> {
   });
 }
 
-/** A running job's sign of life (see unfinishedJobs). */
-export async function heartbeat(db: Db, id: string): Promise<void> {
-  await db.job.updateMany({ where: { id, state: 'active' }, data: { heartbeatAt: new Date() } });
+/** A running job's sign of life (see unfinishedJobs); false once the run has lost its lease. */
+export async function heartbeat(db: Db, lease: JobLease): Promise<boolean> {
+  const { count } = await db.job.updateMany({ where: { id: lease.jobId, leaseId: lease.leaseId, state: 'active' }, data: { heartbeatAt: new Date() } });
+  return count === 1;
 }
 
 /**

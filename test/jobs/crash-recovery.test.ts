@@ -1,7 +1,8 @@
 /**
  * A worker killed with SIGKILL in the middle of a decomposition, three times in a row: the job is
  * taken over each time and completes exactly once, with exactly one module per class and no blob
- * that no row refers to.
+ * that no row refers to. A worker stopped on SIGTERM finishes its job first; a worker frozen past
+ * its lock loses the job to another and, resumed, records nothing.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { CIFAR_DIR, CIFAR_PREPROCESSING, RESNET_DIR } from '../support/fixtures'
 import { uploadKmnist } from '../support/kmnist';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
 import { waitFor } from '../support/wait';
+import { untilFinished } from '../support/finished';
 import { isBlobReferenced } from '../../src/store/blob-refs';
 
 describe('crash recovery', () => {
@@ -90,5 +92,40 @@ describe('crash recovery', () => {
     expect(worker.output()).toMatch(/SIGTERM received/);
     const evaluation = await api.get(`/evaluations/${ev.body.id}`).expect(200);
     expect(evaluation.body.result.count).toBe(2000);
+  }, 300_000);
+
+  it('a worker frozen past its lock loses the job: the new run finishes it, the old one stops without recording', async () => {
+    await Promise.all(workers.splice(0).map((w) => w.kill('SIGKILL')));
+    const env = { ...t.env, JOB_LOCK_MS: '2000', JOB_TEST_DELAY_MS: '300' };
+    const frozen = spawnWorker(env);
+    workers.push(frozen);
+    const api = request(t.app.server);
+    const { modelId, datasetId } = await uploadKmnist(t.app.server, 202);
+    await waitFor(async () => ((await api.get(`/models/${modelId}`)).body.status === 'ready' ? true : undefined), 'the model import', 120_000);
+    const ev = await api.post('/evaluations').send({ modelId, datasetId, limit: 2000 }).expect(202);
+    const jobId = ev.body.jobId;
+    const holder = async (pid: number | undefined) =>
+      waitFor(async () => {
+        const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
+        return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${pid}:`) ? row : undefined;
+      }, `worker ${pid} to run the evaluation`, 120_000, 50);
+    await holder(frozen.proc.pid);
+
+    // Frozen, it cannot extend its lock: the queue hands the job to the next worker.
+    frozen.proc.kill('SIGSTOP');
+    const next = spawnWorker(env);
+    workers.push(next);
+    await holder(next.proc.pid);
+    frozen.proc.kill('SIGCONT');
+
+    await waitFor(async () => (/job taken over by another run/.test(frozen.output()) ? true : undefined), 'the resumed worker to notice', 60_000, 100);
+    const done = await untilFinished(t.app.server, `/jobs/${jobId}`, { timeoutMs: 120_000 });
+    expect(done.state).toBe('completed');
+    const row = await t.deps.db.job.findUniqueOrThrow({ where: { id: jobId } });
+    expect(row.workerId).toContain(`:${next.proc.pid}:`);
+    expect((await api.get(`/evaluations/${ev.body.id}`).expect(200)).body.result.count).toBe(2000);
+    // The resumed worker survived and recorded nothing: no failure, no second completion.
+    expect(frozen.proc.exitCode).toBeNull();
+    expect(frozen.output()).not.toMatch(new RegExp(`"jobId":"${jobId}"[^\\n]*"msg":"job (failed|completed)"`));
   }, 300_000);
 });
