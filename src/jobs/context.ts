@@ -19,6 +19,11 @@ export interface JobContext<T extends JobType> {
    * @throws JobCancelledError when a cancellation was requested: processors just let it propagate.
    */
   progress(percent: number, stage: string): Promise<void>;
+  /**
+   * Writes the job's results in one transaction that first confirms this run still holds the job:
+   * a run that lost it to another worker records nothing (the transaction rolls back).
+   */
+  record<R>(write: (tx: Prisma.TransactionClient) => Promise<R>): Promise<R>;
 }
 
 export type Processor<T extends JobType> = (ctx: JobContext<T>) => Promise<Prisma.InputJsonValue>;

@@ -129,9 +129,9 @@ class OutageLog {
  * job waiting forever.
  */
 async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerId: string, type: JobType, job: Job, token: string | undefined): Promise<unknown> {
-  const run: Run = { lease: undefined };
+  const lease = jobsRepo.newLease(job.id as string);
   try {
-    const result = await runJob(deps, run, workerId, type, job);
+    const result = await runJob(deps, lease, workerId, type, job);
     outage.through();
     return result;
   } catch (err) {
@@ -145,28 +145,20 @@ async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerI
     if (Date.now() - job.timestamp > deps.config.jobTimeoutMs) throw err;
     const detail = err instanceof Error ? err.message : String(err);
     outage.waiting(job.id as string, detail);
-    await jobsRepo.markWaiting(deps.db, job.id as string, run.lease, { title: 'Waiting for a backing service', detail }).catch(() => undefined);
+    await jobsRepo.markWaiting(deps.db, lease, { title: 'Waiting for a backing service', detail }).catch(() => undefined);
     await job.moveToDelayed(Date.now() + OUTAGE_RETRY_MS, token);
     throw new DelayedError();
   }
 }
 
-/** What a run of a job holds, for the outage path above. */
-interface Run {
-  lease: jobsRepo.JobLease | undefined;
-}
-
-async function runJob(deps: WorkerDeps, run: Run, workerId: string, type: JobType, job: Job): Promise<unknown> {
+async function runJob(deps: WorkerDeps, lease: jobsRepo.JobLease, workerId: string, type: JobType, job: Job): Promise<unknown> {
   const jobId = job.id as string;
   const attempt = job.attemptsMade + 1;
-  const claimed = await jobsRepo.markActive(deps.db, jobId, workerId, attempt);
-  if (!claimed) {
+  if (!(await jobsRepo.markActive(deps.db, lease, workerId, attempt))) {
     const current = await jobsRepo.getJob(deps.db, jobId);
     if (current?.cancelRequested && current.state !== 'cancelled') await jobsRepo.markCancelled(deps.db, jobId);
     throw new UnrecoverableError(current ? `job is ${current.state}` : 'job row does not exist');
   }
-  const lease = claimed.lease;
-  run.lease = lease;
 
   const started = Date.now();
   const leases = new LeaseScope();
@@ -180,14 +172,19 @@ async function runJob(deps: WorkerDeps, run: Run, workerId: string, type: JobTyp
     db: deps.db,
     blobs: deps.blobs,
     config: deps.config,
-    // Also where a run that lost its lease finds out and stops.
+    // Also where a run that lost its lease finds out and stops (the row first, then BullMQ's copy).
     progress: async (percent, stage) => {
-      await job.updateProgress({ percent, stage });
       const cancelled = await jobsRepo.writeProgress(deps.db, lease, percent, stage);
+      await job.updateProgress({ percent, stage });
       if (cancelled) throw new JobCancelledError(jobId);
       if (Date.now() - started > deps.config.jobTimeoutMs) throw new JobTimeoutError(deps.config.jobTimeoutMs);
       if (deps.config.jobTestDelayMs > 0) await sleep(deps.config.jobTestDelayMs);
     },
+    record: (write) =>
+      deps.db.$transaction(async (tx) => {
+        await jobsRepo.confirmLease(tx, lease);
+        return write(tx);
+      }),
   };
 
   try {

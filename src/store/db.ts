@@ -17,6 +17,8 @@ export function createDb(databaseUrl: string): PrismaClient {
   // outlast an event loop busy with TF.js work when API and worker share a process).
   const pool = new Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, max: 10 });
   releaseLostClients(pool);
+  // After $disconnect() the adapter would fall back to a pool of its own, without this guard: a
+  // PrismaClient here is not reconnected once closed.
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
   return db;

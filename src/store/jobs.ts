@@ -51,15 +51,30 @@ export class LeaseLostError extends Error {
   }
 }
 
-/** Claims the row for a new run; null when it was cancelled or already finished. */
-export async function markActive(db: Db, id: string, workerId: string, attempt: number): Promise<{ row: JobRow; lease: JobLease } | null> {
-  const lease = { jobId: id, leaseId: randomUUID() };
+export function newLease(jobId: string): JobLease {
+  return { jobId, leaseId: randomUUID() };
+}
+
+/**
+ * Claims the row for a new run under `lease` (made before the claim, so the caller knows it even
+ * when this call fails half-way); false when the job was cancelled or already finished. A new run
+ * starts over: progress and stage are reset.
+ */
+export async function markActive(db: Db, lease: JobLease, workerId: string, attempt: number): Promise<boolean> {
   const { count } = await db.job.updateMany({
-    where: { id, state: { in: ['queued', 'active'] }, cancelRequested: false },
-    data: { state: 'active', workerId, leaseId: lease.leaseId, attempts: attempt, startedAt: new Date(), heartbeatAt: new Date() },
+    where: { id: lease.jobId, state: { in: ['queued', 'active'] }, cancelRequested: false },
+    data: { state: 'active', workerId, leaseId: lease.leaseId, attempts: attempt, progress: 0, stage: null, startedAt: new Date(), heartbeatAt: new Date() },
   });
-  const row = count === 1 ? await getJob(db, id) : null;
-  return row ? { row, lease } : null;
+  return count === 1;
+}
+
+/**
+ * Inside the transaction that records a run's results: confirms the run still holds the job and
+ * locks the row until the commit, so a run that lost the job records nothing (LeaseLostError
+ * rolls the whole transaction back) and no takeover can slip in between.
+ */
+export async function confirmLease(tx: Db, lease: JobLease): Promise<void> {
+  await updateLeased(lease, (where) => tx.job.update({ where, data: { heartbeatAt: new Date() }, select: { id: true } }));
 }
 
 /** `update` of the lease's row while it is active under that lease; LeaseLostError when it is not. */
@@ -100,12 +115,15 @@ export async function markRunCancelled(db: Db, lease: JobLease): Promise<void> {
 }
 
 /**
- * Back to queued after an outage of a backing service; it did not cost the job an attempt. With
- * the run's lease when the run had claimed the row, without when the outage came first.
+ * Back to queued after an outage of a backing service; it did not cost the job an attempt. The
+ * row is this run's (active under its lease) or nobody's yet (queued: the outage came before the
+ * claim); a row another run holds is left alone.
  */
-export async function markWaiting(db: Db, jobId: string, lease: JobLease | undefined, error: JobErrorInfo): Promise<void> {
-  const where = lease ? { id: lease.jobId, leaseId: lease.leaseId, state: 'active' } : { id: jobId, state: 'queued' };
-  await db.job.updateMany({ where, data: { state: 'queued', error: { ...error, retrying: true } } });
+export async function markWaiting(db: Db, lease: JobLease, error: JobErrorInfo): Promise<void> {
+  await db.job.updateMany({
+    where: { id: lease.jobId, OR: [{ state: 'queued' }, { state: 'active', leaseId: lease.leaseId }] },
+    data: { state: 'queued', error: { ...error, retrying: true } },
+  });
 }
 
 export async function markCancelled(db: Db, id: string): Promise<void> {

@@ -17,10 +17,12 @@ describe('job leases', () => {
   async function twoRuns() {
     const id = randomUUID();
     await db.job.create({ data: { id, type: 'evaluate', data: {} } });
-    const first = await jobs.markActive(db, id, 'worker-a', 1);
-    const second = await jobs.markActive(db, id, 'worker-b', 1);
-    if (!first || !second) throw new Error('both runs should claim the row');
-    return { id, stale: first.lease, current: second.lease };
+    const stale = jobs.newLease(id);
+    const current = jobs.newLease(id);
+    expect(await jobs.markActive(db, stale, 'worker-a', 1)).toBe(true);
+    await jobs.writeProgress(db, stale, 30, 'running');
+    expect(await jobs.markActive(db, current, 'worker-b', 1)).toBe(true);
+    return { id, stale, current };
   }
 
   it('refuses every write of the stale run and keeps the newer run in charge', async () => {
@@ -31,8 +33,9 @@ describe('job leases', () => {
     await expect(jobs.markRunCancelled(db, stale)).rejects.toBeInstanceOf(jobs.LeaseLostError);
     await expect(jobs.markCompleted(db, stale, { by: 'a' })).rejects.toBeInstanceOf(jobs.LeaseLostError);
     expect(await jobs.heartbeat(db, stale)).toBe(false);
-    await jobs.markWaiting(db, id, stale, { title: 't', detail: 'd' });
-    expect(await db.job.findUnique({ where: { id } })).toMatchObject({ state: 'active', workerId: 'worker-b', progress: 0, error: null });
+    await jobs.markWaiting(db, stale, { title: 't', detail: 'd' });
+    // The new run started over (progress reset) and nothing of the stale run's got through.
+    expect(await db.job.findUnique({ where: { id } })).toMatchObject({ state: 'active', workerId: 'worker-b', progress: 0, stage: null, error: null });
 
     expect(await jobs.heartbeat(db, current)).toBe(true);
     expect(await jobs.writeProgress(db, current, 40, 'running')).toBe(false);
@@ -51,15 +54,31 @@ describe('job leases', () => {
     expect(await db.job.findUnique({ where: { id } })).toMatchObject({ state: 'queued', error: { detail: 'boom' } });
   });
 
-  it('marks a row waiting without a lease only while it is queued', async () => {
+  it('marks a row waiting when it is queued or this run holds it, not when another run does', async () => {
     const id = randomUUID();
     await db.job.create({ data: { id, type: 'evaluate', data: {} } });
-    await jobs.markWaiting(db, id, undefined, { title: 'Waiting for a backing service', detail: 'down' });
+    // The outage came before the claim.
+    await jobs.markWaiting(db, jobs.newLease(id), { title: 'Waiting for a backing service', detail: 'down' });
     expect(await db.job.findUnique({ where: { id } })).toMatchObject({ state: 'queued', error: { detail: 'down', retrying: true } });
-    const run = await jobs.markActive(db, id, 'worker-a', 1);
-    await jobs.markWaiting(db, id, undefined, { title: 'Waiting', detail: 'no lease' });
+    const mine = jobs.newLease(id);
+    await jobs.markActive(db, mine, 'worker-a', 1);
+    await jobs.markWaiting(db, jobs.newLease(id), { title: 'Waiting', detail: 'another run' });
     expect(await db.job.findUnique({ where: { id } })).toMatchObject({ state: 'active' });
-    await jobs.markWaiting(db, id, run?.lease, { title: 'Waiting', detail: 'with lease' });
-    expect(await db.job.findUnique({ where: { id } })).toMatchObject({ state: 'queued', error: { detail: 'with lease' } });
+    await jobs.markWaiting(db, mine, { title: 'Waiting', detail: 'this run' });
+    expect(await db.job.findUnique({ where: { id } })).toMatchObject({ state: 'queued', error: { detail: 'this run' } });
+  });
+
+  it('rolls back the results a stale run tries to record', async () => {
+    const { id, stale, current } = await twoRuns();
+    const record = (lease: jobs.JobLease, detail: string) =>
+      db.$transaction(async (tx) => {
+        await jobs.confirmLease(tx, lease);
+        // Stands in for a processor's result rows: written in the same transaction.
+        await tx.job.update({ where: { id }, data: { error: { title: 'result', detail } } });
+      });
+    await expect(record(stale, 'stale')).rejects.toBeInstanceOf(jobs.LeaseLostError);
+    expect((await db.job.findUniqueOrThrow({ where: { id } })).error).toBeNull();
+    await record(current, 'current');
+    expect(await db.job.findUnique({ where: { id } })).toMatchObject({ error: { detail: 'current' } });
   });
 });

@@ -58,10 +58,12 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     // The one-time cost this composition reuses, for comparison with its own.
     decompositionEnergy: await decompositionEnergy(ctx, comp.id),
   };
-  await ctx.db.composition.update({
-    where: { id: comp.id },
-    data: { status: 'completed', metrics: metrics as unknown as Prisma.InputJsonValue, finishedAt: new Date() },
-  });
+  await ctx.record((tx) =>
+    tx.composition.update({
+      where: { id: comp.id },
+      data: { status: 'completed', metrics: metrics as unknown as Prisma.InputJsonValue, finishedAt: new Date() },
+    }),
+  );
   return { compositionId: comp.id, ...(score ? { top1: (score as { top1: number }).top1 } : {}) };
 };
 

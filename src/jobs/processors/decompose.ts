@@ -103,7 +103,7 @@ async function save(
   metrics: Record<string, unknown>,
 ): Promise<void> {
   // One transaction, keyed by (decomposition, class): a retried job replaces, never duplicates.
-  await ctx.db.$transaction(async (tx) => {
+  await ctx.record(async (tx) => {
     await tx.module.deleteMany({ where: { decompositionId, parentModuleId: null } });
     for (const s of stored) {
       await tx.module.create({

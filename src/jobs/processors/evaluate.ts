@@ -27,9 +27,11 @@ export const evaluateProcessor: Processor<'evaluate'> = async (ctx) => {
     total,
     onProgress: (done) => ctx.progress(5 + (90 * done) / total, 'evaluating'),
   });
-  await ctx.db.evaluation.update({
-    where: { id: ev.id },
-    data: { status: 'completed', result: result as unknown as Prisma.InputJsonValue, finishedAt: new Date() },
-  });
+  await ctx.record((tx) =>
+    tx.evaluation.update({
+      where: { id: ev.id },
+      data: { status: 'completed', result: result as unknown as Prisma.InputJsonValue, finishedAt: new Date() },
+    }),
+  );
   return { evaluationId: ev.id, count: result.count, top1: result.top1, top5: result.top5 };
 };

@@ -27,6 +27,6 @@ export const exportModuleProcessor: Processor<'export-module'> = async (ctx) => 
     [EXPORT_WEIGHTS_FILE]: Buffer.from(exported.weights),
   });
   const blob = await ctx.blobs.putBuffer(zip);
-  await ctx.db.module.update({ where: { id: m.id }, data: { exportBlob: blob.key } });
+  await ctx.record((tx) => tx.module.update({ where: { id: m.id }, data: { exportBlob: blob.key } }));
   return { moduleId: m.id, sizeBytes: blob.size };
 };

@@ -46,7 +46,7 @@ async function inspect(ctx: JobContext<'inspect-model'>) {
   }
   await ctx.progress(80, 'storing');
   const canonical = await ctx.blobs.putBuffer(packModel(parsed));
-  await updateModel(ctx.db, model.id, {
+  await ctx.record((tx) => updateModel(tx, model.id, {
     status: 'ready',
     format: parsed.format,
     canonicalBlob: canonical.key,
@@ -57,7 +57,7 @@ async function inspect(ctx: JobContext<'inspect-model'>) {
     classNames,
     outputActivation: summary.outputActivation,
     inspection: { format: parsed.format, kerasVersion: parsed.kerasVersion ?? null, sizeBytes: Number(model.sizeBytes), sha256: model.sha256 },
-  });
+  }));
   return {
     modelId: model.id,
     format: parsed.format,
