@@ -38,6 +38,18 @@ describe('decompositions on real models', () => {
     return (await req.expect(201)).body;
   }
 
+  /** CIFAR-10 data_batch_1 with its class names, and ResNet-20 (from `file`) named with them. */
+  async function resnetWithTrainingSet(file: 'model.keras' | 'model.h5') {
+    const train = await upload([[fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']]);
+    const model = await request(t.app.server)
+      .post('/models')
+      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
+      .field('classNames', JSON.stringify(train.classNames))
+      .attach('file', path.join(RESNET_DIR, file))
+      .expect(201);
+    return { train, model };
+  }
+
   it('FSE KMNIST-1: composed top-1 within 0.1 pt of the model on test images 5000-9999', async () => {
     const ds = await parseDataset([
       { name: 'i.npz', bytes: fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')) },
@@ -90,14 +102,8 @@ describe('decompositions on real models', () => {
   });
 
   it('ResNet-20: composition agrees with the model on >= 99.5 % of 1000 test images, top-1 at most 0.1 pt below', async () => {
-    const train = await upload([[fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']]);
+    const { train, model } = await resnetWithTrainingSet('model.keras');
     const test = await upload([[cifarHead('test_batch.bin', 1000), 'test_head.bin']], { format: 'cifar-bin' });
-    const model = await request(t.app.server)
-      .post('/models')
-      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
-      .field('classNames', JSON.stringify(train.classNames))
-      .attach('file', path.join(RESNET_DIR, 'model.keras'))
-      .expect(201);
     const res = await request(t.app.server)
       .post('/decompositions')
       .send({ modelId: model.body.id, datasetId: train.id, evalDatasetId: test.id, options: { samplesPerClass: 300, tau: 0 } })
@@ -142,14 +148,8 @@ describe('decompositions on real models', () => {
   });
 
   it('continuous learning: new module versions that only turn units back on; the originals stay as they were', async () => {
-    const train = await upload([[fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']]);
+    const { train, model } = await resnetWithTrainingSet('model.h5');
     const other = await upload([[cifarHead('test_batch.bin', 1000), 'test_head.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']], { format: 'cifar-bin' });
-    const model = await request(t.app.server)
-      .post('/models')
-      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
-      .field('classNames', JSON.stringify(train.classNames))
-      .attach('file', path.join(RESNET_DIR, 'model.h5'))
-      .expect(201);
     // Few samples leave many units masked, so there is something to turn back on.
     const r = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: train.id, classes: [3, 5], options: { samplesPerClass: 3 } }).expect(202);
     const { dec } = await finished(r.body.id);

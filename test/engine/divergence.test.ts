@@ -62,6 +62,17 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return d;
 }
 
+/** The runner's margins on `xs` equal its naive margins (within 1e-5) and rank the same; frees what it made. */
+function expectNaiveMargins(runner: ModuleRunner, xs: tf.Tensor, modules: number): void {
+  const fast = runner.margins(xs);
+  const naive = runner.marginsNaive(xs);
+  const a = fast.dataSync() as Float32Array;
+  const b = naive.dataSync() as Float32Array;
+  [fast, naive].forEach((t) => t.dispose());
+  expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+  expectSameRanking(a, b, modules);
+}
+
 describe('shared-run module runner on a hand-built residual net', () => {
   let model: tf.LayersModel;
   let plan: ModelPlan;
@@ -129,14 +140,8 @@ describe('shared-run module runner on a hand-built residual net', () => {
     const runner = new ModuleRunner(plan, specs);
     runner.marginsNaive(x).dispose(); // builds the naive path's masks (on first use)
     const before = tf.memory().numTensors;
-    const fast = runner.margins(x);
-    const naive = runner.marginsNaive(x);
-    const a = fast.dataSync() as Float32Array;
-    const b = naive.dataSync() as Float32Array;
-    [fast, naive].forEach((t) => t.dispose());
+    expectNaiveMargins(runner, x, specs.length);
     expect(tf.memory().numTensors).toBe(before);
-    expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
-    expectSameRanking(a, b, specs.length);
     const stats = runner.divergenceStats!;
     // Every point sees pairs branch off; the last two modules never do.
     stats.divergedAt.forEach((c) => expect(c).toBeGreaterThan(0));
@@ -158,13 +163,8 @@ describe('shared-run module runner on a hand-built residual net', () => {
       [8, 16],
     ]) {
       const xs = x.slice(s, n);
-      const fast = runner.margins(xs);
-      const naive = runner.marginsNaive(xs);
-      const a = fast.dataSync() as Float32Array;
-      const b = naive.dataSync() as Float32Array;
-      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
-      expectSameRanking(a, b, specs.length);
-      [xs, fast, naive].forEach((t) => t.dispose());
+      expectNaiveMargins(runner, xs, specs.length);
+      xs.dispose();
     }
     runner.dispose();
   });
@@ -198,13 +198,7 @@ describe('shared-run module runner on a hand-built residual net', () => {
     d[1][partly(1, 1)] = 0;
     const specs = [a, bm, c, d].map((masks, k) => ({ masks, head: moduleHead(head, k % 3) }));
     const runner = new ModuleRunner(plan, specs);
-    const fast = runner.margins(x);
-    const naive = runner.marginsNaive(x);
-    const fa = fast.dataSync() as Float32Array;
-    const na = naive.dataSync() as Float32Array;
-    [fast, naive].forEach((t) => t.dispose());
-    expect(maxAbsDiff(fa, na)).toBeLessThan(1e-5);
-    expectSameRanking(fa, na, specs.length);
+    expectNaiveMargins(runner, x, specs.length);
     const st = runner.divergenceStats!;
     // A, B, C leave the model together on the inputs where the shared unit is active: one row each.
     expect(st.divergedAt[1]).toBeGreaterThan(st.rowsAt[1]);
@@ -228,15 +222,7 @@ describe('shared-run module runner on a hand-built residual net', () => {
     // naiveAbove: never give way to the naive path, to exercise the budget on the shared run.
     const runner = new ModuleRunner(plan, specs, 'post-activation', { rowBudget: 60, naiveAbove: 1000 });
     const before = tf.memory().numTensors;
-    for (let round = 0; round < 2; round++) {
-      const fast = runner.margins(x);
-      const naive = runner.marginsNaive(x);
-      const a = fast.dataSync() as Float32Array;
-      const b = naive.dataSync() as Float32Array;
-      [fast, naive].forEach((t) => t.dispose());
-      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
-      expectSameRanking(a, b, specs.length);
-    }
+    for (let round = 0; round < 2; round++) expectNaiveMargins(runner, x, specs.length);
     const st = runner.passStats;
     const ds = runner.divergenceStats!;
     // 1 + 6 rows per input: a first pass sized on the initial guess (4 rows per input) stops.

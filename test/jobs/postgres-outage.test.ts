@@ -12,7 +12,7 @@ import { buildTestApp, type TestApp } from '../support/app';
 import { uploadKmnist } from '../support/kmnist';
 import { startPrivatePostgres, type PrivatePostgres } from '../support/postgres-server';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
-import { requestStream } from '../support/request-stream';
+import { evaluationStream } from '../support/request-stream';
 import { waitFor } from '../support/wait';
 
 describe('PostgreSQL outage', () => {
@@ -36,22 +36,8 @@ describe('PostgreSQL outage', () => {
   it('stopped and restarted: only 503s, /ready recovers, the worker survives, accepted jobs complete', async () => {
     const api = request(t.app.server);
     const { modelId, datasetId } = await uploadKmnist(t.app.server);
-    const accepted: { id: string; jobId: string }[] = [];
-    const evaluate = async () => {
-      const res = await api.post('/evaluations').send({ modelId, datasetId, limit: 500 });
-      if (res.status === 202) accepted.push({ id: res.body.id, jobId: res.body.jobId });
-      return res;
-    };
-    for (let i = 0; i < 3; i++) expect((await evaluate()).status).toBe(202);
-
-    const stream = requestStream({
-      ready: () => api.get('/ready'),
-      models: () => api.get('/models'),
-      evaluate,
-      evaluation: (i) => api.get(`/evaluations/${accepted[i % accepted.length].id}`),
-      metrics: () => api.get('/metrics'),
-    });
-    const sent = stream.sent;
+    const stream = await evaluationStream(api, modelId, datasetId);
+    const { sent, accepted } = stream;
 
     await sleep(1000);
     pg.stop();

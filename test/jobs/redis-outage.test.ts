@@ -11,7 +11,7 @@ import { buildTestApp, type TestApp } from '../support/app';
 import { uploadKmnist } from '../support/kmnist';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server';
 import { spawnWorker, type ChildWorker } from '../support/worker-process';
-import { requestStream } from '../support/request-stream';
+import { evaluationStream } from '../support/request-stream';
 import { waitFor } from '../support/wait';
 
 describe('Redis outage', () => {
@@ -52,22 +52,8 @@ describe('Redis outage', () => {
     // Each progress report pauses, so jobs are still running or queued when Redis goes away.
     const s = await setUp(true, { JOB_TEST_DELAY_MS: '300' });
     const api = request(s.app.app.server);
-    const accepted: string[] = [];
-    const evaluate = async () => {
-      const res = await api.post('/evaluations').send({ modelId: s.modelId, datasetId: s.datasetId, limit: 500 });
-      if (res.status === 202) accepted.push(res.body.id);
-      return res;
-    };
-    for (let i = 0; i < 3; i++) expect((await evaluate()).status).toBe(202);
-
-    const stream = requestStream({
-      ready: () => api.get('/ready'),
-      models: () => api.get('/models'),
-      evaluate,
-      evaluation: (i) => api.get(`/evaluations/${accepted[i % accepted.length]}`),
-      metrics: () => api.get('/metrics'),
-    });
-    const sent = stream.sent;
+    const stream = await evaluationStream(api, s.modelId, s.datasetId);
+    const { sent, accepted } = stream;
 
     await sleep(1000);
     await s.redis.stop();
@@ -87,7 +73,7 @@ describe('Redis outage', () => {
     // A refused request left no row behind: one evaluation row per 202.
     expect(await s.app.deps.db.evaluation.count({ where: { modelId: s.modelId } })).toBe(accepted.length);
 
-    const rows = await evaluationsDone(s.app, accepted);
+    const rows = await evaluationsDone(s.app, accepted.map((a) => a.id));
     expect(rows.map((r) => r.job?.state)).toEqual(accepted.map(() => 'completed'));
     expect(s.worker.proc.exitCode).toBeNull();
     expect(s.worker.proc.signalCode).toBeNull();
