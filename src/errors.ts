@@ -11,6 +11,8 @@ export const ERROR_CATALOG = {
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   UNSUPPORTED_FORMAT: { status: 415, title: 'Unsupported format' },
   UNPROCESSABLE: { status: 422, title: 'Unprocessable input' },
+  /** A job ran past JOB_TIMEOUT_MS: the request asks for more work than this deployment allows. */
+  JOB_TIMED_OUT: { status: 422, title: 'Job timed out' },
   TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   INTERNAL: { status: 500, title: 'Internal server error' },

@@ -6,12 +6,17 @@
 import { ModelPlan, ModuleRunner, type MaskPoint, type ModuleGroup } from '../engine';
 import type { BlobStore } from '../store/blobs';
 import type { PrismaClient } from '../store/db';
-import { LeasedCache, LeaseScope } from './leased-cache';
+import { compositionSources } from '../store/compositions';
+import type { ModuleSource } from '../store/modules';
+import { PinnedCache, PinScope } from './pinned-cache';
+import type { LabelledModule } from './label-matching';
 import { cachedModel } from './model-cache';
 import { loadModuleSpec } from './module-loader';
 
 export interface CompositionRuntime {
   readonly labels: string[];
+  /** Each label's module: its class and model, for matching dataset classes to labels. */
+  readonly members: LabelledModule[];
   readonly groups: ModuleGroup[];
   /** Input shape [H, W, C] shared by every module. */
   readonly inputShape: number[];
@@ -22,48 +27,46 @@ export interface CompositionRuntime {
 }
 
 const MAX_CACHED = 4;
-const runtimes = new LeasedCache<CompositionRuntime>(MAX_CACHED, (rt) => rt.dispose());
+const runtimes = new PinnedCache<CompositionRuntime>(MAX_CACHED, (rt) => rt.dispose());
 
 async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): Promise<CompositionRuntime> {
-  const comp = await db.composition.findUniqueOrThrow({
-    where: { id: compositionId },
-    include: { modules: { orderBy: { position: 'asc' }, include: { module: { include: { decomposition: { include: { model: true } } } } } } },
-  });
-  const byModel = new Map<string, { positions: number[]; modules: (typeof comp.modules)[number]['module'][] }>();
-  comp.modules.forEach((cm, position) => {
-    const g = byModel.get(cm.module.decomposition.modelId) ?? { positions: [], modules: [] };
+  const { composition, sources } = await compositionSources(db, compositionId);
+  const byModel = new Map<string, { positions: number[]; sources: ModuleSource[] }>();
+  sources.forEach((src, position) => {
+    const g = byModel.get(src.model.id) ?? { positions: [], sources: [] };
     g.positions.push(position);
-    g.modules.push(cm.module);
-    byModel.set(cm.module.decomposition.modelId, g);
+    g.sources.push(src);
+    byModel.set(src.model.id, g);
   });
   const groups: ModuleGroup[] = [];
-  const models = new LeaseScope();
+  const models = new PinScope();
   const dispose = () => {
     groups.forEach((g) => g.runner.dispose());
     models.release();
   };
   try {
     for (const g of byModel.values()) {
-      const dec = g.modules[0].decomposition;
-      const plan = new ModelPlan(await cachedModel(blobs, dec.model.canonicalBlob!, models));
-      const specs = await Promise.all(g.modules.map((m) => loadModuleSpec(blobs, m, dec.observationPoints as { units: number }[])));
-      const maskPoint = ((dec.options as { maskPoint?: MaskPoint }).maskPoint ?? 'post-activation') as MaskPoint;
-      groups.push({ plan, runner: new ModuleRunner(plan, specs, maskPoint), preprocessing: JSON.parse(dec.model.preprocessing), positions: g.positions });
+      const first = g.sources[0];
+      const plan = new ModelPlan(await cachedModel(blobs, first.model.canonicalBlob!, models));
+      const specs = await Promise.all(g.sources.map((s) => loadModuleSpec(blobs, s.module, s.observationPoints)));
+      const maskPoint = (first.options.maskPoint ?? 'post-activation') as MaskPoint;
+      groups.push({ plan, runner: new ModuleRunner(plan, specs, maskPoint), preprocessing: first.model.preprocessing, positions: g.positions });
     }
   } catch (err) {
     dispose();
     throw err;
   }
   return {
-    labels: comp.labels as string[],
+    labels: composition.labels,
+    members: sources.map((s, i) => ({ label: composition.labels[i], classIndex: s.module.classIndex, modelId: s.model.id, modelClasses: s.model.numClasses ?? 0 })),
     groups,
-    inputShape: comp.modules[0].module.decomposition.model.inputShape as number[],
-    ...(groups.length === 1 ? { singleModelClasses: comp.modules.map((cm) => cm.module.classIndex) } : {}),
+    inputShape: sources[0].model.inputShape as number[],
+    ...(groups.length === 1 ? { singleModelClasses: sources.map((s) => s.module.classIndex) } : {}),
     dispose,
   };
 }
 
 /** The composition ready to run, held until `scope` (the job) is released. */
-export function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositionId: string, scope: LeaseScope): Promise<CompositionRuntime> {
+export function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositionId: string, scope: PinScope): Promise<CompositionRuntime> {
   return runtimes.get(compositionId, () => load(db, blobs, compositionId), scope);
 }

@@ -4,7 +4,7 @@ import type { PrismaClient } from '../store/db';
 import type { BlobStore } from '../store/blobs';
 import type { Config } from '../config/env';
 import type { JobDataMap, JobType } from './queues';
-import type { LeaseScope } from './leased-cache';
+import type { PinScope } from './pinned-cache';
 
 export interface JobContext<T extends JobType> {
   readonly jobId: string;
@@ -13,7 +13,7 @@ export interface JobContext<T extends JobType> {
   readonly blobs: BlobStore;
   readonly config: Config;
   /** Cached models and compositions the job uses stay loaded until it ends. */
-  readonly leases: LeaseScope;
+  readonly pins: PinScope;
   /**
    * Writes progress (0..100) and stage through to the job row and BullMQ.
    * @throws JobCancelledError when a cancellation was requested: processors just let it propagate.
@@ -27,18 +27,3 @@ export interface JobContext<T extends JobType> {
 }
 
 export type Processor<T extends JobType> = (ctx: JobContext<T>) => Promise<Prisma.InputJsonValue>;
-
-/** A job that ran past JOB_TIMEOUT_MS: failed, not retried. */
-export class JobTimeoutError extends Error {
-  constructor(limitMs: number) {
-    super(`the job ran longer than ${limitMs} ms (JOB_TIMEOUT_MS) and was stopped`);
-    this.name = 'JobTimeoutError';
-  }
-}
-
-export class JobCancelledError extends Error {
-  constructor(jobId: string) {
-    super(`job ${jobId} was cancelled`);
-    this.name = 'JobCancelledError';
-  }
-}

@@ -7,7 +7,9 @@
  * left as it was) and the composition points to it.
  */
 import { ModelPlan, batchCounts, toTensor } from '../engine';
-import type { Prisma } from '../store/db';
+import { compositionSources, pointMemberAt } from '../store/compositions';
+import { findDatasetById } from '../store/datasets';
+import type { NewModule } from '../store/modules';
 import { packMasks } from '../store/module-blobs';
 import { blobSource, readLabels } from './dataset-batches';
 import { cachedModel } from './model-cache';
@@ -27,31 +29,25 @@ export async function applyContinuousLearning(
   mapping: Record<string, string> = {},
   perDataset: Record<string, Record<string, string>> = {},
 ): Promise<number> {
-  const comp = await ctx.db.composition.findUniqueOrThrow({
-    where: { id: compositionId },
-    include: { modules: { orderBy: { position: 'asc' }, include: { module: { include: { decomposition: { include: { model: true } } } } } } },
-  });
-  const labels = comp.labels as string[];
+  const { composition, sources } = await compositionSources(ctx.db, compositionId);
+  const labels = composition.labels;
   const datasets = [];
   for (const id of datasetIds) {
-    const d = await ctx.db.dataset.findUniqueOrThrow({ where: { id } });
-    const shaped = { ...d, shape: d.shape as number[] };
-    const names = (d.classNames as string[] | null) ?? Array.from({ length: d.numClasses }, (_, i) => String(i));
+    const d = await findDatasetById(ctx.db, id);
+    const names = d.classNames ?? Array.from({ length: d.numClasses }, (_, i) => String(i));
     const own = perDataset[id];
     // The label each class serves (undefined: the class is not used).
     const mapped = (m: Record<string, string>, n: string) => (Object.hasOwn(m, n) ? m[n] : undefined);
     const labelOf = names.map((n) => (own ? mapped(own, n) : (mapped(mapping, n) ?? n)));
-    datasets.push({ source: blobSource(ctx.blobs, shaped), labels: await readLabels(ctx.blobs, shaped), labelOf });
+    datasets.push({ source: blobSource(ctx.blobs, d), labels: await readLabels(ctx.blobs, d), labelOf });
   }
-  const writes: Prisma.PrismaPromise<unknown>[] = [];
-  let changed = 0;
-  for (const [position, cm] of comp.modules.entries()) {
-    const mod = cm.module;
-    const dec = mod.decomposition;
-    const opts = dec.options as { samplesPerClass?: number; tanglingRatio?: number };
+  const versions: { position: number; version: NewModule }[] = [];
+  for (const [position, src] of sources.entries()) {
+    const mod = src.module;
+    const opts = src.options as { samplesPerClass?: number; tanglingRatio?: number };
     const perClass = Math.max(1, Math.floor(((opts.samplesPerClass ?? 1000) * (opts.tanglingRatio ?? 1)) / Math.max(1, labels.length - 1)));
-    const plan = new ModelPlan(await cachedModel(ctx.blobs, dec.model.canonicalBlob!, ctx.leases));
-    const spec = await loadModuleSpec(ctx.blobs, mod, dec.observationPoints as { units: number }[]);
+    const plan = new ModelPlan(await cachedModel(ctx.blobs, src.model.canonicalBlob!, ctx.pins));
+    const spec = await loadModuleSpec(ctx.blobs, mod, src.observationPoints);
     const masks = spec.masks.map((m) => m.slice());
     for (const [other, label] of labels.entries()) {
       if (other === position) continue;
@@ -62,7 +58,7 @@ export async function applyContinuousLearning(
         left -= idx.length;
         for (let s = 0; s < idx.length; s += BATCH) {
           const part = idx.slice(s, s + BATCH);
-          const x = toTensor(plan, await d.source.read(part), part.length, d.source.imageShape, JSON.parse(dec.model.preprocessing));
+          const x = toTensor(plan, await d.source.read(part), part.length, d.source.imageShape, src.model.preprocessing);
           const counts = batchCounts(plan, x);
           x.dispose();
           counts.forEach((c, p) => c.forEach((v, u) => v > 0 && (masks[p][u] = 1)));
@@ -74,31 +70,28 @@ export async function applyContinuousLearning(
     const before = spec.masks.reduce((s, m) => s + m.reduce((a, v) => a + v, 0), 0);
     const kept = masks.map((m) => m.reduce((a, v) => a + v, 0));
     if (kept.reduce((a, b) => a + b, 0) === before) continue;
-    changed++;
     const blob = await ctx.blobs.putBuffer(packMasks(masks));
-    const points = dec.observationPoints as { layer: string; units: number }[];
-    const id = `${compositionId}-${position}`;
-    writes.push(
-      ctx.db.module.upsert({
-        where: { id },
-        create: {
-          id,
-          ownerId: mod.ownerId,
-          decompositionId: mod.decompositionId,
-          classIndex: mod.classIndex,
-          className: mod.className,
-          keptFraction: kept.reduce((a, b) => a + b, 0) / points.reduce((s, p) => s + p.units, 0),
-          perLayer: points.map((p, i) => ({ layer: p.layer, units: p.units, kept: kept[i] })),
-          masksBlob: blob.key,
-          headBlob: mod.headBlob,
-          parentModuleId: mod.id,
-        },
-        update: {},
-      }),
-      ctx.db.compositionModule.update({ where: { compositionId_position: { compositionId, position } }, data: { moduleId: id } }),
-    );
+    const points = src.observationPoints;
+    versions.push({
+      position,
+      version: {
+        id: `${compositionId}-${position}`,
+        ownerId: mod.ownerId,
+        decompositionId: mod.decompositionId,
+        classIndex: mod.classIndex,
+        className: mod.className,
+        keptFraction: kept.reduce((a, b) => a + b, 0) / points.reduce((s, p) => s + p.units, 0),
+        perLayer: points.map((p, i) => ({ layer: p.layer, units: p.units, kept: kept[i] })),
+        masksBlob: blob.key,
+        headBlob: mod.headBlob,
+        parentModuleId: mod.id,
+      },
+    });
   }
-  // All new versions and the composition's pointers commit together (a retry redoes the same ids).
-  await ctx.db.$transaction(writes);
-  return changed;
+  // All new versions and the composition's pointers commit together (a retry redoes the same ids),
+  // under the run's lease like every other write of the job.
+  await ctx.record(async (tx) => {
+    for (const v of versions) await pointMemberAt(tx, compositionId, v.position, v.version);
+  });
+  return versions.length;
 }

@@ -7,12 +7,12 @@ import type * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../engine';
 import type { BlobStore } from '../store/blobs';
 import { unpackModel } from '../store/model-artifacts';
-import { LeasedCache, type LeaseScope } from './leased-cache';
+import { PinnedCache, type PinScope } from './pinned-cache';
 
 const MAX_MODELS = 8;
-const models = new LeasedCache<tf.LayersModel>(MAX_MODELS, (m) => m.dispose());
+const models = new PinnedCache<tf.LayersModel>(MAX_MODELS, (m) => m.dispose());
 
 /** The model stored under `key`, held until `scope` is released. */
-export function cachedModel(blobs: BlobStore, key: string, scope: LeaseScope): Promise<tf.LayersModel> {
+export function cachedModel(blobs: BlobStore, key: string, scope: PinScope): Promise<tf.LayersModel> {
   return models.get(key, () => blobs.get(key).then((bytes) => loadModel(unpackModel(bytes))), scope);
 }

@@ -1,7 +1,8 @@
 /**
  * Runs jobs: one BullMQ Worker per job type, each handing its jobs to the type's processor.
- * The job row is kept in step (active, progress, completed/failed/cancelled). Bad input fails
- * once (UnrecoverableError); anything else is retried with backoff up to JOB_ATTEMPTS times. A
+ * The job row is kept in step (active, progress, completed/failed/cancelled). Bad input and defects
+ * fail once (UnrecoverableError); transient failures (I/O, a database time-out) are retried with
+ * backoff up to JOB_ATTEMPTS times. A
  * worker that dies holding a job loses its lock, and another worker picks the job up.
  */
 import os from 'node:os';
@@ -11,15 +12,15 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type IORedis from 'ioredis';
 import type { Config } from '../config/env';
 import { isServiceUnavailable } from '../errors';
-import { isFinal, jobErrorInfo } from './errors';
+import { JobCancelledError, JobTimeoutError, isFinal, jobErrorInfo } from './errors';
 import type { PrismaClient } from '../store/db';
 import type { BlobStore } from '../store/blobs';
 import * as jobsRepo from '../store/jobs';
-import { JobCancelledError, JobTimeoutError, type JobContext } from './context';
+import type { JobContext } from './context';
 import { PROCESSORS } from './processors';
 import { JOB_TYPES, JobQueues, queueName, type JobDataMap, type JobType } from './queues';
 import { reconcileJobs } from './reconcile';
-import { LeaseScope } from './leased-cache';
+import { PinScope } from './pinned-cache';
 
 export interface WorkerDeps {
   readonly config: Config;
@@ -161,13 +162,13 @@ async function runJob(deps: WorkerDeps, lease: jobsRepo.JobLease, workerId: stri
   }
 
   const started = Date.now();
-  const leases = new LeaseScope();
+  const pins = new PinScope();
   // Independent of progress reports, which can be minutes apart; the reconciler reads it.
   const beat = setInterval(() => void jobsRepo.heartbeat(deps.db, lease).catch(() => undefined), Math.max(500, deps.config.jobLockMs / 2));
   beat.unref();
   const ctx: JobContext<JobType> = {
     jobId,
-    leases,
+    pins,
     data: job.data as JobDataMap[JobType],
     db: deps.db,
     blobs: deps.blobs,
@@ -180,11 +181,7 @@ async function runJob(deps: WorkerDeps, lease: jobsRepo.JobLease, workerId: stri
       if (Date.now() - started > deps.config.jobTimeoutMs) throw new JobTimeoutError(deps.config.jobTimeoutMs);
       if (deps.config.jobTestDelayMs > 0) await sleep(deps.config.jobTestDelayMs);
     },
-    record: (write) =>
-      deps.db.$transaction(async (tx) => {
-        await jobsRepo.confirmLease(tx, lease);
-        return write(tx);
-      }),
+    record: (write) => jobsRepo.recordUnderLease(deps.db, lease, write),
   };
 
   try {
@@ -207,6 +204,6 @@ async function runJob(deps: WorkerDeps, lease: jobsRepo.JobLease, workerId: stri
     throw unrecoverable ? new UnrecoverableError(info.detail) : err;
   } finally {
     clearInterval(beat);
-    leases.release();
+    pins.release();
   }
 }

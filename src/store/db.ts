@@ -59,6 +59,11 @@ export function dbPoolStats(db: PrismaClient): { total: number; idle: number; ch
   return { total: pool.totalCount, idle: pool.idleCount, checkedOut: pool.totalCount - pool.idleCount, waiting: pool.waitingCount };
 }
 
+/** Runs `fn` in one transaction: every write it makes through `tx` commits together or not at all. */
+export function inTransaction<R>(db: PrismaClient, fn: (tx: Prisma.TransactionClient) => Promise<R>): Promise<R> {
+  return db.$transaction(fn);
+}
+
 /** True when PostgreSQL answers a trivial query. */
 export async function pingDb(db: PrismaClient): Promise<boolean> {
   try {

@@ -3,12 +3,18 @@
  * State machine: queued -> active -> completed | failed | cancelled; active -> queued on a retry.
  */
 import { randomUUID } from 'node:crypto';
-import type { Db, Prisma } from './db';
+import type { Db, Prisma, PrismaClient } from './db';
 import { NotFoundError } from '../errors';
+import { LeaseLostError } from './errors';
+
+export { LeaseLostError };
+import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 
 export type JobRow = Prisma.JobGetPayload<object>;
 export type JobState = 'queued' | 'active' | 'completed' | 'failed' | 'cancelled';
 export const FINISHED_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
+export const UNFINISHED_STATES: readonly JobState[] = ['queued', 'active'];
+export const JOB_STATES: readonly JobState[] = [...UNFINISHED_STATES, ...FINISHED_STATES];
 
 export interface JobErrorInfo {
   title: string;
@@ -16,7 +22,10 @@ export interface JobErrorInfo {
   /** HTTP status of the problem, for failures caused by the request's input. */
   status?: number;
   type?: string;
+  /** The error catalog's code (src/errors.ts): how the API turns the failure back into a problem. */
   code?: string;
+  /** The engine's own code (UNSUPPORTED_LAYER, ...) for engine failures. */
+  engineCode?: string;
 }
 
 export async function createJob(db: Db, data: Prisma.JobUncheckedCreateInput): Promise<JobRow> {
@@ -33,6 +42,58 @@ export async function getJob(db: Db, id: string): Promise<JobRow | null> {
   return db.job.findUnique({ where: { id } });
 }
 
+export interface JobFilter {
+  readonly state?: JobState;
+  readonly type?: string;
+  readonly resourceId?: string;
+}
+
+export async function listJobs(db: Db, ownerId: string | null, filter: JobFilter, page: PageRequest): Promise<Page<JobRow>> {
+  const where = { ownerId, ...filter, ...afterCursor(page.cursor) };
+  return readPage(page, (take) => db.job.findMany({ where, orderBy: PAGE_ORDER, take }), (r) => r);
+}
+
+/**
+ * The job that made a resource: the truth of its state (a resource has no state of its own). Read
+ * before the resource itself: a job turns completed only after its results committed, so a
+ * completed state is never shown beside results read from before the commit.
+ */
+export async function jobOf(db: Db, resourceId: string, type: string): Promise<JobRow | null> {
+  return db.job.findFirst({ where: { resourceId, type }, orderBy: { createdAt: 'desc' } });
+}
+
+/** The jobs of these types made for these resources: one query for a page of resources. */
+export async function jobsOf(db: Db, resourceIds: string[], type: string): Promise<Map<string, JobRow>> {
+  if (resourceIds.length === 0) return new Map();
+  const rows = await db.job.findMany({ where: { resourceId: { in: resourceIds }, type }, orderBy: { createdAt: 'asc' } });
+  return new Map(rows.map((r) => [r.resourceId as string, r]));
+}
+
+/** Queued or running jobs that work on any of these resources (what makes them busy). */
+export async function unfinishedJobsOn(db: Db, resourceIds: string[], types?: string[]): Promise<JobRow[]> {
+  if (resourceIds.length === 0) return [];
+  return db.job.findMany({ where: { resourceId: { in: resourceIds }, state: { in: [...UNFINISHED_STATES] }, ...(types ? { type: { in: types } } : {}) } });
+}
+
+/** Queued or running jobs of a model (imports, evaluations, decompositions name it). */
+export async function countUnfinishedJobsOfModel(db: Db, modelId: string): Promise<number> {
+  return db.job.count({ where: { modelId, state: { in: [...UNFINISHED_STATES] } } });
+}
+
+/** An export of the module that is still queued or running, to join instead of starting another. */
+export async function unfinishedJob(db: Db, resourceId: string, type: string): Promise<JobRow | null> {
+  return db.job.findFirst({ where: { resourceId, type, state: { in: [...UNFINISHED_STATES] } } });
+}
+
+/** Finished job rows of deleted resources go with them (an unfinished one would have refused the delete). */
+export async function deleteJobsOf(db: Db, resourceIds: string[]): Promise<void> {
+  if (resourceIds.length > 0) await db.job.deleteMany({ where: { resourceId: { in: resourceIds } } });
+}
+
+export async function deleteJob(db: Db, id: string): Promise<void> {
+  await db.job.deleteMany({ where: { id } });
+}
+
 /**
  * One run's hold on a job row. Every write of the run names its lease, so a run that lost the job
  * (its queue lock lapsed while it was alive, and another worker took the job over) cannot
@@ -44,12 +105,6 @@ export interface JobLease {
   readonly leaseId: string;
 }
 
-export class LeaseLostError extends Error {
-  constructor(readonly lease: JobLease) {
-    super(`job ${lease.jobId}: another run has taken it over`);
-    this.name = 'LeaseLostError';
-  }
-}
 
 export function newLease(jobId: string): JobLease {
   return { jobId, leaseId: randomUUID() };
@@ -86,6 +141,17 @@ async function updateLeased<T>(lease: JobLease, update: (where: { id: string; le
     if ((err as { code?: string }).code === 'P2025') throw new LeaseLostError(lease);
     throw err;
   }
+}
+
+/**
+ * Runs `write` (a run's results) in one transaction that first confirms and locks the lease: a run
+ * that lost its job records nothing.
+ */
+export async function recordUnderLease<R>(db: PrismaClient, lease: JobLease, write: (tx: Prisma.TransactionClient) => Promise<R>): Promise<R> {
+  return db.$transaction(async (tx) => {
+    await confirmLease(tx, lease);
+    return write(tx);
+  });
 }
 
 /** Writes progress through; returns whether a cancellation was requested meanwhile. */

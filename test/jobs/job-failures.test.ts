@@ -1,6 +1,7 @@
 /**
  * Failure handling with an in-process worker: bad input fails once with a clear error; a
- * transient failure is retried with backoff; cancellation of queued and active jobs.
+ * transient failure is retried with backoff; a defect (a plain Error) fails once; cancellation of
+ * queued and active jobs.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { untilFinished } from '../support/finished';
 import { createRedis } from '../../src/jobs/queues';
 import { startWorkers, type RunningWorkers } from '../../src/jobs/worker';
 import { FsBlobStore } from '../../src/store/blobs';
+import { uploadKmnist } from '../support/kmnist';
 
 function zipWithout(): string {
   // A valid zip that is neither a .keras file nor a TF.js model.
@@ -85,6 +87,23 @@ describe('job failures, retries and cancellation', () => {
     const job = await finished(up.body.jobId);
     expect(job.state).toBe('completed');
     expect(job.attempts).toBe(2);
+  });
+
+  it('a plain Error (a defect, not a passing fault) fails once as an internal problem, not retried', async () => {
+    start();
+    const { modelId, datasetId } = await uploadKmnist(t.app.server, 202);
+    await waitFor(async () => ((await request(t.app.server).get(`/models/${modelId}`)).body.status === 'ready' ? true : undefined), 'the import');
+    // A labels blob shorter than its dataset row says: the evaluation's reader throws a plain Error.
+    const ds = await t.deps.db.dataset.findUniqueOrThrow({ where: { id: datasetId } });
+    fs.truncateSync(path.join(t.env.BLOB_DIR, 'sha256', ds.labelsBlob.slice(0, 2), ds.labelsBlob), 100);
+    const ev = await request(t.app.server).post('/evaluations').send({ modelId, datasetId }).expect(202);
+    const job = await finished(ev.body.jobId);
+    expect(job.state).toBe('failed');
+    expect(job.attempts).toBe(1);
+    expect(job.error).toMatchObject({ status: 500, code: 'INTERNAL', detail: expect.stringMatching(/shorter than its dataset row/) });
+    const view = await request(t.app.server).get(`/evaluations/${ev.body.id}`).expect(200);
+    expect(view.body).toMatchObject({ status: 'failed', error: { detail: expect.stringMatching(/shorter/) } });
+    expect(view.body.result).toBeUndefined();
   });
 
   it('DELETE /jobs/:id cancels a queued job at once; a second DELETE is 409', async () => {

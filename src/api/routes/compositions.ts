@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { IdParams, problems, type IdParamsT } from '../schemas/common';
-import { CompositionRequest, type CompositionRequestT } from '../schemas/compositions';
+import { IdParams, ListQuery, pageOf, problems, type IdParamsT, type ListQueryT } from '../schemas/common';
+import { CompositionList, CompositionRequest, type CompositionRequestT } from '../schemas/compositions';
 import { Accepted } from '../schemas/evaluations';
 import * as compositions from '../services/compositions';
 import { predict } from '../services/predict';
@@ -33,6 +33,29 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
     '/compositions/:id',
     { schema: { tags: ['compositions'], summary: 'A composition, its modules and metrics', params: IdParams, response: { 200: Type.Ref('Composition'), ...problems(400, 401, 404, 503) } } },
     async (request) => compositions.getComposition(deps, request.params.id, ownerOf(request)),
+  );
+
+  app.get<{ Querystring: ListQueryT }>(
+    '/compositions',
+    { schema: { tags: ['compositions'], summary: 'List compositions, newest first', querystring: ListQuery, response: { 200: CompositionList, ...problems(400, 401, 503) } } },
+    async (request) => compositions.listCompositions(deps, ownerOf(request), pageOf(request.query)),
+  );
+
+  app.delete<{ Params: IdParamsT }>(
+    '/compositions/:id',
+    {
+      schema: {
+        tags: ['compositions'],
+        summary: 'Delete a composition with its evaluations (409 while a job runs on it)',
+        description: 'The modules it reused stay; module versions that continuous learning made for it alone go with it.',
+        params: IdParams,
+        response: { 204: Type.Null(), ...problems(400, 401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      await compositions.deleteComposition(deps, request.params.id, ownerOf(request));
+      return reply.code(204).send();
+    },
   );
 
   app.post<{ Params: IdParamsT }>(

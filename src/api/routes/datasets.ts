@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { IdParams, ListQuery, problems, type IdParamsT, type ListQueryT } from '../schemas/common';
+import { IdParams, ListQuery, pageOf, problems, type IdParamsT, type ListQueryT } from '../schemas/common';
 import { DatasetList, DatasetUpload } from '../schemas/datasets';
 import * as datasets from '../services/datasets';
 import type { AppDeps } from '../deps';
@@ -27,7 +27,7 @@ export async function datasetsRoutes(app: FastifyInstance, { deps }: { deps: App
   app.get<{ Querystring: ListQueryT }>(
     '/datasets',
     { schema: { tags: ['datasets'], summary: 'List datasets', querystring: ListQuery, response: { 200: DatasetList, ...problems(400, 401, 503) } } },
-    async (request) => ({ items: await datasets.listDatasets(deps, ownerOf(request), request.query.limit ?? 100) }),
+    async (request) => datasets.listDatasets(deps, ownerOf(request), pageOf(request.query)),
   );
 
   app.get<{ Params: IdParamsT }>(
@@ -41,7 +41,7 @@ export async function datasetsRoutes(app: FastifyInstance, { deps }: { deps: App
     {
       schema: {
         tags: ['datasets'],
-        summary: 'Delete a dataset (409 while evaluations or decompositions use it)',
+        summary: 'Delete a dataset (409 while jobs read it or decompositions of it exist)',
         params: IdParams,
         response: { 204: Type.Null(), ...problems(400, 401, 404, 409, 503) },
       },

@@ -1,7 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { IdParams, problems, type IdParamsT } from '../schemas/common';
-import { DecompositionRequest, type DecompositionRequestT } from '../schemas/decompositions';
+import { IdParams, pageOf, problems, type IdParamsT } from '../schemas/common';
+import {
+  DecompositionList,
+  DecompositionListQuery,
+  DecompositionRequest,
+  ModuleList,
+  ModuleListQuery,
+  type DecompositionListQueryT,
+  type DecompositionRequestT,
+  type ModuleListQueryT,
+} from '../schemas/decompositions';
 import { Accepted } from '../schemas/evaluations';
 import * as decompositions from '../services/decompositions';
 import { exportModuleZip } from '../services/module-export';
@@ -32,6 +41,54 @@ export async function decompositionsRoutes(app: FastifyInstance, { deps }: { dep
     '/decompositions/:id',
     { schema: { tags: ['decompositions'], summary: 'A decomposition, its modules and metrics', params: IdParams, response: { 200: Type.Ref('Decomposition'), ...problems(400, 401, 404, 503) } } },
     async (request) => decompositions.getDecomposition(deps, request.params.id, ownerOf(request)),
+  );
+
+  app.get<{ Querystring: DecompositionListQueryT }>(
+    '/decompositions',
+    {
+      schema: {
+        tags: ['decompositions'],
+        summary: 'List decompositions, newest first (filters: modelId, datasetId)',
+        querystring: DecompositionListQuery,
+        response: { 200: DecompositionList, ...problems(400, 401, 503) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, ...filter } = request.query;
+      return decompositions.listDecompositions(deps, ownerOf(request), filter, pageOf({ limit, cursor }));
+    },
+  );
+
+  app.delete<{ Params: IdParamsT }>(
+    '/decompositions/:id',
+    {
+      schema: {
+        tags: ['decompositions'],
+        summary: 'Delete a decomposition with its modules (409 while a job runs on it or a composition uses its modules)',
+        params: IdParams,
+        response: { 204: Type.Null(), ...problems(400, 401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      await decompositions.deleteDecomposition(deps, request.params.id, ownerOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Querystring: ModuleListQueryT }>(
+    '/modules',
+    {
+      schema: {
+        tags: ['decompositions'],
+        summary: 'List modules across decompositions, newest first (filters: decompositionId, modelId, classIndex, className)',
+        querystring: ModuleListQuery,
+        response: { 200: ModuleList, ...problems(400, 401, 503) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, ...filter } = request.query;
+      return decompositions.listModules(deps, ownerOf(request), filter, pageOf({ limit, cursor }));
+    },
   );
 
   app.get<{ Params: IdParamsT }>(

@@ -1,11 +1,27 @@
 import type { FastifyInstance } from 'fastify';
-import { IdParams, problems, type IdParamsT } from '../schemas/common';
-import { JobView } from '../schemas/jobs';
+import { IdParams, pageOf, problems, type IdParamsT } from '../schemas/common';
+import { JobList, JobListQuery, JobView, type JobListQueryT } from '../schemas/jobs';
 import * as jobs from '../services/jobs';
 import type { AppDeps } from '../deps';
 import { ownerOf } from './owner';
 
 export async function jobsRoutes(app: FastifyInstance, { deps }: { deps: AppDeps }): Promise<void> {
+  app.get<{ Querystring: JobListQueryT }>(
+    '/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'List jobs, newest first (filters: state, type, resourceId)',
+        querystring: JobListQuery,
+        response: { 200: JobList, ...problems(400, 401, 503) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, ...filter } = request.query;
+      return jobs.listJobs(deps, ownerOf(request), filter, pageOf({ limit, cursor }));
+    },
+  );
+
   app.get<{ Params: IdParamsT }>(
     '/jobs/:id',
     { schema: { tags: ['jobs'], summary: 'State and progress of a job', params: IdParams, response: { 200: JobView, ...problems(400, 401, 404, 503) } } },

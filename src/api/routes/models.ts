@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { IdParams, ListQuery, problems, type IdParamsT, type ListQueryT } from '../schemas/common';
+import { IdParams, ListQuery, pageOf, problems, type IdParamsT, type ListQueryT } from '../schemas/common';
 import { ModelList, ModelUpload } from '../schemas/models';
 import * as models from '../services/models';
 import type { AppDeps } from '../deps';
@@ -31,7 +31,7 @@ export async function modelsRoutes(app: FastifyInstance, { deps }: { deps: AppDe
   app.get<{ Querystring: ListQueryT }>(
     '/models',
     { schema: { tags: ['models'], summary: 'List models', querystring: ListQuery, response: { 200: ModelList, ...problems(400, 401, 503) } } },
-    async (request) => ({ items: await models.listModels(deps, ownerOf(request), request.query.limit ?? 100) }),
+    async (request) => models.listModels(deps, ownerOf(request), pageOf(request.query)),
   );
 
   app.get<{ Params: IdParamsT }>(

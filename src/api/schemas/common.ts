@@ -1,5 +1,5 @@
 /** Schemas shared by every resource: the problem document, ids, pagination. */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 export const Problem = Type.Object(
   {
@@ -23,8 +23,23 @@ export function problems(...statuses: number[]): Record<number, typeof ProblemRe
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 export type IdParamsT = Static<typeof IdParams>;
 
-export const ListQuery = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
-  { additionalProperties: false },
-);
+/** Paging of every list: newest first, `limit` a page, `cursor` = the previous page's `nextCursor`. */
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })),
+};
+
+export const ListQuery = Type.Object(PageQuery, { additionalProperties: false });
 export type ListQueryT = Static<typeof ListQuery>;
+
+/** A page of a list: `nextCursor` is present when more items follow. */
+export function ListOf<T extends TSchema>(item: T) {
+  return Type.Object({ items: Type.Array(item), nextCursor: Type.Optional(Type.String({ description: 'pass as cursor for the next page' })) });
+}
+
+export function pageOf(query: { limit?: number; cursor?: string }): { limit: number; cursor?: string } {
+  return { limit: query.limit ?? 100, ...(query.cursor ? { cursor: query.cursor } : {}) };
+}
+
+const Id = Type.String({ minLength: 1, maxLength: 100 });
+export const FilterId = Type.Optional(Id);

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { ListOf } from './common';
 
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 const Label = Type.String({ minLength: 1, maxLength: 200 });
@@ -75,3 +76,5 @@ export const CompositionView = Type.Object(
   { $id: 'Composition' },
 );
 export type CompositionViewT = Static<typeof CompositionView>;
+
+export const CompositionList = ListOf(Type.Ref('Composition'));

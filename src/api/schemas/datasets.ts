@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { ListOf } from './common';
 
 export const DatasetView = Type.Object(
   {
@@ -17,7 +18,7 @@ export const DatasetView = Type.Object(
 );
 export type DatasetViewT = Static<typeof DatasetView>;
 
-export const DatasetList = Type.Object({ items: Type.Array(Type.Ref('Dataset')) });
+export const DatasetList = ListOf(Type.Ref('Dataset'));
 
 export const DatasetUpload = Type.Object({
   file: Type.Array(Type.String({ format: 'binary' }), { description: 'one or more files (CIFAR batches; IDX images + labels; npz; a zip of class folders)' }),

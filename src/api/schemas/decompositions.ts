@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { FilterId, ListOf, PageQuery } from './common';
 
 export const DecompositionOptions = Type.Object(
   {
@@ -78,8 +79,26 @@ export const ModuleView = Type.Object(
     keptFraction: Type.Number(),
     perLayer: Type.Array(Type.Object({ layer: Type.String(), units: Type.Integer(), kept: Type.Integer() })),
     oneVsRest: Type.Optional(Type.Object({ accuracy: Type.Number() })),
+    parentModuleId: Type.Optional(Type.String({ description: 'for versions made by continuous learning: the module it extends' })),
     createdAt: Type.String({ format: 'date-time' }),
   },
   { $id: 'Module' },
 );
 export type ModuleViewT = Static<typeof ModuleView>;
+
+export const DecompositionList = ListOf(Type.Ref('Decomposition'));
+export const DecompositionListQuery = Type.Object({ ...PageQuery, modelId: FilterId, datasetId: FilterId }, { additionalProperties: false });
+export type DecompositionListQueryT = Static<typeof DecompositionListQuery>;
+
+export const ModuleList = ListOf(Type.Ref('Module'));
+export const ModuleListQuery = Type.Object(
+  {
+    ...PageQuery,
+    decompositionId: FilterId,
+    modelId: FilterId,
+    classIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+    className: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type ModuleListQueryT = Static<typeof ModuleListQuery>;

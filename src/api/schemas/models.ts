@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ListOf } from './common';
 
 export const Preprocessing = Type.Object(
   {
@@ -45,7 +46,7 @@ export const ModelView = Type.Object(
 );
 export type ModelViewT = Static<typeof ModelView>;
 
-export const ModelList = Type.Object({ items: Type.Array(Type.Ref('Model')) });
+export const ModelList = ListOf(Type.Ref('Model'));
 
 /** Documentation of the multipart body (multipart is parsed by a stream, not by a validator). */
 export const ModelUpload = Type.Object({

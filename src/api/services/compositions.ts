@@ -5,25 +5,29 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, UnprocessableError } from '../../errors';
+import { releaseBlobs } from '../../store/blob-refs';
+import * as compositionsRepo from '../../store/compositions';
 import { findDataset } from '../../store/datasets';
+import { inTransaction } from '../../store/db';
+import { jobOf, jobsOf, type JobRow } from '../../store/jobs';
+import { findModuleSources, type ModuleSource } from '../../store/modules';
+import type { PageRequest } from '../../store/page';
+import { matchDatasetClasses } from '../../jobs/label-matching';
 import type { ComposeByReplacingT, ComposeFromModulesT, CompositionRequestT, CompositionViewT } from '../schemas/compositions';
 import type { AppDeps } from '../deps';
+import { checkImageShape } from './evaluations';
+import { jobFacts, refuseWhileRunning } from './jobs';
 import { recordAndEnqueue } from './record-job';
 
-interface Member {
-  moduleId: string;
-  label: string;
-}
+type Member = compositionsRepo.Member;
 
-async function loadMembers(deps: AppDeps, members: Member[], ownerId: string | null): Promise<void> {
-  const ids = [...new Set(members.map((m) => m.moduleId))];
-  const rows = await deps.db.module.findMany({ where: { id: { in: ids }, ownerId }, include: { decomposition: { include: { model: true } } } });
-  const found = new Map(rows.map((r) => [r.id, r]));
-  const missing = ids.filter((id) => !found.has(id));
-  if (missing.length) throw new NotFoundError('module', missing[0]);
+/** 404 for a module the owner cannot see, 422 for mixed input shapes, 409 for a label claimed twice. */
+function checkMembers(members: Member[], sources: Map<string, ModuleSource>): void {
+  const missing = members.find((m) => !sources.has(m.moduleId));
+  if (missing) throw new NotFoundError('module', missing.moduleId);
   const shapes = new Map<string, string[]>();
   for (const m of members) {
-    const shape = JSON.stringify(found.get(m.moduleId)!.decomposition.model.inputShape);
+    const shape = JSON.stringify(sources.get(m.moduleId)!.model.inputShape);
     shapes.set(shape, [...(shapes.get(shape) ?? []), m.moduleId]);
   }
   if (shapes.size > 1) {
@@ -38,29 +42,40 @@ async function loadMembers(deps: AppDeps, members: Member[], ownerId: string | n
   }
 }
 
-async function membersOf(deps: AppDeps, body: CompositionRequestT, ownerId: string | null): Promise<{ members: Member[]; base?: string }> {
+async function membersOf(deps: AppDeps, body: CompositionRequestT, ownerId: string | null): Promise<{ members: Member[]; base?: string; sources: Map<string, ModuleSource> }> {
   if ('baseCompositionId' in body) {
     const b = body as ComposeByReplacingT;
-    const base = await deps.db.composition.findFirst({ where: { id: b.baseCompositionId, ownerId }, include: { modules: { orderBy: { position: 'asc' } } } });
-    if (!base) throw new NotFoundError('composition', b.baseCompositionId);
-    const members = base.modules.map((m) => ({ moduleId: m.moduleId, label: m.label }));
+    const base = await compositionsRepo.findComposition(deps.db, b.baseCompositionId, ownerId);
+    const members = base.modules.map((m) => ({ ...m }));
     for (const r of b.replace) {
       const slot = members.find((m) => m.label === r.label);
       if (!slot) throw new UnprocessableError(`composition ${base.id} has no label "${r.label}" (labels: ${members.map((m) => m.label).join(', ')})`);
       slot.moduleId = r.moduleId;
     }
-    return { members, base: base.id };
+    return { members, base: base.id, sources: await findModuleSources(deps.db, [...new Set(members.map((m) => m.moduleId))], ownerId) };
   }
   const b = body as ComposeFromModulesT;
-  const rows = await deps.db.module.findMany({ where: { id: { in: b.modules.map((m) => m.moduleId) }, ownerId } });
-  const names = new Map(rows.map((r) => [r.id, r.className]));
-  return { members: b.modules.map((m) => ({ moduleId: m.moduleId, label: m.label ?? names.get(m.moduleId) ?? m.moduleId })) };
+  const sources = await findModuleSources(deps.db, [...new Set(b.modules.map((m) => m.moduleId))], ownerId);
+  return { members: b.modules.map((m) => ({ moduleId: m.moduleId, label: m.label ?? sources.get(m.moduleId)?.module.className ?? m.moduleId })), sources };
 }
 
 export async function createComposition(deps: AppDeps, body: CompositionRequestT, ownerId: string | null): Promise<{ id: string; jobId: string }> {
-  const { members, base } = await membersOf(deps, body, ownerId);
-  await loadMembers(deps, members, ownerId);
-  if (body.evalDatasetId) await findDataset(deps.db, body.evalDatasetId, ownerId);
+  const { members, base, sources } = await membersOf(deps, body, ownerId);
+  checkMembers(members, sources);
+  if (body.evalDatasetId) {
+    const ds = await findDataset(deps.db, body.evalDatasetId, ownerId);
+    const first = sources.get(members[0].moduleId)!;
+    checkImageShape(first.model.inputShape, ds, 'evalDataset');
+    // Refused now rather than scored on no image later.
+    matchDatasetClasses(
+      ds,
+      members.map((m) => {
+        const s = sources.get(m.moduleId)!;
+        return { label: m.label, classIndex: s.module.classIndex, modelId: s.model.id, modelClasses: s.model.numClasses ?? 0 };
+      }),
+      body.labelMapping,
+    );
+  }
   const continuousLearning = 'modules' in body ? body.continuousLearning : undefined;
   for (const ds of continuousLearning?.datasetIds ?? []) await findDataset(deps.db, ds, ownerId);
   const stray = Object.keys(continuousLearning?.labelMappings ?? {}).filter((ds) => !continuousLearning?.datasetIds.includes(ds));
@@ -74,40 +89,48 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
   const jobId = await recordAndEnqueue(
     deps,
     { type: 'compose', data: { compositionId: id }, ownerId, resourceId: id },
-    (tx, jid) =>
-      tx.composition.create({
-        data: {
-          id,
-          ownerId,
-          baseCompositionId: base ?? null,
-          labels: members.map((m) => m.label),
-          options,
-          jobId: jid,
-          modules: { create: members.map((m, position) => ({ position, moduleId: m.moduleId, label: m.label })) },
-        },
-      }),
-    (tx) => tx.composition.deleteMany({ where: { id } }),
+    (tx, jid) => compositionsRepo.createComposition(tx, { id, ownerId, baseCompositionId: base ?? null, members, options, jobId: jid }),
+    (tx) => compositionsRepo.deleteComposition(tx, id),
   );
   return { id, jobId };
 }
 
-export async function getComposition(deps: AppDeps, id: string, ownerId: string | null): Promise<CompositionViewT> {
-  // The job row first: it turns completed only after the metrics committed.
-  const job = await deps.db.job.findFirst({ where: { resourceId: id, type: 'compose', ownerId } });
-  const c = await deps.db.composition.findFirst({ where: { id, ownerId }, include: { modules: { orderBy: { position: 'asc' } } } });
-  if (!c) throw new NotFoundError('composition', id);
-  const options = (c.options ?? {}) as { evalDatasetId?: string };
+function compositionView(c: compositionsRepo.Composition, job: JobRow | null | undefined): CompositionViewT {
   return {
     id: c.id,
-    status: job?.state ?? c.status,
-    labels: c.labels as string[],
-    modules: c.modules.map((m) => ({ moduleId: m.moduleId, label: m.label })),
+    ...jobFacts(job),
+    labels: c.labels,
+    modules: c.modules,
     ...(c.baseCompositionId ? { baseCompositionId: c.baseCompositionId } : {}),
-    ...(options.evalDatasetId ? { evalDatasetId: options.evalDatasetId } : {}),
+    ...(c.options.evalDatasetId ? { evalDatasetId: c.options.evalDatasetId } : {}),
     ...(c.jobId ? { jobId: c.jobId } : {}),
     ...(c.metrics ? { metrics: c.metrics as CompositionViewT['metrics'] } : {}),
-    ...(job?.state === 'failed' && job.error ? { error: job.error as CompositionViewT['error'] } : {}),
     createdAt: c.createdAt.toISOString(),
     ...(c.finishedAt ? { finishedAt: c.finishedAt.toISOString() } : {}),
   };
+}
+
+export async function getComposition(deps: AppDeps, id: string, ownerId: string | null): Promise<CompositionViewT> {
+  const job = await jobOf(deps.db, id, 'compose');
+  return compositionView(await compositionsRepo.findComposition(deps.db, id, ownerId), job);
+}
+
+export async function listCompositions(deps: AppDeps, ownerId: string | null, page: PageRequest): Promise<{ items: CompositionViewT[]; nextCursor?: string }> {
+  const p = await compositionsRepo.listCompositions(deps.db, ownerId, page);
+  const jobs = await jobsOf(deps.db, p.items.map((c) => c.id), 'compose');
+  return { ...p, items: p.items.map((c) => compositionView(c, jobs.get(c.id))) };
+}
+
+/**
+ * 409 while a job works on it (compose, predict, one of its evaluations); then it goes with its
+ * evaluations and the module versions continuous learning made for it alone. The modules it
+ * reused, and compositions that replaced some of its modules, are not touched.
+ */
+export async function deleteComposition(deps: AppDeps, id: string, ownerId: string | null): Promise<void> {
+  const blobs = await inTransaction(deps.db, async (tx) => {
+    await compositionsRepo.findComposition(tx, id, ownerId);
+    refuseWhileRunning(`composition ${id}`, await compositionsRepo.compositionRunningJobs(tx, id));
+    return compositionsRepo.deleteComposition(tx, id);
+  });
+  await releaseBlobs(deps.db, deps.blobs, blobs);
 }

@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { BadRequestError, ConflictError } from '../../errors';
-import { isBlobReferenced } from '../../store/blob-refs';
+import { releaseBlobs } from '../../store/blob-refs';
+import { inTransaction } from '../../store/db';
+import type { PageRequest } from '../../store/page';
 import { parseDataset, type DatasetFormat } from '../../store/formats/datasets';
 import * as datasetsRepo from '../../store/datasets';
 import { discardUpload, readUpload, uploadStore } from '../upload';
@@ -15,17 +17,17 @@ import type { AppDeps } from '../deps';
 
 const FORMATS: readonly DatasetFormat[] = ['cifar-bin', 'idx', 'npz', 'image-folder'];
 
-export function datasetView(row: datasetsRepo.DatasetRow): DatasetViewT {
+export function datasetView(row: datasetsRepo.Dataset): DatasetViewT {
   return {
     id: row.id,
     name: row.name,
     format: row.format,
     count: row.count,
-    shape: row.shape as number[],
+    shape: row.shape,
     dtype: row.dtype,
     numClasses: row.numClasses,
-    classCounts: row.classCounts as number[],
-    ...(row.classNames ? { classNames: row.classNames as string[] } : {}),
+    classCounts: row.classCounts,
+    ...(row.classNames ? { classNames: row.classNames } : {}),
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -88,15 +90,23 @@ export async function getDataset(deps: AppDeps, id: string, ownerId: string | nu
   return datasetView(await datasetsRepo.findDataset(deps.db, id, ownerId));
 }
 
-export async function listDatasets(deps: AppDeps, ownerId: string | null, limit: number): Promise<DatasetViewT[]> {
-  return (await datasetsRepo.listDatasets(deps.db, ownerId, limit)).map(datasetView);
+export async function listDatasets(deps: AppDeps, ownerId: string | null, page: PageRequest): Promise<{ items: DatasetViewT[]; nextCursor?: string }> {
+  const p = await datasetsRepo.listDatasets(deps.db, ownerId, page);
+  return { ...p, items: p.items.map(datasetView) };
 }
 
+/**
+ * 409 while a job reads it (an evaluation, a decomposition, a composition's scoring or continuous
+ * learning) or while a decomposition made from it exists; its finished evaluations go with it.
+ */
 export async function deleteDataset(deps: AppDeps, id: string, ownerId: string | null): Promise<void> {
-  const ds = await datasetsRepo.findDataset(deps.db, id, ownerId);
-  const used = await deps.db.evaluation.count({ where: { datasetId: id, status: { in: ['queued', 'active'] } } });
-  const usedBy = used + (await deps.db.decomposition.count({ where: { OR: [{ datasetId: id }, { evalDatasetId: id }] } }));
-  if (usedBy > 0) throw new ConflictError(`dataset ${id} is used by ${usedBy} evaluation(s) or decomposition(s)`);
-  await deps.db.$transaction([deps.db.evaluation.deleteMany({ where: { datasetId: id } }), deps.db.dataset.delete({ where: { id } })]);
-  for (const key of [ds.imagesBlob, ds.labelsBlob]) if (!(await isBlobReferenced(deps.db, key))) await deps.blobs.delete(key);
+  const ds = await inTransaction(deps.db, async (tx) => {
+    const found = await datasetsRepo.findDataset(tx, id, ownerId);
+    const use = await datasetsRepo.datasetUse(tx, id);
+    if (use.runningJobs > 0) throw new ConflictError(`dataset ${id} is used by ${use.runningJobs} unfinished job(s); wait for them or cancel them with DELETE /jobs/<id>`);
+    if (use.decompositions > 0) throw new ConflictError(`dataset ${id} is used by ${use.decompositions} decomposition(s); delete them first`);
+    await datasetsRepo.deleteDataset(tx, id);
+    return found;
+  });
+  await releaseBlobs(deps.db, deps.blobs, [ds.imagesBlob, ds.labelsBlob]);
 }

@@ -1,18 +1,23 @@
-/** Decomposition requests: validate model, datasets, classes and options; record; queue. */
+/** Decompositions and their modules: requests checked, recorded, queued; views, lists, deletion. */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, UnprocessableError } from '../../errors';
-import { findDataset, type DatasetRow } from '../../store/datasets';
-import { findModel, type ModelRow } from '../../store/models';
+import { ConflictError, UnprocessableError } from '../../errors';
+import { releaseBlobs } from '../../store/blob-refs';
+import { findDataset, type Dataset } from '../../store/datasets';
+import { inTransaction } from '../../store/db';
+import * as decompositionsRepo from '../../store/decompositions';
+import { jobOf, jobsOf, type JobRow } from '../../store/jobs';
+import { findModel, type Model } from '../../store/models';
+import * as modulesRepo from '../../store/modules';
+import type { PageRequest } from '../../store/page';
 import type { DecompositionRequestT, DecompositionViewT, ModuleViewT } from '../schemas/decompositions';
 import { DEFAULT_DECOMPOSE_OPTIONS } from '../../jobs/queues';
 import type { AppDeps } from '../deps';
+import { checkImageShape } from './evaluations';
+import { jobFacts, refuseWhileRunning } from './jobs';
 import { recordAndEnqueue } from './record-job';
 
-function checkFits(model: ModelRow, ds: DatasetRow, role: string): void {
-  const imageShape = (ds.shape as number[]).slice(1);
-  if (JSON.stringify(imageShape) !== JSON.stringify(model.inputShape)) {
-    throw new UnprocessableError(`${role} images are ${JSON.stringify(imageShape)} but the model expects ${JSON.stringify(model.inputShape)}`);
-  }
+function checkFits(model: Model, ds: Dataset, role: string): void {
+  checkImageShape(model.inputShape, ds, role);
   if (ds.numClasses > (model.numClasses ?? 0)) {
     throw new UnprocessableError(`${role} has ${ds.numClasses} classes but the model only ${model.numClasses}`);
   }
@@ -34,59 +39,94 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
     deps,
     { type: 'decompose', data: { decompositionId: id }, ownerId, resourceId: id, modelId: model.id },
     (tx, jid) =>
-      tx.decomposition.create({
-        data: {
-          id,
-          ownerId,
-          modelId: model.id,
-          datasetId: dataset.id,
-          evalDatasetId: evalDataset?.id ?? null,
-          ...(body.classes ? { classes: [...body.classes].sort((a, b) => a - b) } : {}),
-          options,
-          jobId: jid,
-        },
+      decompositionsRepo.createDecomposition(tx, {
+        id,
+        ownerId,
+        modelId: model.id,
+        datasetId: dataset.id,
+        evalDatasetId: evalDataset?.id ?? null,
+        classes: body.classes ? [...body.classes].sort((a, b) => a - b) : null,
+        options,
+        jobId: jid,
       }),
-    (tx) => tx.decomposition.deleteMany({ where: { id } }),
+    (tx) => decompositionsRepo.deleteDecomposition(tx, id),
   );
   return { id, jobId };
 }
 
-export async function getDecomposition(deps: AppDeps, id: string, ownerId: string | null): Promise<DecompositionViewT> {
-  // The job row is read first: it turns completed only after the results committed, so a
-  // completed state can never be shown beside results read from before the commit.
-  const job = await deps.db.job.findFirst({ where: { resourceId: id, type: 'decompose', ownerId } });
-  const dec = await deps.db.decomposition.findFirst({ where: { id, ownerId }, include: { modules: { orderBy: { classIndex: 'asc' } } } });
-  if (!dec) throw new NotFoundError('decomposition', id);
+function decompositionView(dec: decompositionsRepo.Decomposition & { modules: decompositionsRepo.ModuleSummary[] }, job: JobRow | null | undefined): DecompositionViewT {
   return {
     id: dec.id,
-    status: job?.state ?? dec.status,
+    ...jobFacts(job),
     modelId: dec.modelId,
     datasetId: dec.datasetId,
     ...(dec.evalDatasetId ? { evalDatasetId: dec.evalDatasetId } : {}),
-    ...(dec.classes ? { classes: dec.classes as number[] } : {}),
-    options: dec.options as object,
+    ...(dec.classes ? { classes: dec.classes } : {}),
+    options: dec.options,
     ...(dec.jobId ? { jobId: dec.jobId } : {}),
     ...(dec.engineVersion ? { engineVersion: dec.engineVersion } : {}),
-    modules: dec.modules.map((m) => ({ id: m.id, classIndex: m.classIndex, className: m.className, keptFraction: m.keptFraction })),
+    modules: dec.modules,
     ...(dec.metrics ? { metrics: dec.metrics as DecompositionViewT['metrics'] } : {}),
-    ...(job?.state === 'failed' && job.error ? { error: job.error as DecompositionViewT['error'] } : {}),
     createdAt: dec.createdAt.toISOString(),
     ...(dec.finishedAt ? { finishedAt: dec.finishedAt.toISOString() } : {}),
   };
 }
 
-export async function getModule(deps: AppDeps, id: string, ownerId: string | null): Promise<ModuleViewT> {
-  const m = await deps.db.module.findFirst({ where: { id, ownerId }, include: { decomposition: { select: { modelId: true } } } });
-  if (!m) throw new NotFoundError('module', id);
+export async function getDecomposition(deps: AppDeps, id: string, ownerId: string | null): Promise<DecompositionViewT> {
+  const job = await jobOf(deps.db, id, 'decompose');
+  return decompositionView(await decompositionsRepo.findDecomposition(deps.db, id, ownerId), job);
+}
+
+export async function listDecompositions(
+  deps: AppDeps,
+  ownerId: string | null,
+  filter: decompositionsRepo.DecompositionFilter,
+  page: PageRequest,
+): Promise<{ items: DecompositionViewT[]; nextCursor?: string }> {
+  const p = await decompositionsRepo.listDecompositions(deps.db, ownerId, filter, page);
+  const jobs = await jobsOf(deps.db, p.items.map((d) => d.id), 'decompose');
+  return { ...p, items: p.items.map((d) => decompositionView(d, jobs.get(d.id))) };
+}
+
+/**
+ * 409 while its job (or an export of one of its modules) runs, or while a composition uses one of
+ * its modules; then the decomposition, its modules and their job rows go, and the blobs only they
+ * referred to.
+ */
+export async function deleteDecomposition(deps: AppDeps, id: string, ownerId: string | null): Promise<void> {
+  const blobs = await inTransaction(deps.db, async (tx) => {
+    await decompositionsRepo.findDecomposition(tx, id, ownerId);
+    const use = await decompositionsRepo.decompositionUse(tx, id);
+    refuseWhileRunning(`decomposition ${id}`, use.runningJobs);
+    if (use.compositions.length > 0) {
+      const shown = use.compositions.slice(0, 3).join(', ');
+      throw new ConflictError(`decomposition ${id} has modules that ${use.compositions.length} composition(s) use (${shown}); delete those compositions first`);
+    }
+    return decompositionsRepo.deleteDecomposition(tx, id);
+  });
+  await releaseBlobs(deps.db, deps.blobs, blobs);
+}
+
+function moduleView(m: modulesRepo.Module): ModuleViewT {
   return {
     id: m.id,
     decompositionId: m.decompositionId,
-    modelId: m.decomposition.modelId,
+    modelId: m.modelId,
     classIndex: m.classIndex,
     className: m.className,
     keptFraction: m.keptFraction,
-    perLayer: m.perLayer as ModuleViewT['perLayer'],
-    ...(m.oneVsRest ? { oneVsRest: m.oneVsRest as { accuracy: number } } : {}),
+    perLayer: m.perLayer,
+    ...(m.oneVsRest ? { oneVsRest: m.oneVsRest } : {}),
+    ...(m.parentModuleId ? { parentModuleId: m.parentModuleId } : {}),
     createdAt: m.createdAt.toISOString(),
   };
+}
+
+export async function getModule(deps: AppDeps, id: string, ownerId: string | null): Promise<ModuleViewT> {
+  return moduleView(await modulesRepo.findModule(deps.db, id, ownerId));
+}
+
+export async function listModules(deps: AppDeps, ownerId: string | null, filter: modulesRepo.ModuleFilter, page: PageRequest): Promise<{ items: ModuleViewT[]; nextCursor?: string }> {
+  const p = await modulesRepo.listModules(deps.db, ownerId, filter, page);
+  return { ...p, items: p.items.map(moduleView) };
 }

@@ -1,6 +1,7 @@
-/** Job views and cancellation. The job row is the record; BullMQ only carries the work. */
+/** Job views, lists and cancellation. The job row is the record; BullMQ only carries the work. */
 import { ConflictError } from '../../errors';
 import * as jobsRepo from '../../store/jobs';
+import type { PageRequest } from '../../store/page';
 import type { JobType } from '../../jobs/queues';
 import type { JobViewT } from '../schemas/jobs';
 import type { AppDeps } from '../deps';
@@ -14,6 +15,7 @@ export function jobView(row: jobsRepo.JobRow): JobViewT {
     ...(row.stage ? { stage: row.stage } : {}),
     attempts: row.attempts,
     cancelRequested: row.cancelRequested,
+    ...(row.resourceId ? { resourceId: row.resourceId } : {}),
     ...(row.result !== null ? { result: row.result } : {}),
     ...(row.error !== null ? { error: row.error as JobViewT['error'] } : {}),
     createdAt: row.createdAt.toISOString(),
@@ -22,8 +24,29 @@ export function jobView(row: jobsRepo.JobRow): JobViewT {
   };
 }
 
+/**
+ * What a resource shows of the job that makes it: the one mapper from job row to resource status
+ * (a resource has no state of its own) and, when it failed, the job's problem.
+ */
+export function jobFacts(job: jobsRepo.JobRow | null | undefined): { status: string; error?: { title: string; detail: string } } {
+  if (!job) return { status: 'queued' };
+  return { status: job.state, ...(job.state === 'failed' && job.error ? { error: job.error as { title: string; detail: string } } : {}) };
+}
+
 export async function getJob(deps: AppDeps, id: string, ownerId: string | null): Promise<JobViewT> {
   return jobView(await jobsRepo.findJob(deps.db, id, ownerId));
+}
+
+export async function listJobs(deps: AppDeps, ownerId: string | null, filter: jobsRepo.JobFilter, page: PageRequest): Promise<{ items: JobViewT[]; nextCursor?: string }> {
+  const p = await jobsRepo.listJobs(deps.db, ownerId, filter, page);
+  return { ...p, items: p.items.map(jobView) };
+}
+
+/** 409 naming what still runs, for deletes of resources that jobs are working on. */
+export function refuseWhileRunning(what: string, running: jobsRepo.JobRow[]): void {
+  if (running.length === 0) return;
+  const shown = running.slice(0, 3).map((j) => `${j.type} job ${j.id} (${j.state})`).join(', ');
+  throw new ConflictError(`${what} is in use by ${running.length} unfinished job(s): ${shown}; wait for them or cancel them with DELETE /jobs/<id>`);
 }
 
 /**

@@ -5,28 +5,30 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BadRequestError, ConflictError, UnsupportedFormatError } from '../../errors';
 import { sniffContainer } from '../../store/formats/models/detect';
-import { isBlobReferenced } from '../../store/blob-refs';
+import { releaseBlobs } from '../../store/blob-refs';
+import { inTransaction } from '../../store/db';
 import * as modelsRepo from '../../store/models';
-import type { JobErrorInfo } from '../../store/jobs';
+import { countUnfinishedJobsOfModel, deleteJob, type JobErrorInfo } from '../../store/jobs';
+import type { PageRequest } from '../../store/page';
 import { errorOfFailedJob, waitForJob } from './wait-job';
 import { ClassNames, Preprocessing, type ModelViewT, type PreprocessingT } from '../schemas/models';
 import { discardUpload, readUpload, uploadStore } from '../upload';
 import type { AppDeps } from '../deps';
 import { recordAndEnqueue } from './record-job';
 
-export function modelView(row: modelsRepo.ModelRow, jobId?: string): ModelViewT {
+export function modelView(row: modelsRepo.Model, jobId?: string): ModelViewT {
   return {
     id: row.id,
     name: row.name,
     format: row.format,
     status: row.status,
-    inputShape: (row.inputShape as number[] | null) ?? null,
+    inputShape: row.inputShape,
     numClasses: row.numClasses,
     params: row.params,
-    layers: (row.layers as ModelViewT['layers']) ?? null,
-    preprocessing: JSON.parse(row.preprocessing) as PreprocessingT,
-    classNames: (row.classNames as string[] | null) ?? null,
-    sizeBytes: Number(row.sizeBytes),
+    layers: row.layers,
+    preprocessing: row.preprocessing as PreprocessingT,
+    classNames: row.classNames,
+    sizeBytes: row.sizeBytes,
     sha256: row.sha256,
     createdAt: row.createdAt.toISOString(),
     ...(jobId ? { jobId } : {}),
@@ -84,7 +86,7 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
     }
 
     const modelId = randomUUID();
-    let row: modelsRepo.ModelRow | undefined;
+    let row: modelsRepo.Model | undefined;
     const jobId = await recordAndEnqueue(
       deps,
       { type: 'inspect-model', data: { modelId }, ownerId, resourceId: modelId, modelId },
@@ -94,14 +96,14 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
           ownerId,
           name,
           format: kind === 'hdf5' ? 'h5' : 'zip',
-          sizeBytes: BigInt(file.blob.size),
+          sizeBytes: file.blob.size,
           sha256: file.blob.key,
           sourceBlob: file.blob.key,
-          preprocessing: JSON.stringify({ ...preprocessing, scale: preprocessing.scale ?? 1 }),
+          preprocessing: { ...preprocessing, scale: preprocessing.scale ?? 1 },
           ...(classNames ? { classNames } : {}),
         });
       },
-      (tx) => tx.model.deleteMany({ where: { id: modelId } }),
+      (tx) => modelsRepo.deleteModel(tx, modelId),
     );
     return await awaitImport(deps, row!, jobId);
   } catch (err) {
@@ -110,7 +112,7 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
   }
 }
 
-async function awaitImport(deps: AppDeps, row: modelsRepo.ModelRow, jobId: string): Promise<{ model: ModelViewT; ready: boolean }> {
+async function awaitImport(deps: AppDeps, row: modelsRepo.Model, jobId: string): Promise<{ model: ModelViewT; ready: boolean }> {
   const job = await waitForJob(deps, jobId, deps.config.importWaitMs);
   if (!job || job.state === 'queued' || job.state === 'active') return { model: modelView(row, jobId), ready: false };
   if (job.state === 'completed') {
@@ -119,28 +121,30 @@ async function awaitImport(deps: AppDeps, row: modelsRepo.ModelRow, jobId: strin
   const error = job.error as JobErrorInfo | null;
   if (job.state === 'failed' && error?.status && error.status < 500) {
     // The client gets the whole story now; the import left no model behind, so drop its job too.
-    await deps.db.job.deleteMany({ where: { id: jobId } });
+    await deleteJob(deps.db, jobId);
   }
-  throw errorOfFailedJob(job.state === 'cancelled' ? { title: 'Cancelled', detail: 'the import was cancelled', status: 409 } : error);
+  throw errorOfFailedJob(job.state === 'cancelled' ? { title: 'Conflict', detail: 'the import was cancelled', status: 409, code: 'CONFLICT' } : error);
 }
 
 export async function getModel(deps: AppDeps, id: string, ownerId: string | null): Promise<ModelViewT> {
   return modelView(await modelsRepo.findModel(deps.db, id, ownerId));
 }
 
-export async function listModels(deps: AppDeps, ownerId: string | null, limit: number): Promise<ModelViewT[]> {
-  return (await modelsRepo.listModels(deps.db, ownerId, limit)).map((r) => modelView(r));
+export async function listModels(deps: AppDeps, ownerId: string | null, page: PageRequest): Promise<{ items: ModelViewT[]; nextCursor?: string }> {
+  const p = await modelsRepo.listModels(deps.db, ownerId, page);
+  return { ...p, items: p.items.map((r) => modelView(r)) };
 }
 
+/** 409 while jobs use it or decompositions of it exist; its finished evaluations go with it. */
 export async function deleteModel(deps: AppDeps, id: string, ownerId: string | null): Promise<void> {
-  const model = await modelsRepo.findModel(deps.db, id, ownerId);
-  const busy = await deps.db.job.count({ where: { modelId: id, state: { in: ['queued', 'active'] } } });
-  if (busy > 0) throw new ConflictError(`model ${id} is used by ${busy} unfinished job(s)`);
-  const decompositions = await deps.db.decomposition.count({ where: { modelId: id } });
-  if (decompositions > 0) throw new ConflictError(`model ${id} has ${decompositions} decomposition(s); delete them first`);
-  // Its finished evaluations describe this model only: they go with it.
-  await deps.db.$transaction([deps.db.evaluation.deleteMany({ where: { modelId: id } }), deps.db.model.delete({ where: { id } })]);
-  for (const key of [model.sourceBlob, model.canonicalBlob]) {
-    if (key && !(await isBlobReferenced(deps.db, key))) await deps.blobs.delete(key);
-  }
+  const model = await inTransaction(deps.db, async (tx) => {
+    const found = await modelsRepo.findModel(tx, id, ownerId);
+    const busy = await countUnfinishedJobsOfModel(tx, id);
+    if (busy > 0) throw new ConflictError(`model ${id} is used by ${busy} unfinished job(s)`);
+    const decompositions = await modelsRepo.countDecompositionsOfModel(tx, id);
+    if (decompositions > 0) throw new ConflictError(`model ${id} has ${decompositions} decomposition(s); delete them first`);
+    await modelsRepo.deleteModel(tx, id);
+    return found;
+  });
+  await releaseBlobs(deps.db, deps.blobs, [model.sourceBlob, model.canonicalBlob]);
 }

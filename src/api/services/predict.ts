@@ -6,7 +6,9 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { BadRequestError, NotFoundError } from '../../errors';
+import { BadRequestError } from '../../errors';
+import { releaseBlobs } from '../../store/blob-refs';
+import { findComposition } from '../../store/compositions';
 import { decodeImage } from '../../store/formats/image';
 import type { JobErrorInfo } from '../../store/jobs';
 import { discardUpload, readUpload, uploadStore } from '../upload';
@@ -69,8 +71,7 @@ async function fromImages(deps: AppDeps, request: FastifyRequest): Promise<Input
 export type PredictOutcome = { ready: true; predictions: unknown } | { ready: false; jobId: string };
 
 export async function predict(deps: AppDeps, request: FastifyRequest, id: string, ownerId: string | null): Promise<PredictOutcome> {
-  const comp = await deps.db.composition.findFirst({ where: { id, ownerId } });
-  if (!comp) throw new NotFoundError('composition', id);
+  await findComposition(deps.db, id, ownerId);
   const inputs = request.isMultipart() ? await fromImages(deps, request) : fromJson(request.body);
   const total = inputs.reduce((s, i) => s + i.pixels.length, 0);
   const packed = new Float32Array(total);
@@ -83,9 +84,9 @@ export async function predict(deps: AppDeps, request: FastifyRequest, id: string
   const items = inputs.map(({ height, width, channels }) => ({ height, width, channels }));
   let jobId: string;
   try {
-    jobId = await recordAndEnqueue(deps, { type: 'predict', data: { compositionId: id, inputBlob: blob.key, items }, ownerId, resourceId: id }, async () => undefined, async () => undefined);
+    jobId = await recordAndEnqueue(deps, { type: 'predict', data: { compositionId: id, inputBlob: blob.key, items }, ownerId, resourceId: id });
   } catch (err) {
-    await deps.blobs.delete(blob.key);
+    await releaseBlobs(deps.db, deps.blobs, [blob.key]);
     throw err;
   }
   const job = await waitForJob(deps, jobId, deps.config.importWaitMs);

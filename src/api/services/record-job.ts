@@ -4,7 +4,8 @@
  * never run, and the caller's error (503) propagates.
  */
 import { randomUUID } from 'node:crypto';
-import type { Prisma } from '../../store/db';
+import { inTransaction, type Prisma } from '../../store/db';
+import { createJob, deleteJob } from '../../store/jobs';
 import type { JobDataMap, JobType } from '../../jobs/queues';
 import type { AppDeps } from '../deps';
 
@@ -16,24 +17,28 @@ export interface JobSpec<T extends JobType> {
   readonly modelId?: string;
 }
 
+type Tx = Prisma.TransactionClient;
+
+/**
+ * @param write the resource rows, in the job's transaction (nothing when the job makes no resource)
+ * @param undo takes the resource rows back when the queue refuses the job
+ */
 export async function recordAndEnqueue<T extends JobType>(
   deps: AppDeps,
   job: JobSpec<T>,
-  write: (tx: Prisma.TransactionClient, jobId: string) => Promise<unknown>,
-  undo: (tx: Prisma.TransactionClient) => Promise<unknown>,
+  write: (tx: Tx, jobId: string) => Promise<unknown> = async () => undefined,
+  undo: (tx: Tx) => Promise<unknown> = async () => undefined,
 ): Promise<string> {
   const jobId = randomUUID();
-  await deps.db.$transaction(async (tx) => {
+  await inTransaction(deps.db, async (tx) => {
     await write(tx, jobId);
-    await tx.job.create({
-      data: { id: jobId, ownerId: job.ownerId, type: job.type, data: job.data as Prisma.InputJsonValue, resourceId: job.resourceId, modelId: job.modelId ?? null },
-    });
+    await createJob(tx, { id: jobId, ownerId: job.ownerId, type: job.type, data: job.data as Prisma.InputJsonValue, resourceId: job.resourceId, modelId: job.modelId ?? null });
   });
   try {
     await deps.queues.enqueue(job.type, jobId, job.data);
   } catch (err) {
-    await deps.db.$transaction(async (tx) => {
-      await tx.job.deleteMany({ where: { id: jobId } });
+    await inTransaction(deps.db, async (tx) => {
+      await deleteJob(tx, jobId);
       await undo(tx);
     });
     throw err;

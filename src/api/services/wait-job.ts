@@ -19,9 +19,8 @@ export async function waitForJob(deps: AppDeps, jobId: string, timeoutMs: number
   }
 }
 
-/** The AppError a failed job's recorded problem stands for (bad input keeps its 4xx status). */
+/** The AppError a failed job's recorded problem stands for: by its catalog code (unknown: internal). */
 export function errorOfFailedJob(info: JobErrorInfo | null): AppError {
-  const status = info?.status ?? 500;
-  const code = (Object.keys(ERROR_CATALOG) as ErrorCode[]).find((c) => ERROR_CATALOG[c].status === status) ?? 'INTERNAL';
+  const code = info?.code && Object.hasOwn(ERROR_CATALOG, info.code) ? (info.code as ErrorCode) : 'INTERNAL';
   return new AppError(code, info?.detail ?? 'the job failed');
 }

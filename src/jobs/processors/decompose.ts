@@ -13,8 +13,9 @@ import {
   maskJaccard,
   type DecomposeOptions,
 } from '../../engine';
-import type { Prisma } from '../../store/db';
+import { decompositionForRun, recordDecompositionResults } from '../../store/decompositions';
 import { findModelById } from '../../store/models';
+import type { LayerKept, NewModule } from '../../store/modules';
 import { packHead, packMasks } from '../../store/module-blobs';
 import { cachedModel } from '../model-cache';
 import { blobSource, datasetBatches, readLabels } from '../dataset-batches';
@@ -23,22 +24,21 @@ import type { JobContext, Processor } from '../context';
 
 export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   const started = Date.now();
-  const dec = await ctx.db.decomposition.findUniqueOrThrow({ where: { id: ctx.data.decompositionId }, include: { dataset: true, evalDataset: true } });
-  await ctx.db.decomposition.update({ where: { id: dec.id }, data: { status: 'active' } });
+  const dec = await decompositionForRun(ctx.db, ctx.data.decompositionId);
   const model = await findModelById(ctx.db, dec.modelId);
-  const classNames = model.classNames as string[];
-  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.leases);
-  const options = { ...(dec.options as object), preprocessing: JSON.parse(model.preprocessing) } as DecomposeOptions;
-  const classes = (dec.classes as number[] | null) ?? undefined;
+  const classNames = model.classNames ?? [];
+  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.pins);
+  const options = { ...dec.options, preprocessing: model.preprocessing } as unknown as DecomposeOptions;
+  const classes = dec.classes ?? undefined;
 
   await ctx.progress(1, 'sampling');
-  const train = { ...dec.dataset, shape: dec.dataset.shape as number[] };
+  const train = dec.dataset;
   const labels = await readLabels(ctx.blobs, train);
   const result = await decompose(tfModel, blobSource(ctx.blobs, train), labels, { ...options, classes }, async (stage, fraction) => {
     if (stage === 'observing') await ctx.progress(2 + 58 * fraction, 'observing');
     else await ctx.progress(stage === 'masking' ? 60 : 1, stage);
   });
-  const points = result.observationPoints.map((p) => ({ layer: p.layer, shape: p.shape, units: p.units }));
+  const points = result.observationPoints.map((p) => ({ layer: p.layer, shape: [...p.shape], units: p.units }));
   const totalUnits = points.reduce((s, p) => s + p.units, 0);
 
   const stored = [];
@@ -62,9 +62,8 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
     const runner = new ModuleRunner(plan, result.modules, options.maskPoint);
     try {
       const ds = dec.evalDataset;
-      const shape = ds.shape as number[];
-      const evaluation = await evaluateModules(plan, runner, datasetBatches(ctx.blobs, { ...ds, shape }, 256), {
-        imageShape: shape.slice(1),
+      const evaluation = await evaluateModules(plan, runner, datasetBatches(ctx.blobs, ds, 256), {
+        imageShape: ds.shape.slice(1),
         preprocessing: options.preprocessing,
         moduleClasses: result.modules.map((m) => m.classIndex),
         onProgress: (done) => ctx.progress(65 + (33 * done) / ds.count, 'evaluating'),
@@ -98,38 +97,22 @@ async function save(
   decompositionId: string,
   ownerId: string | null,
   classNames: string[],
-  stored: { module: { classIndex: number; head: { removedFeatures: number[] } }; masksBlob: string; headBlob: string; keptFraction: number; perLayer: object[]; oneVsRest?: number }[],
-  points: object[],
+  stored: { module: { classIndex: number }; masksBlob: string; headBlob: string; keptFraction: number; perLayer: LayerKept[]; oneVsRest?: number }[],
+  points: { layer: string; shape: number[]; units: number }[],
   metrics: Record<string, unknown>,
 ): Promise<void> {
-  // One transaction, keyed by (decomposition, class): a retried job replaces, never duplicates.
-  await ctx.record(async (tx) => {
-    await tx.module.deleteMany({ where: { decompositionId, parentModuleId: null } });
-    for (const s of stored) {
-      await tx.module.create({
-        data: {
-          id: `${decompositionId}-${s.module.classIndex}`,
-          ownerId,
-          decompositionId,
-          classIndex: s.module.classIndex,
-          className: classNames[s.module.classIndex] ?? String(s.module.classIndex),
-          keptFraction: s.keptFraction,
-          perLayer: s.perLayer as Prisma.InputJsonValue,
-          masksBlob: s.masksBlob,
-          headBlob: s.headBlob,
-          ...(s.oneVsRest !== undefined ? { oneVsRest: { accuracy: s.oneVsRest } } : {}),
-        },
-      });
-    }
-    await tx.decomposition.update({
-      where: { id: decompositionId },
-      data: {
-        status: 'completed',
-        engineVersion: ENGINE_VERSION,
-        observationPoints: points as Prisma.InputJsonValue,
-        metrics: metrics as Prisma.InputJsonValue,
-        finishedAt: new Date(),
-      },
-    });
-  });
+  const modules: NewModule[] = stored.map((s) => ({
+    // Keyed by (decomposition, class): a retried job replaces, never duplicates.
+    id: `${decompositionId}-${s.module.classIndex}`,
+    ownerId,
+    decompositionId,
+    classIndex: s.module.classIndex,
+    className: classNames[s.module.classIndex] ?? String(s.module.classIndex),
+    keptFraction: s.keptFraction,
+    perLayer: s.perLayer,
+    masksBlob: s.masksBlob,
+    headBlob: s.headBlob,
+    ...(s.oneVsRest !== undefined ? { oneVsRest: { accuracy: s.oneVsRest } } : {}),
+  }));
+  await ctx.record((tx) => recordDecompositionResults(tx, decompositionId, { engineVersion: ENGINE_VERSION, observationPoints: points, metrics, modules }));
 }

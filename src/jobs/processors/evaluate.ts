@@ -1,37 +1,37 @@
 /**
- * evaluate: runs a model over a dataset in streaming batches and stores top-1, top-5, per-class
- * accuracy and the confusion matrix on the evaluation row.
+ * evaluate: runs a model, or a composition, over a dataset in streaming batches and records top-1,
+ * top-5, per-class accuracy, the confusion matrix and the number of images scored.
  */
 import { evaluate } from '../../engine';
-import type { Prisma } from '../../store/db';
+import { findDatasetById } from '../../store/datasets';
+import { findEvaluationById, recordEvaluationResult, type EvaluationResult } from '../../store/evaluations';
 import { findModelById } from '../../store/models';
 import { cachedModel } from '../model-cache';
 import { datasetBatches } from '../dataset-batches';
+import { scoreComposition } from '../composition-scoring';
 import type { Processor } from '../context';
 
 const BATCH_SIZE = 256;
 
 export const evaluateProcessor: Processor<'evaluate'> = async (ctx) => {
-  const ev = await ctx.db.evaluation.findUniqueOrThrow({ where: { id: ctx.data.evaluationId }, include: { dataset: true } });
-  await ctx.db.evaluation.update({ where: { id: ev.id }, data: { status: 'active' } });
-  if (!ev.modelId) throw new Error('evaluation has no model');
-  const model = await findModelById(ctx.db, ev.modelId);
+  const ev = await findEvaluationById(ctx.db, ctx.data.evaluationId);
+  const ds = await findDatasetById(ctx.db, ev.datasetId);
+  const total = Math.min(ds.count, ev.limit ?? ds.count);
   await ctx.progress(2, 'loading');
-  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.leases);
-  const ds = ev.dataset;
-  const shape = ds.shape as number[];
-  const total = Math.min(shape[0], ev.limit ?? shape[0]);
-  const result = await evaluate(tfModel, datasetBatches(ctx.blobs, { ...ds, shape }, BATCH_SIZE, total), {
-    imageShape: shape.slice(1),
-    preprocessing: JSON.parse(model.preprocessing),
-    total,
-    onProgress: (done) => ctx.progress(5 + (90 * done) / total, 'evaluating'),
-  });
-  await ctx.record((tx) =>
-    tx.evaluation.update({
-      where: { id: ev.id },
-      data: { status: 'completed', result: result as unknown as Prisma.InputJsonValue, finishedAt: new Date() },
-    }),
-  );
+  let result: EvaluationResult;
+  if (ev.compositionId) {
+    const { score, labels } = await scoreComposition(ctx, ev.compositionId, ds, ev.labelMapping ?? undefined, total, (done) => ctx.progress(5 + (90 * done) / total, 'evaluating'));
+    result = { ...score, labels };
+  } else {
+    const model = await findModelById(ctx.db, ev.modelId as string);
+    const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.pins);
+    result = await evaluate(tfModel, datasetBatches(ctx.blobs, ds, BATCH_SIZE, total), {
+      imageShape: ds.shape.slice(1),
+      preprocessing: model.preprocessing,
+      total,
+      onProgress: (done) => ctx.progress(5 + (90 * done) / total, 'evaluating'),
+    });
+  }
+  await ctx.record((tx) => recordEvaluationResult(tx, ev.id, result));
   return { evaluationId: ev.id, count: result.count, top1: result.top1, top5: result.top5 };
 };

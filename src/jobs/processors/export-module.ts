@@ -4,29 +4,29 @@
  */
 import { EXPORT_WEIGHTS_FILE, ModelPlan, exportModule } from '../../engine';
 import { zipBuffers } from '../../store/zip-writer';
+import { moduleSource, setModuleExport } from '../../store/modules';
 import { cachedModel } from '../model-cache';
 import { loadModuleSpec } from '../module-loader';
 import type { Processor } from '../context';
 
 export const exportModuleProcessor: Processor<'export-module'> = async (ctx) => {
-  const m = await ctx.db.module.findUniqueOrThrow({ where: { id: ctx.data.moduleId }, include: { decomposition: { include: { model: true } } } });
+  const { module: m, model, observationPoints } = await moduleSource(ctx.db, ctx.data.moduleId);
   await ctx.progress(10, 'loading');
-  const dec = m.decomposition;
-  const tfModel = await cachedModel(ctx.blobs, dec.model.canonicalBlob!, ctx.leases);
-  const spec = await loadModuleSpec(ctx.blobs, m, dec.observationPoints as { units: number }[]);
+  const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.pins);
+  const spec = await loadModuleSpec(ctx.blobs, m, observationPoints);
   await ctx.progress(40, 'exporting');
-  const exported = await exportModule(new ModelPlan(tfModel), spec, JSON.parse(dec.model.preprocessing), {
+  const exported = await exportModule(new ModelPlan(tfModel), spec, model.preprocessing, {
     moduleId: m.id,
     className: m.className,
     classIndex: m.classIndex,
-    decompositionId: dec.id,
-    modelId: dec.modelId,
+    decompositionId: m.decompositionId,
+    modelId: m.modelId,
   });
   const zip = await zipBuffers({
     'model.json': Buffer.from(JSON.stringify(exported.modelJson)),
     [EXPORT_WEIGHTS_FILE]: Buffer.from(exported.weights),
   });
   const blob = await ctx.blobs.putBuffer(zip);
-  await ctx.record((tx) => tx.module.update({ where: { id: m.id }, data: { exportBlob: blob.key } }));
+  await ctx.record((tx) => setModuleExport(tx, m.id, blob.key));
   return { moduleId: m.id, sizeBytes: blob.size };
 };

@@ -6,19 +6,19 @@
  */
 import { describeModel, loadModel } from '../../engine';
 import { UnprocessableError } from '../../errors';
-import { isBlobReferenced } from '../../store/blob-refs';
+import { releaseBlobs } from '../../store/blob-refs';
 import { parseModelFile } from '../../store/formats/models';
 import { packModel } from '../../store/model-artifacts';
-import { findModelById, updateModel } from '../../store/models';
-import { isFinal } from '../errors';
-import type { Prisma } from '../../store/db';
+import { deleteModel, findModelById, markModelReady } from '../../store/models';
+import { isBadInput } from '../errors';
 import type { JobContext, Processor } from '../context';
 
 export const inspectModel: Processor<'inspect-model'> = async (ctx) => {
   try {
     return await inspect(ctx);
   } catch (err) {
-    if (isFinal(err)) await discardModel(ctx);
+    // The file is not a usable model: nothing of it stays. (A cancelled or broken run keeps the row.)
+    if (isBadInput(err)) await discardModel(ctx);
     throw err;
   }
 };
@@ -40,28 +40,29 @@ async function inspect(ctx: JobContext<'inspect-model'>) {
   if (summary.params > ctx.config.maxModelParams) {
     throw new UnprocessableError(`the model has ${summary.params} parameters; this service accepts at most ${ctx.config.maxModelParams} (MAX_MODEL_PARAMS)`);
   }
-  const classNames = (model.classNames as string[] | null) ?? Array.from({ length: summary.numClasses }, (_, i) => String(i));
+  const classNames = model.classNames ?? Array.from({ length: summary.numClasses }, (_, i) => String(i));
   if (classNames.length !== summary.numClasses) {
     throw new UnprocessableError(`classNames has ${classNames.length} names but the model has ${summary.numClasses} classes`);
   }
   await ctx.progress(80, 'storing');
   const canonical = await ctx.blobs.putBuffer(packModel(parsed));
-  await ctx.record((tx) => updateModel(tx, model.id, {
-    status: 'ready',
-    format: parsed.format,
-    canonicalBlob: canonical.key,
-    inputShape: summary.inputShape,
-    numClasses: summary.numClasses,
-    params: summary.params,
-    layers: summary.layers as unknown as Prisma.InputJsonValue,
-    classNames,
-    outputActivation: summary.outputActivation,
-    inspection: { format: parsed.format, kerasVersion: parsed.kerasVersion ?? null, sizeBytes: Number(model.sizeBytes), sha256: model.sha256 },
-  }));
+  await ctx.record((tx) =>
+    markModelReady(tx, model.id, {
+      format: parsed.format,
+      canonicalBlob: canonical.key,
+      inputShape: summary.inputShape,
+      numClasses: summary.numClasses,
+      params: summary.params,
+      layers: summary.layers,
+      classNames,
+      outputActivation: summary.outputActivation,
+      details: { format: parsed.format, kerasVersion: parsed.kerasVersion ?? null, sizeBytes: model.sizeBytes, sha256: model.sha256 },
+    }),
+  );
   return {
     modelId: model.id,
     format: parsed.format,
-    sizeBytes: Number(model.sizeBytes),
+    sizeBytes: model.sizeBytes,
     sha256: model.sha256,
     inputShape: summary.inputShape,
     numClasses: summary.numClasses,
@@ -69,9 +70,10 @@ async function inspect(ctx: JobContext<'inspect-model'>) {
   };
 }
 
+/** Under the lease, like every write of a run: a run that lost the job removes nothing. */
 async function discardModel(ctx: JobContext<'inspect-model'>): Promise<void> {
-  const model = await ctx.db.model.findUnique({ where: { id: ctx.data.modelId } });
+  const model = await findModelById(ctx.db, ctx.data.modelId).catch(() => undefined);
   if (!model) return;
-  await ctx.db.model.delete({ where: { id: model.id } });
-  if (!(await isBlobReferenced(ctx.db, model.sourceBlob))) await ctx.blobs.delete(model.sourceBlob);
+  await ctx.record((tx) => deleteModel(tx, model.id, { keepJobs: true }));
+  await releaseBlobs(ctx.db, ctx.blobs, [model.sourceBlob]);
 }

@@ -4,12 +4,12 @@
  * blob is dropped once answered.
  */
 import { compositionMargins, fitImage, probabilityFromMargin } from '../../engine';
-import { isBlobReferenced } from '../../store/blob-refs';
+import { releaseBlobs } from '../../store/blob-refs';
 import { compositionRuntime } from '../composition-runtime';
 import type { Processor } from '../context';
 
 export const predictProcessor: Processor<'predict'> = async (ctx) => {
-  const rt = await compositionRuntime(ctx.db, ctx.blobs, ctx.data.compositionId, ctx.leases);
+  const rt = await compositionRuntime(ctx.db, ctx.blobs, ctx.data.compositionId, ctx.pins);
   const bytes = await ctx.blobs.get(ctx.data.inputBlob);
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const [h, w, c] = rt.inputShape;
@@ -30,6 +30,6 @@ export const predictProcessor: Processor<'predict'> = async (ctx) => {
       .slice(0, 5)
       .map((j) => ({ label: rt.labels[j], classIndex: j, probability: probabilityFromMargin(row[j]), margin: row[j] }));
   });
-  if (!(await isBlobReferenced(ctx.db, ctx.data.inputBlob))) await ctx.blobs.delete(ctx.data.inputBlob);
+  await releaseBlobs(ctx.db, ctx.blobs, [ctx.data.inputBlob]);
   return { predictions };
 };

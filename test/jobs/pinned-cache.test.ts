@@ -4,7 +4,7 @@
  * not cached. With a real TF.js model: a held model keeps predicting after eviction.
  */
 import * as tf from '@tensorflow/tfjs';
-import { LeasedCache, LeaseScope } from '../../src/jobs/leased-cache';
+import { PinnedCache, PinScope } from '../../src/jobs/pinned-cache';
 
 interface Value {
   readonly key: string;
@@ -13,8 +13,8 @@ interface Value {
 
 function cache(max: number) {
   const loads: string[] = [];
-  const c = new LeasedCache<Value>(max, (v) => (v.disposed = true));
-  const get = (key: string, scope: LeaseScope) =>
+  const c = new PinnedCache<Value>(max, (v) => (v.disposed = true));
+  const get = (key: string, scope: PinScope) =>
     c.get(
       key,
       async () => {
@@ -28,17 +28,17 @@ function cache(max: number) {
 
 const settle = () => new Promise((r) => setImmediate(r));
 
-describe('LeasedCache', () => {
+describe('PinnedCache', () => {
   it('loads once, evicts the least recently used, and disposes an evicted value only after its last lease', async () => {
     const { c, get, loads } = cache(2);
-    const job = new LeaseScope();
+    const job = new PinScope();
     const a = await get('a', job);
-    const other = new LeaseScope();
+    const other = new PinScope();
     expect(await get('a', other)).toBe(a);
     expect(loads).toEqual(['a']);
     other.release();
 
-    const free = new LeaseScope();
+    const free = new PinScope();
     const b = await get('b', free);
     free.release();
     await get('c', free); // evicts a (held by job), keeps b and c
@@ -59,8 +59,8 @@ describe('LeasedCache', () => {
   });
 
   it('does not cache a failed load', async () => {
-    const c = new LeasedCache<Value>(2, (v) => (v.disposed = true));
-    const scope = new LeaseScope();
+    const c = new PinnedCache<Value>(2, (v) => (v.disposed = true));
+    const scope = new PinScope();
     await expect(c.get('x', () => Promise.reject(new Error('unreadable')), scope)).rejects.toThrow('unreadable');
     await settle();
     expect(c.size).toBe(0);
@@ -68,14 +68,14 @@ describe('LeasedCache', () => {
   });
 
   it('a real model held by a job keeps predicting after another job evicts it', async () => {
-    const c = new LeasedCache<tf.LayersModel>(1, (m) => m.dispose());
+    const c = new PinnedCache<tf.LayersModel>(1, (m) => m.dispose());
     const make = async () => {
       const m = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3], kernelInitializer: 'ones' })] });
       return m;
     };
-    const job = new LeaseScope();
+    const job = new PinScope();
     const model = await c.get('m1', make, job);
-    const other = new LeaseScope();
+    const other = new PinScope();
     await c.get('m2', make, other); // evicts m1 while job holds it
     other.release();
     const y = tf.tidy(() => (model.predict(tf.ones([1, 3])) as tf.Tensor).dataSync());

@@ -1,11 +1,12 @@
 /**
- * A bounded cache whose values are leased: a job holds what it got until the job ends, so
+ * A bounded cache whose values are pinned: a job holds what it got until the job ends, so
  * evicting an entry (another job on another queue loaded more models) never disposes a value that
- * is still in use; it is disposed when its last lease is released.
+ * is still in use; it is disposed when its last pin is released. ("Pin", not "lease": a lease is
+ * a run's hold on its job row, store/jobs.ts.)
  */
 
-/** The leases one holder (a job, a composition runtime) took; released together. */
-export class LeaseScope {
+/** The pins one holder (a job, a composition runtime) took; released together. */
+export class PinScope {
   private readonly releases: (() => void)[] = [];
 
   add(release: () => void): void {
@@ -19,11 +20,11 @@ export class LeaseScope {
 
 interface Entry<V> {
   readonly value: Promise<V>;
-  leases: number;
+  pins: number;
   evicted: boolean;
 }
 
-export class LeasedCache<V> {
+export class PinnedCache<V> {
   private readonly entries = new Map<string, Entry<V>>();
 
   constructor(
@@ -32,31 +33,31 @@ export class LeasedCache<V> {
   ) {}
 
   /** The value under `key`, loaded once; not disposed before `scope` is released. */
-  get(key: string, load: () => Promise<V>, scope: LeaseScope): Promise<V> {
+  get(key: string, load: () => Promise<V>, scope: PinScope): Promise<V> {
     let entry = this.entries.get(key);
     if (entry) {
       this.entries.delete(key);
     } else {
-      const created: Entry<V> = { value: load(), leases: 0, evicted: false };
+      const created: Entry<V> = { value: load(), pins: 0, evicted: false };
       // A failed load is not cached: the next caller tries again.
       created.value.catch(() => this.entries.get(key) === created && this.entries.delete(key));
       entry = created;
     }
     this.entries.set(key, entry);
     const held = entry;
-    held.leases++;
+    held.pins++;
     let released = false;
     scope.add(() => {
       if (released) return;
       released = true;
-      held.leases--;
-      if (held.evicted && held.leases === 0) this.free(held);
+      held.pins--;
+      if (held.evicted && held.pins === 0) this.free(held);
     });
     this.evict();
     return held.value;
   }
 
-  /** Values cached now (evicted ones still leased are not counted). */
+  /** Values cached now (evicted ones still pinned are not counted). */
   get size(): number {
     return this.entries.size;
   }
@@ -66,7 +67,7 @@ export class LeasedCache<V> {
       if (this.entries.size <= this.max) return;
       this.entries.delete(key);
       entry.evicted = true;
-      if (entry.leases === 0) this.free(entry);
+      if (entry.pins === 0) this.free(entry);
     }
   }
 
