@@ -3,6 +3,7 @@
  * Defaults work on a developer machine with local PostgreSQL and Redis. This is the only
  * file that reads `process.env`.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -12,7 +13,11 @@ export interface Config {
   readonly host: string;
   readonly databaseUrl: string;
   readonly redisUrl: string;
-  /** Prefix of every BullMQ key in Redis; lets several deployments (or tests) share one Redis. */
+  /**
+   * Prefix of every BullMQ key in Redis; lets several deployments (or tests) share one Redis. By
+   * default `cnn-<database name>` (queuePrefixFor), so deployments with different databases never
+   * share queues.
+   */
   readonly queuePrefix: string;
   readonly blobDir: string;
   readonly maxUploadBytes: number;
@@ -70,7 +75,8 @@ const DEFAULTS = {
   HOST: '0.0.0.0',
   DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules',
   REDIS_URL: 'redis://127.0.0.1:6379',
-  QUEUE_PREFIX: 'cnn',
+  // Empty: derived from DATABASE_URL's database name (queuePrefixFor).
+  QUEUE_PREFIX: '',
   BLOB_DIR: './.data/blobs',
   MAX_UPLOAD_BYTES: String(1024 * 1024 * 1024),
   UPLOAD_IDLE_MS: '30000',
@@ -102,6 +108,32 @@ export const ENV_VARS = Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[];
 
 const BACKENDS: readonly TfjsBackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const PREFIX_CHARS = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The default BullMQ prefix of a deployment: `cnn-<database name>`. Two deployments with different
+ * databases on one Redis then never take each other's jobs (issue 10), while the API and workers of
+ * one deployment agree however they reach the database (host, port, user and options are left out).
+ * A name with characters a prefix cannot hold, or too long, is cut and gets a hash of the full name,
+ * so distinct names stay distinct. Deployments on different PostgreSQL servers with the same
+ * database name still share queues: set QUEUE_PREFIX for them (a worker leaves alone a job whose
+ * row is not in its database, so sharing costs delay, not failures).
+ */
+export function queuePrefixFor(databaseUrl: string): string {
+  let name = '';
+  try {
+    const u = new URL(databaseUrl);
+    // PostgreSQL's default database is the user's name.
+    name = decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username) || 'postgres';
+  } catch {
+    // An invalid DATABASE_URL is reported by its own check.
+    return 'cnn';
+  }
+  if (PREFIX_CHARS.test(name) && name.length <= 60) return `cnn-${name}`;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `cnn-${name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 50)}-${hash}`;
+}
 
 /**
  * Builds the configuration from `env` (default `process.env`) with `overrides` on top.
@@ -150,7 +182,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join('|')}, got "${logLevel}"`);
   }
-  const queuePrefix = get('QUEUE_PREFIX');
+  const queuePrefix = get('QUEUE_PREFIX') || queuePrefixFor(get('DATABASE_URL'));
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
     problems.push(`QUEUE_PREFIX must be 1-64 characters of [A-Za-z0-9_-], got "${queuePrefix}"`);
   }
