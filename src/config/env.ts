@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/** Where `npm start` runs its WORKERS workers: child processes (default) or the API's own process. */
+export type WorkerMode = 'process' | 'inline';
 
 export interface Config {
   readonly port: number;
@@ -24,8 +26,13 @@ export interface Config {
   /** An upload whose body makes no progress this long (client stalled, parser stuck) is refused. */
   readonly uploadIdleMs: number;
   readonly workerConcurrency: number;
-  /** In-process workers started by `npm start`; 0 runs the API alone. */
+  /** Workers started by `npm start`; 0 runs the API alone. */
   readonly workers: number;
+  /**
+   * `process`: each worker is a child process, so TF.js work never blocks the API's event loop;
+   * `inline`: the workers share the API's process (tests, tiny setups).
+   */
+  readonly workerMode: WorkerMode;
   readonly tfjsBackend: TfjsBackendChoice;
   readonly logLevel: string;
   /** How long a worker holds a job lock without renewing it; a killed worker's job is retried after it. */
@@ -82,6 +89,7 @@ const DEFAULTS = {
   UPLOAD_IDLE_MS: '30000',
   WORKER_CONCURRENCY: '1',
   WORKERS: '1',
+  WORKER_MODE: 'process',
   TFJS_BACKEND: 'auto',
   LOG_LEVEL: 'info',
   JOB_LOCK_MS: '30000',
@@ -107,6 +115,7 @@ const DEFAULTS = {
 export const ENV_VARS = Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[];
 
 const BACKENDS: readonly TfjsBackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const WORKER_MODES: readonly WorkerMode[] = ['process', 'inline'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const PREFIX_CHARS = /^[A-Za-z0-9_-]+$/;
@@ -178,6 +187,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!BACKENDS.includes(tfjsBackend)) {
     problems.push(`TFJS_BACKEND must be one of ${BACKENDS.join('|')}, got "${tfjsBackend}"`);
   }
+  const workerMode = get('WORKER_MODE') as WorkerMode;
+  if (!WORKER_MODES.includes(workerMode)) {
+    problems.push(`WORKER_MODE must be one of ${WORKER_MODES.join('|')}, got "${workerMode}"`);
+  }
   const logLevel = get('LOG_LEVEL');
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join('|')}, got "${logLevel}"`);
@@ -203,6 +216,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     uploadIdleMs: int('UPLOAD_IDLE_MS', 100, 3_600_000),
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 64),
     workers: int('WORKERS', 0, 64),
+    workerMode,
     tfjsBackend,
     logLevel,
     jobLockMs: int('JOB_LOCK_MS', 1000),
