@@ -1,5 +1,8 @@
 /**
- * `npm start`: applies pending migrations, then serves the API with WORKERS in-process workers.
+ * `npm start`: applies pending migrations, then serves the API with WORKERS workers: child
+ * processes running worker-main (WORKER_MODE=process, the default), restarted when they die, or
+ * in this process (WORKER_MODE=inline). A signal closes the API first, then the workers, each
+ * finishing its current job.
  */
 import pino from 'pino';
 import { loadConfig, ConfigError, type Config } from './config/env';
@@ -9,7 +12,7 @@ import { buildApp } from './api/app';
 import { closeAppDeps, createAppDeps } from './api/deps';
 import { listen } from './api/server';
 import { onShutdown } from './shutdown';
-import { startWorkerProcess, type WorkerHandle } from './worker-process';
+import { startWorkerChildren, startWorkerProcess, type WorkerHandle } from './worker-process';
 
 function configOrExit(): Config {
   try {
@@ -35,16 +38,19 @@ async function main(): Promise<void> {
 
   const deps = createAppDeps(config, runtime);
   const app = await buildApp(deps);
-  const workers: WorkerHandle[] = [];
-  for (let i = 0; i < config.workers; i++) workers.push(await startWorkerProcess(config, runtime, log));
+  const inline: WorkerHandle[] = [];
+  const children = config.workerMode === 'process' && config.workers > 0 ? startWorkerChildren(config.workers, log) : undefined;
+  if (config.workerMode === 'inline') {
+    for (let i = 0; i < config.workers; i++) inline.push(await startWorkerProcess(config, runtime, log));
+  }
 
-  onShutdown(async () => {
+  onShutdown(async (signal) => {
     await app.close();
-    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all([...inline.map((w) => w.close()), children?.close(signal as NodeJS.Signals)]);
     await closeAppDeps(deps);
   }, (m) => log.info(m));
   await listen(app, config.port, config.host);
-  log.info({ workers: config.workers, docs: `http://${config.host}:${config.port}/docs` }, 'cnn-modules is up');
+  log.info({ workers: config.workers, workerMode: config.workerMode, pid: process.pid, docs: `http://${config.host}:${config.port}/docs` }, 'cnn-modules is up');
 }
 
 main().catch((err) => {

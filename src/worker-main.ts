@@ -1,4 +1,4 @@
-/** `npm run worker`: a worker process alone; run as many as the hosts allow. */
+/** `npm run worker`: a worker process alone; run as many as the hosts allow. Also what `npm start` forks per worker. */
 import pino from 'pino';
 import { loadConfig } from './config/env';
 import { initTfjsRuntime } from './config/tfjs-runtime';
@@ -6,6 +6,9 @@ import { onShutdown } from './shutdown';
 import { startWorkerProcess } from './worker-process';
 
 async function main(): Promise<void> {
+  // A child of `npm start` (WORKER_MODE=process): when the parent is gone, close as on SIGTERM
+  // (before the worker is up, SIGTERM's default ends the process at once).
+  if (process.send) process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
   const runtime = initTfjsRuntime(config.tfjsBackend);

@@ -3,24 +3,36 @@
  * Defaults work on a developer machine with local PostgreSQL and Redis. This is the only
  * file that reads `process.env`.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/** Where `npm start` runs its WORKERS workers: child processes (default) or the API's own process. */
+export type WorkerMode = 'process' | 'inline';
 
 export interface Config {
   readonly port: number;
   readonly host: string;
   readonly databaseUrl: string;
   readonly redisUrl: string;
-  /** Prefix of every BullMQ key in Redis; lets several deployments (or tests) share one Redis. */
+  /**
+   * Prefix of every BullMQ key in Redis; lets several deployments (or tests) share one Redis. By
+   * default `cnn-<database name>` (queuePrefixFor), so deployments with different databases never
+   * share queues.
+   */
   readonly queuePrefix: string;
   readonly blobDir: string;
   readonly maxUploadBytes: number;
   /** An upload whose body makes no progress this long (client stalled, parser stuck) is refused. */
   readonly uploadIdleMs: number;
   readonly workerConcurrency: number;
-  /** In-process workers started by `npm start`; 0 runs the API alone. */
+  /** Workers started by `npm start`; 0 runs the API alone. */
   readonly workers: number;
+  /**
+   * `process`: each worker is a child process, so TF.js work never blocks the API's event loop;
+   * `inline`: the workers share the API's process (tests, tiny setups).
+   */
+  readonly workerMode: WorkerMode;
   readonly tfjsBackend: TfjsBackendChoice;
   readonly logLevel: string;
   /** How long a worker holds a job lock without renewing it; a killed worker's job is retried after it. */
@@ -70,12 +82,14 @@ const DEFAULTS = {
   HOST: '0.0.0.0',
   DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules',
   REDIS_URL: 'redis://127.0.0.1:6379',
-  QUEUE_PREFIX: 'cnn',
+  // Empty: derived from DATABASE_URL's database name (queuePrefixFor).
+  QUEUE_PREFIX: '',
   BLOB_DIR: './.data/blobs',
   MAX_UPLOAD_BYTES: String(1024 * 1024 * 1024),
   UPLOAD_IDLE_MS: '30000',
   WORKER_CONCURRENCY: '1',
   WORKERS: '1',
+  WORKER_MODE: 'process',
   TFJS_BACKEND: 'auto',
   LOG_LEVEL: 'info',
   JOB_LOCK_MS: '30000',
@@ -101,7 +115,34 @@ const DEFAULTS = {
 export const ENV_VARS = Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[];
 
 const BACKENDS: readonly TfjsBackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const WORKER_MODES: readonly WorkerMode[] = ['process', 'inline'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const PREFIX_CHARS = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The default BullMQ prefix of a deployment: `cnn-<database name>`. Two deployments with different
+ * databases on one Redis then never take each other's jobs (issue 10), while the API and workers of
+ * one deployment agree however they reach the database (host, port, user and options are left out).
+ * A name with characters a prefix cannot hold, or too long, is cut and gets a hash of the full name,
+ * so distinct names stay distinct. Deployments on different PostgreSQL servers with the same
+ * database name still share queues: set QUEUE_PREFIX for them (a worker leaves alone a job whose
+ * row is not in its database, so sharing costs delay, not failures).
+ */
+export function queuePrefixFor(databaseUrl: string): string {
+  let name = '';
+  try {
+    const u = new URL(databaseUrl);
+    // PostgreSQL's default database is the user's name.
+    name = decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username) || 'postgres';
+  } catch {
+    // An invalid DATABASE_URL is reported by its own check.
+    return 'cnn';
+  }
+  if (PREFIX_CHARS.test(name) && name.length <= 60) return `cnn-${name}`;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `cnn-${name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 50)}-${hash}`;
+}
 
 /**
  * Builds the configuration from `env` (default `process.env`) with `overrides` on top.
@@ -146,11 +187,15 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!BACKENDS.includes(tfjsBackend)) {
     problems.push(`TFJS_BACKEND must be one of ${BACKENDS.join('|')}, got "${tfjsBackend}"`);
   }
+  const workerMode = get('WORKER_MODE') as WorkerMode;
+  if (!WORKER_MODES.includes(workerMode)) {
+    problems.push(`WORKER_MODE must be one of ${WORKER_MODES.join('|')}, got "${workerMode}"`);
+  }
   const logLevel = get('LOG_LEVEL');
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join('|')}, got "${logLevel}"`);
   }
-  const queuePrefix = get('QUEUE_PREFIX');
+  const queuePrefix = get('QUEUE_PREFIX') || queuePrefixFor(get('DATABASE_URL'));
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
     problems.push(`QUEUE_PREFIX must be 1-64 characters of [A-Za-z0-9_-], got "${queuePrefix}"`);
   }
@@ -171,6 +216,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     uploadIdleMs: int('UPLOAD_IDLE_MS', 100, 3_600_000),
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 64),
     workers: int('WORKERS', 0, 64),
+    workerMode,
     tfjsBackend,
     logLevel,
     jobLockMs: int('JOB_LOCK_MS', 1000),

@@ -142,6 +142,7 @@ async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerI
       deps.log?.({ jobId: job.id, type }, 'job taken over by another run: this run stops without recording');
       return undefined;
     }
+    if (err instanceof NoRowError) return leaveAlone(deps, job, token, err);
     if (!token || err instanceof UnrecoverableError || !isServiceUnavailable(err)) throw err;
     if (Date.now() - job.timestamp > deps.config.jobTimeoutMs) throw err;
     const detail = err instanceof Error ? err.message : String(err);
@@ -152,13 +153,43 @@ async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerI
   }
 }
 
+/** The job's row is not in this worker's database. */
+class NoRowError extends Error {
+  constructor(readonly jobId: string) {
+    super('job has no row in this database');
+    this.name = 'NoRowError';
+  }
+}
+
+/**
+ * A job whose row is not in this worker's database most likely belongs to another deployment that
+ * shares the Redis and the queue prefix (issue 10): failing it would fail the owner's request. It
+ * goes back to the delayed set without spending an attempt, for a worker of its own deployment to
+ * take; the wait grows with the job's age (1 s to 1 min). A job nobody owns (its row was deleted,
+ * or its deployment is gone) would then circle for ever: once older than JOB_TIMEOUT_MS — by when
+ * its owner would have failed it as timed out anyway — it fails for good (BullMQ keeps it, failed,
+ * as removeOnFail says; an owner that still has an unfinished row marks it failed on reconciling).
+ */
+async function leaveAlone(deps: WorkerDeps, job: Job, token: string | undefined, err: NoRowError): Promise<never> {
+  const age = Date.now() - job.timestamp;
+  if (!token || age > deps.config.jobTimeoutMs) {
+    deps.log?.({ jobId: job.id, ageMs: age }, 'job has no row in this database and is older than JOB_TIMEOUT_MS: failed');
+    throw new UnrecoverableError(`${err.message} (another deployment's job, or its row was deleted) for longer than JOB_TIMEOUT_MS`);
+  }
+  const delay = Math.min(60_000, Math.max(1000, Math.round(age / 10)));
+  deps.log?.({ jobId: job.id, queue: job.queueName, ageMs: age, retryInMs: delay }, 'job has no row in this database: left alone');
+  await job.moveToDelayed(Date.now() + delay, token);
+  throw new DelayedError();
+}
+
 async function runJob(deps: WorkerDeps, lease: jobsRepo.JobLease, workerId: string, type: JobType, job: Job): Promise<unknown> {
   const jobId = job.id as string;
   const attempt = job.attemptsMade + 1;
   if (!(await jobsRepo.markActive(deps.db, lease, workerId, attempt))) {
     const current = await jobsRepo.getJob(deps.db, jobId);
     if (current?.cancelRequested && current.state !== 'cancelled') await jobsRepo.markCancelled(deps.db, jobId);
-    throw new UnrecoverableError(current ? `job is ${current.state}` : 'job row does not exist');
+    if (!current) throw new NoRowError(jobId);
+    throw new UnrecoverableError(`job is ${current.state}`);
   }
 
   const started = Date.now();
