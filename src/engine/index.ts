@@ -7,8 +7,9 @@ export { evaluate, predictScores, type LabelledBatch, type EvaluateOptions, type
 export const ENGINE_VERSION = '0.1.0';
 export { ModelPlan, type ObservationPoint, type HeadWeights } from './graph';
 export { decompose, DEFAULT_DECOMPOSE_OPTIONS, type DecomposeOptions, type Decomposition, type DecomposedModule } from './decompose';
-export { ModuleRunner, rankByMargin, type ModuleSpec, type MaskPoint } from './modules';
-export { moduleHead, marginWeights, probabilityFromMargin, type ModuleHead } from './head';
+export { ModuleRunner, type ModuleSpec, type MaskPoint } from './modules';
+export { moduleHead, marginWeights, type ModuleHead } from './head';
+export { topK, rankByMargin, probabilityFromMargin } from './metrics';
 export type { SampleSource } from './activity';
 export { evaluateModules, maskJaccard, type CompositionMetrics, type CompositionEvalOptions } from './compose';
 export { backtrackMasks } from './backtrack';

@@ -1,11 +1,13 @@
 /**
- * The engine's three metric consumers (model evaluation, decomposition metrics, composition
- * scoring) pinned on a small example with many tied scores, so that a change to how they rank or
- * tally shows up as a moved number.
+ * The engine's one metrics module: top-k with its tie rule, the accuracy/confusion tally,
+ * one-vs-rest and P_c from a margin; and its three consumers (model evaluation, decomposition
+ * metrics, composition scoring) pinned on a small example with many tied scores to the numbers
+ * they gave before they shared it, so a change to how they rank or tally shows up as a moved number.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-node';
-import { CompositionScorer, ModelPlan, ModuleRunner, evaluate, evaluateModules, moduleHead, type LabelledBatch } from '../../src/engine';
+import { CompositionScorer, ModelPlan, ModuleRunner, evaluate, evaluateModules, moduleHead, probabilityFromMargin, rankByMargin, topK, type LabelledBatch } from '../../src/engine';
+import { AccuracyTally, OneVsRestTally } from '../../src/engine/metrics';
 
 /** Small integers (many ties), deterministic. */
 function ints(n: number, mod: number, seed: number): number[] {
@@ -15,6 +17,90 @@ function ints(n: number, mod: number, seed: number): number[] {
     return (s >> 16) % mod;
   });
 }
+
+describe('topK', () => {
+  it('ranks best first and resolves ties toward the lower index, like argmax', () => {
+    expect(topK([1, 3, 2, 3, 0, 3], 3)).toEqual([1, 3, 5]);
+    expect(topK([2, 2, 2], 2)).toEqual([0, 1]);
+    expect(topK([0, -0, 0], 3)).toEqual([0, 1, 2]);
+    expect(topK([-Infinity, Infinity, Infinity, 1], 4)).toEqual([1, 2, 3, 0]);
+  });
+
+  it('returns every index when the row is shorter than k, and none for k = 0', () => {
+    expect(topK(Float32Array.from([0.5, 0.25]), 5)).toEqual([0, 1]);
+    expect(topK([1, 2, 3], 0)).toEqual([]);
+  });
+
+  it('puts an index in the top k exactly when fewer than k values beat it (higher, or equal at a lower index)', () => {
+    const rows = Array.from({ length: 200 }, (_, r) => ints(9, 4, r + 1));
+    for (const row of rows) {
+      for (const k of [1, 3, 5]) {
+        const beaten = (c: number) => row.filter((v, j) => v > row[c] || (v === row[c] && j < c)).length;
+        const top = topK(row, k);
+        expect(top).toEqual(Array.from(row.keys()).filter((c) => beaten(c) < k).sort((a, b) => beaten(a) - beaten(b)));
+        expect(top[0]).toBe(row.indexOf(Math.max(...row)));
+      }
+    }
+  });
+
+  it('rankByMargin ranks each row of a margin matrix', () => {
+    expect(rankByMargin(Float32Array.from([1, -2, 1, 0, 5, 4]), 3, 2)).toEqual([[0, 2], [1, 2]]);
+  });
+});
+
+describe('AccuracyTally', () => {
+  it('counts top-1 and top-5 hits and the confusion matrix with per-class accuracy', () => {
+    const t = new AccuracyTally(3);
+    t.add(0, [0, 1, 2]);
+    t.add(0, [1, 0, 2]);
+    t.add(1, [1, 2, 0]);
+    t.add(2, [0, 1, 2]);
+    expect(t.count).toBe(4);
+    expect(t.topK()).toEqual({ top1: 0.5, top5: 1 });
+    expect(t.confusion).toEqual([
+      [1, 1, 0],
+      [0, 1, 0],
+      [1, 0, 0],
+    ]);
+    expect(t.perClass()).toEqual([0.5, 1, 0]);
+  });
+
+  it('counts top-5 within the first five of a longer ranking', () => {
+    const t = new AccuracyTally();
+    t.add(5, [0, 1, 2, 3, 4, 5]);
+    t.add(4, [0, 1, 2, 3, 4, 5]);
+    expect(t.topK()).toEqual({ top1: 0, top5: 0.5 });
+  });
+
+  it('is all zeros before any input, and keeps no matrix unless given the classes', () => {
+    expect(new AccuracyTally(2).topK()).toEqual({ top1: 0, top5: 0 });
+    expect(new AccuracyTally(2).perClass()).toEqual([0, 0]);
+    expect(() => new AccuracyTally().confusion).toThrow();
+  });
+});
+
+describe('one-vs-rest and P_c', () => {
+  it('scores each module as a detector of its class: margin > 0 against label == class', () => {
+    const t = new OneVsRestTally([2, 0]);
+    t.add(2, [1, -1]); // both right
+    t.add(0, [0, 3]); // margin 0 is "not my class": both right
+    t.add(1, [0.5, 0.5]); // both wrong
+    t.add(0, [-2, -1]); // module 0 right, module 1 wrong
+    expect(t.result()).toEqual([0.75, 0.5]);
+  });
+
+  it('P_c is softmax([z_c, z_uc])[0] of the margin z_c - z_uc, stable at any margin', () => {
+    for (const [zc, zuc] of [[2, -1], [-3, 0.5], [0, 0], [10, 10.25]]) {
+      expect(probabilityFromMargin(zc - zuc)).toBeCloseTo(Math.exp(zc) / (Math.exp(zc) + Math.exp(zuc)), 14);
+    }
+    expect(probabilityFromMargin(0)).toBe(0.5);
+    expect(probabilityFromMargin(1000)).toBe(1);
+    expect(probabilityFromMargin(-1000)).toBe(0);
+    expect(probabilityFromMargin(3) + probabilityFromMargin(-3)).toBeCloseTo(1, 15);
+    // Past a margin of about 37 P_c is exactly 1.0 in float64: why ranking is by margin.
+    expect(probabilityFromMargin(38)).toBe(probabilityFromMargin(40));
+  });
+});
 
 const CLASSES = 7;
 const N = 40;
