@@ -1,8 +1,8 @@
 /**
- * Evaluating a set of modules as a classifier (ALGORITHM.md sections 5 and 7): the composition
- * predicts the module class with the highest margin; the original model runs beside it for
- * model-vs-composed accuracy and agreement; each module's one-vs-rest accuracy is P_c > 0.5
- * (margin > 0) against y == c.
+ * Decomposition metrics (ALGORITHM.md section 7). Evaluating a decomposition's modules as a
+ * classifier (section 5): the composition predicts the module class with the highest margin; the
+ * original model runs beside it for model-vs-composed accuracy and agreement; each module's
+ * one-vs-rest accuracy is P_c > 0.5 (margin > 0) against y == c. And the Jaccard index of kept units.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledBatch } from './evaluate';
