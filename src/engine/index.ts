@@ -6,7 +6,7 @@ export { preprocess, type PreprocessingSpec } from './preprocess';
 export { evaluate, predictScores, type LabelledBatch, type EvaluateOptions, type EvaluationResult } from './evaluate';
 export const ENGINE_VERSION = '0.1.0';
 export { ModelPlan, type ObservationPoint, type HeadWeights } from './graph';
-export { decompose, DEFAULT_DECOMPOSE_OPTIONS, type DecomposeOptions, type Decomposition, type DecomposedModule } from './decompose';
+export { decompose, DEFAULT_DECOMPOSE_OPTIONS, DECOMPOSE_BATCH_SIZE, type DecomposeOptions, type Decomposition, type DecomposedModule } from './decompose';
 export { ModuleRunner, type ModuleSpec, type MaskPoint } from './modules';
 export { moduleHead, marginWeights, type ModuleHead } from './head';
 export { topK, rankByMargin, probabilityFromMargin } from './metrics';
