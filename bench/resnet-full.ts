@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
-import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, evaluateModules, maskJaccard, type CompositionMetrics, type Decomposition, type LabelledBatch, type MaskPoint } from '../src/engine';
+import { DECOMPOSE_BATCH_SIZE, DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, evaluateModules, maskJaccard, topK, type CompositionMetrics, type Decomposition, type LabelledBatch, type MaskPoint } from '../src/engine';
 import { CIFAR_PREPROCESSING, IMAGE_SHAPE, PER_IMAGE, cifarRecords, loadResnet, machine, memorySource, now, parseArgs, pct, peakRssKiB, selectBackend, table, writeJson, type Records } from './lib';
 
 /** A runner that also keeps every margins row and the model's top-1, for re-ranking afterwards. */
@@ -100,10 +100,9 @@ function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes
     topMargins.push(Math.max(...row));
     const y = labels[i];
     const p = Array.from(row, prob);
-    const byP = Array.from({ length: m }, (_, j) => j).sort((a, b) => p[b] - p[a] || a - b);
-    const byMargin = Array.from({ length: m }, (_, j) => j).sort((a, b) => row[b] - row[a] || a - b);
-    const pTop = byP.slice(0, 5).map((j) => classes[j]);
-    const mTop1 = classes[byMargin[0]];
+    const byP = topK(p, 5);
+    const pTop = byP.map((j) => classes[j]);
+    const mTop1 = classes[topK(row, 1)[0]];
     if (pTop[0] === y) top1++;
     if (pTop.includes(y)) top5++;
     if (pTop[0] === runner.modelTop1[i]) agree++;
@@ -170,7 +169,7 @@ async function main(): Promise<void> {
   const outName = (args.out as string | undefined) ?? 'resnet-full.json';
   const S = (args.samples as number | undefined) ?? 1000;
   const T = Math.min(10_000, (args.test as number | undefined) ?? 10_000);
-  const batchSize = (args.batch as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.batchSize;
+  const batchSize = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const chunk = args.chunk as number | undefined;
   const wanted = new Set(((args.variants as string | undefined) ?? 'tau0,tau0.05,tau0.1,pre,prob').split(','));
   if (wanted.has('prob')) wanted.add('tau0');

@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
-import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, decompose, type SampleSource } from '../src/engine';
+import { DECOMPOSE_BATCH_SIZE, DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, decompose, type SampleSource } from '../src/engine';
 import { batchCounts, countClass, toTensor } from '../src/engine/activity';
 import { checkpoints, classPools, planSamples } from '../src/engine/sampling';
 import { runToFeatures } from '../src/engine/graph';
@@ -264,7 +264,7 @@ async function main(): Promise<void> {
   const only = (args.only as string | undefined) ?? 'all';
   if (!['all', 'p1', 'p2'].includes(only)) throw new Error('--only must be p1 or p2');
   const S = (args.samples as number | undefined) ?? 300;
-  const batch = (args.batch as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.batchSize;
+  const batch = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const repeat = (args.repeat as number | undefined) ?? 1;
   const doProfile = (args.profile as boolean | undefined) ?? true;
   const reps = (args.reps as number | undefined) ?? 5;

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { toTensor } from './activity';
 import type { ModelPlan } from './graph';
+import { AccuracyTally, topK } from './metrics';
 import type { ModuleRunner } from './modules';
 import type { PreprocessingSpec } from './preprocess';
 
@@ -44,12 +45,6 @@ export function modelScores(plan: ModelPlan, preprocessing: PreprocessingSpec, p
   return s;
 }
 
-function ranked(row: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: row.length }, (_, i) => i)
-    .sort((a, b) => row[b] - row[a] || a - b)
-    .slice(0, k);
-}
-
 export interface CompositionScore {
   readonly count: number;
   readonly top1: number;
@@ -62,56 +57,44 @@ export interface CompositionScore {
 
 /** Accumulates composition accuracy (and the restricted-model baseline) batch by batch. */
 export class CompositionScorer {
-  private readonly confusion: number[][];
-  private count = 0;
-  private top5 = 0;
-  private base1 = 0;
-  private base5 = 0;
+  private readonly composed: AccuracyTally;
+  private readonly baseline?: AccuracyTally;
 
   /** @param baselineClasses model class index of each composition label, when one model serves all */
   constructor(
     private readonly k: number,
     private readonly baselineClasses?: readonly number[],
   ) {
-    this.confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+    this.composed = new AccuracyTally(k);
+    if (baselineClasses) this.baseline = new AccuracyTally();
   }
 
   /**
    * @param margins [n x K] composition margins
    * @param labels composition label index per image
-   * @param scores [n x classes] model scores for the baseline (when it applies)
+   * @param scores [n x classes] model scores for the baseline: on every call when the scorer has baseline classes
    */
   add(margins: Float32Array, labels: ArrayLike<number>, scores?: Float32Array): void {
     const n = labels.length;
     const classes = scores ? scores.length / n : 0;
     for (let i = 0; i < n; i++) {
       const y = labels[i];
-      const top = ranked(margins.subarray(i * this.k, (i + 1) * this.k), Math.min(5, this.k));
-      this.confusion[y][top[0]]++;
-      if (top.includes(y)) this.top5++;
-      if (scores && this.baselineClasses) {
+      this.composed.add(y, topK(margins.subarray(i * this.k, (i + 1) * this.k), 5));
+      if (scores && this.baseline && this.baselineClasses) {
         const restricted = this.baselineClasses.map((c) => scores[i * classes + c]);
-        const b = ranked(restricted, Math.min(5, this.k));
-        if (b[0] === y) this.base1++;
-        if (b.includes(y)) this.base5++;
+        this.baseline.add(y, topK(restricted, 5));
       }
     }
-    this.count += n;
   }
 
   result(): CompositionScore {
-    const frac = (v: number) => (this.count ? v / this.count : 0);
-    const correct = this.confusion.reduce((s, r, i) => s + r[i], 0);
+    const c = this.composed;
     return {
-      count: this.count,
-      top1: frac(correct),
-      top5: frac(this.top5),
-      perClass: this.confusion.map((r, i) => {
-        const t = r.reduce((a, v) => a + v, 0);
-        return t ? r[i] / t : 0;
-      }),
-      confusion: this.confusion,
-      ...(this.baselineClasses ? { baseline: { top1: frac(this.base1), top5: frac(this.base5) } } : {}),
+      count: c.count,
+      ...c.topK(),
+      perClass: c.perClass(),
+      confusion: c.confusion,
+      ...(this.baseline ? { baseline: this.baseline.topK() } : {}),
     };
   }
 }

@@ -9,7 +9,8 @@ import { EngineError } from './errors';
 import { ModelPlan, type ObservationPoint } from './graph';
 import { moduleHead, type ModuleHead } from './head';
 import type { MaskPoint } from './modules';
-export { DEFAULT_DECOMPOSE_OPTIONS } from './defaults';
+import { DECOMPOSE_BATCH_SIZE } from './defaults';
+export { DEFAULT_DECOMPOSE_OPTIONS, DECOMPOSE_BATCH_SIZE } from './defaults';
 import type { PreprocessingSpec } from './preprocess';
 import { checkpoints, classPools, planSamples, tanglingCount, type SamplingPlan } from './sampling';
 
@@ -24,7 +25,8 @@ export interface DecomposeOptions {
   readonly seed: number;
   /** Classes to make modules for (default: all). */
   readonly classes?: readonly number[];
-  readonly batchSize: number;
+  /** Inputs per forward pass (default DECOMPOSE_BATCH_SIZE): engine tuning, not a user option. */
+  readonly batchSize?: number;
   readonly preprocessing: PreprocessingSpec;
 }
 
@@ -66,9 +68,10 @@ export async function decompose(
   for (const c of classes) {
     if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new EngineError('LABEL_OUT_OF_RANGE', `class ${c} is not one of the model's ${numClasses} classes`);
   }
+  const batchSize = options.batchSize ?? DECOMPOSE_BATCH_SIZE;
   await onProgress?.('sampling', 0);
   let pools = classPools(labels, numClasses, options.seed);
-  if (options.confidentOnly) pools = await correctOnly(plan, source, pools, options);
+  if (options.confidentOnly) pools = await correctOnly(plan, source, pools, options, batchSize);
   for (const c of classes) {
     if (pools[c].length === 0) throw new EngineError('LABEL_OUT_OF_RANGE', `the dataset has no usable input of class ${c}`);
   }
@@ -82,7 +85,7 @@ export async function decompose(
     counts[k] = marks[k].length
       ? await countClass(plan, source, pools[k], marks[k], {
           preprocessing: options.preprocessing,
-          batchSize: options.batchSize,
+          batchSize,
           // tau = 0 only asks whether a unit was ever active: the cheaper bitset counting.
           everActive: options.tau === 0,
           onBatch: async (n) => {
@@ -135,13 +138,13 @@ function moduleMasks(plan: ModelPlan, sampling: SamplingPlan, counts: Map<number
 }
 
 /** Keeps, per class, the inputs the model classifies correctly (in pool order). */
-async function correctOnly(plan: ModelPlan, source: SampleSource, pools: number[][], options: DecomposeOptions): Promise<number[][]> {
+async function correctOnly(plan: ModelPlan, source: SampleSource, pools: number[][], options: DecomposeOptions, batchSize: number): Promise<number[][]> {
   const out: number[][] = [];
   for (let k = 0; k < pools.length; k++) {
     const keep: number[] = [];
     const want = options.samplesPerClass;
-    for (let s = 0; s < pools[k].length && keep.length < want; s += options.batchSize) {
-      const idx = pools[k].slice(s, s + options.batchSize);
+    for (let s = 0; s < pools[k].length && keep.length < want; s += batchSize) {
+      const idx = pools[k].slice(s, s + batchSize);
       const x = toTensor(plan, await source.read(idx), idx.length, source.imageShape, options.preprocessing);
       const pred = tf.tidy(() => (plan.model.predict(x) as tf.Tensor).argMax(-1).dataSync());
       x.dispose();

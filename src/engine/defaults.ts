@@ -1,4 +1,7 @@
-/** Default decomposition options (ALGORITHM.md): plain data, importable without loading TF.js. */
+/**
+ * Default decomposition options (ALGORITHM.md): plain data, importable without loading TF.js. The
+ * one definition: the API's request schema takes its `default:` values from here.
+ */
 export const DEFAULT_DECOMPOSE_OPTIONS = {
   samplesPerClass: 1000,
   tanglingRatio: 1,
@@ -8,5 +11,10 @@ export const DEFAULT_DECOMPOSE_OPTIONS = {
   delta: 0.5,
   confidentOnly: false,
   seed: 0,
-  batchSize: 128,
 };
+
+/**
+ * Inputs per forward pass while sampling and counting activity: an engine tuning value (memory
+ * against speed), so not a user option and not recorded with a job's options.
+ */
+export const DECOMPOSE_BATCH_SIZE = 128;

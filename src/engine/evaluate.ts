@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { EngineError } from './errors';
+import { AccuracyTally, topK } from './metrics';
 import { preprocess, type PreprocessingSpec } from './preprocess';
 
 export interface LabelledBatch {
@@ -48,40 +49,15 @@ export function predictScores(model: tf.LayersModel, batch: LabelledBatch, opts:
  */
 export async function evaluate(model: tf.LayersModel, batches: AsyncIterable<LabelledBatch>, opts: EvaluateOptions): Promise<EvaluationResult> {
   const k = model.outputs[0].shape[1] as number;
-  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
-  let count = 0;
-  let top5 = 0;
+  const tally = new AccuracyTally(k);
   for await (const batch of batches) {
     const scores = predictScores(model, batch, opts);
     for (let i = 0; i < batch.labels.length; i++) {
       const label = batch.labels[i];
-      if (label < 0 || label >= k) throw new EngineError('LABEL_OUT_OF_RANGE', `label ${label} of image ${count + i} is not one of the model's ${k} classes`);
-      const row = scores.subarray(i * k, (i + 1) * k);
-      const pred = argmax(row);
-      confusion[label][pred]++;
-      if (rankOf(row, label) < 5) top5++;
+      if (label < 0 || label >= k) throw new EngineError('LABEL_OUT_OF_RANGE', `label ${label} of image ${tally.count} is not one of the model's ${k} classes`);
+      tally.add(label, topK(scores.subarray(i * k, (i + 1) * k), 5));
     }
-    count += batch.labels.length;
-    await opts.onProgress?.(count, opts.total);
+    await opts.onProgress?.(tally.count, opts.total);
   }
-  const correct = confusion.reduce((s, row, i) => s + row[i], 0);
-  const perClass = confusion.map((row, i) => {
-    const n = row.reduce((a, b) => a + b, 0);
-    return n === 0 ? 0 : row[i] / n;
-  });
-  return { count, top1: count ? correct / count : 0, top5: count ? top5 / count : 0, perClass, confusion };
-}
-
-function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let j = 1; j < row.length; j++) if (row[j] > row[best]) best = j;
-  return best;
-}
-
-/** How many classes score strictly higher than `label` (ties resolve toward the lower index, like argmax). */
-function rankOf(row: Float32Array, label: number): number {
-  let rank = 0;
-  const v = row[label];
-  for (let j = 0; j < row.length; j++) if (row[j] > v || (row[j] === v && j < label)) rank++;
-  return rank;
+  return { count: tally.count, ...tally.topK(), perClass: tally.perClass(), confusion: tally.confusion };
 }

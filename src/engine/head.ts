@@ -41,8 +41,3 @@ export function marginWeights(head: ModuleHead): { d: Float32Array; e: number } 
   for (let i = 0; i < f; i++) d[i] = head.kernel[i * 2] - head.kernel[i * 2 + 1];
   return { d, e: head.bias[0] - head.bias[1] };
 }
-
-/** P_c from the margin, computed stably (no overflow for large |margin|). */
-export function probabilityFromMargin(m: number): number {
-  return m >= 0 ? 1 / (1 + Math.exp(-m)) : Math.exp(m) / (1 + Math.exp(m));
-}

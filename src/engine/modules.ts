@@ -243,14 +243,3 @@ function withSlice<T>(x: tf.Tensor, s: number, n: number, fn: (part: tf.Tensor) 
     part.dispose();
   }
 }
-
-/** Ranks by margin (never by the saturating probability): top-k module positions per input. */
-export function rankByMargin(margins: Float32Array, modules: number, k: number): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < margins.length / modules; i++) {
-    const row = margins.subarray(i * modules, (i + 1) * modules);
-    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b);
-    out.push(order.slice(0, k));
-  }
-  return out;
-}

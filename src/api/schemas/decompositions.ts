@@ -1,16 +1,18 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FilterId, ListOf, PageQuery } from './common';
+// The defaults' one definition is the engine's; the api reaches it through the queue contract.
+import { DEFAULT_DECOMPOSE_OPTIONS as D } from '../../jobs/queues';
 
 export const DecompositionOptions = Type.Object(
   {
-    samplesPerClass: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'concern samples per class' })),
-    tanglingRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 1, description: '|U_c| / |S_c|, spread evenly over the other classes' })),
-    tau: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'a unit is kept when active on more than this fraction of the samples' })),
-    maskPoint: Type.Optional(Type.Union([Type.Literal('post-activation'), Type.Literal('pre-activation')], { default: 'post-activation' })),
-    backtrack: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('last-layer'), Type.Literal('input')], { default: 'none' })),
-    delta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, default: 0.5, description: 'MC-BLN weight threshold' })),
-    confidentOnly: Type.Optional(Type.Boolean({ default: false, description: 'use only samples the model classifies correctly' })),
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 })),
+    samplesPerClass: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: D.samplesPerClass, description: 'concern samples per class' })),
+    tanglingRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: D.tanglingRatio, description: '|U_c| / |S_c|, spread evenly over the other classes' })),
+    tau: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: D.tau, description: 'a unit is kept when active on more than this fraction of the samples' })),
+    maskPoint: Type.Optional(Type.Union([Type.Literal('post-activation'), Type.Literal('pre-activation')], { default: D.maskPoint })),
+    backtrack: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('last-layer'), Type.Literal('input')], { default: D.backtrack })),
+    delta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, default: D.delta, description: 'MC-BLN weight threshold' })),
+    confidentOnly: Type.Optional(Type.Boolean({ default: D.confidentOnly, description: 'use only samples the model classifies correctly' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: D.seed })),
   },
   { additionalProperties: false },
 );

@@ -3,7 +3,7 @@
  * resized to the modules' input shape). The inputs arrive as a blob (job data stays small); the
  * blob is dropped once answered.
  */
-import { compositionMargins, fitImage, probabilityFromMargin } from '../../engine';
+import { compositionMargins, fitImage, probabilityFromMargin, topK } from '../../engine';
 import { releaseBlobs } from '../../store/blob-refs';
 import { compositionRuntime } from '../composition-runtime';
 import type { Processor } from '../context';
@@ -24,11 +24,8 @@ export const predictProcessor: Processor<'predict'> = async (ctx) => {
   const k = rt.labels.length;
   const margins = compositionMargins(rt.groups, k, pixels, ctx.data.items.length, rt.inputShape);
   const predictions = ctx.data.items.map((_, i) => {
-    const row = Array.from(margins.subarray(i * k, (i + 1) * k));
-    return Array.from(row.keys())
-      .sort((a, b) => row[b] - row[a] || a - b)
-      .slice(0, 5)
-      .map((j) => ({ label: rt.labels[j], classIndex: j, probability: probabilityFromMargin(row[j]), margin: row[j] }));
+    const row = margins.subarray(i * k, (i + 1) * k);
+    return topK(row, 5).map((j) => ({ label: rt.labels[j], classIndex: j, probability: probabilityFromMargin(row[j]), margin: row[j] }));
   });
   await releaseBlobs(ctx.db, ctx.blobs, [ctx.data.inputBlob]);
   return { predictions };

@@ -1,13 +1,14 @@
 /**
- * Evaluating a set of modules as a classifier (ALGORITHM.md sections 5 and 7): the composition
- * predicts the module class with the highest margin; the original model runs beside it for
- * model-vs-composed accuracy and agreement; each module's one-vs-rest accuracy is P_c > 0.5
- * (margin > 0) against y == c.
+ * Decomposition metrics (ALGORITHM.md section 7). Evaluating a decomposition's modules as a
+ * classifier (section 5): the composition predicts the module class with the highest margin; the
+ * original model runs beside it for model-vs-composed accuracy and agreement; each module's
+ * one-vs-rest accuracy is P_c > 0.5 (margin > 0) against y == c. And the Jaccard index of kept units.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledBatch } from './evaluate';
 import { toTensor } from './activity';
 import type { ModelPlan } from './graph';
+import { AccuracyTally, OneVsRestTally, topK, type TopK } from './metrics';
 import type { ModuleRunner } from './modules';
 import type { PreprocessingSpec } from './preprocess';
 
@@ -22,11 +23,6 @@ export interface CompositionEvalOptions {
   readonly onProgress?: (done: number) => Promise<void> | void;
 }
 
-export interface TopK {
-  readonly top1: number;
-  readonly top5: number;
-}
-
 export interface CompositionMetrics {
   readonly count: number;
   readonly model: TopK;
@@ -37,23 +33,13 @@ export interface CompositionMetrics {
   readonly oneVsRest: number[];
 }
 
-function topIndices(row: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: row.length }, (_, i) => i)
-    .sort((a, b) => row[b] - row[a] || a - b)
-    .slice(0, k);
-}
-
 export async function evaluateModules(plan: ModelPlan, runner: ModuleRunner, batches: AsyncIterable<LabelledBatch>, opts: CompositionEvalOptions): Promise<CompositionMetrics> {
   const classes = opts.moduleClasses;
   const n = plan.headWeights().classes;
   const m = classes.length;
-  const confusion = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  const ovrCorrect = new Array<number>(m).fill(0);
-  let count = 0;
-  let model1 = 0;
-  let model5 = 0;
-  let comp1 = 0;
-  let comp5 = 0;
+  const model = new AccuracyTally();
+  const composed = new AccuracyTally(n);
+  const oneVsRest = new OneVsRestTally(classes);
   let agree = 0;
   const per = opts.imageShape.reduce((a, b) => a * b, 1);
   for await (const batch of batches) {
@@ -69,32 +55,24 @@ export async function evaluateModules(plan: ModelPlan, runner: ModuleRunner, bat
       x.dispose();
       for (let i = 0; i < b; i++) {
         const y = labels[i];
-        const modelTop = topIndices(scores.subarray(i * n, (i + 1) * n), 5);
+        const modelTop = topK(scores.subarray(i * n, (i + 1) * n), 5);
         const row = margins.subarray(i * m, (i + 1) * m);
-        const compTop = topIndices(row, Math.min(5, m)).map((j) => classes[j]);
-        if (modelTop[0] === y) model1++;
-        if (modelTop.includes(y)) model5++;
-        if (compTop[0] === y) comp1++;
-        if (compTop.includes(y)) comp5++;
+        const compTop = topK(row, 5).map((j) => classes[j]);
+        model.add(y, modelTop);
+        composed.add(y, compTop);
         if (compTop[0] === modelTop[0]) agree++;
-        if (y >= 0 && y < n) confusion[y][compTop[0]]++;
-        for (let j = 0; j < m; j++) if (row[j] > 0 === (y === classes[j])) ovrCorrect[j]++;
+        oneVsRest.add(y, row);
       }
-      count += b;
     }
-    await opts.onProgress?.(count);
+    await opts.onProgress?.(composed.count);
   }
-  const perClass = confusion.map((r, i) => {
-    const t = r.reduce((a, v) => a + v, 0);
-    return t ? r[i] / t : 0;
-  });
-  const frac = (v: number) => (count ? v / count : 0);
+  const count = composed.count;
   return {
     count,
-    model: { top1: frac(model1), top5: frac(model5) },
-    composed: { top1: frac(comp1), top5: frac(comp5), perClass, confusion },
-    agreement: frac(agree),
-    oneVsRest: ovrCorrect.map(frac),
+    model: model.topK(),
+    composed: { ...composed.topK(), perClass: composed.perClass(), confusion: composed.confusion },
+    agreement: count ? agree / count : 0,
+    oneVsRest: oneVsRest.result(),
   };
 }
 

@@ -1,0 +1,19 @@
+/**
+ * Decomposition defaults have one definition (engine/defaults.ts): the API request schema's
+ * `default:` values are read from it, and batch size, an engine tuning value, is not a user option.
+ */
+import { DecompositionOptions } from '../../src/api/schemas/decompositions';
+import { DECOMPOSE_BATCH_SIZE, DEFAULT_DECOMPOSE_OPTIONS } from '../../src/engine/defaults';
+
+describe('decomposition defaults', () => {
+  it('the request schema offers exactly the user-facing options, with the engine defaults', () => {
+    const schemaDefaults = Object.fromEntries(Object.entries(DecompositionOptions.properties).map(([k, v]) => [k, (v as { default?: unknown }).default]));
+    expect(schemaDefaults).toEqual(DEFAULT_DECOMPOSE_OPTIONS);
+  });
+
+  it('batch size is an engine constant, not a recorded option', () => {
+    expect(DEFAULT_DECOMPOSE_OPTIONS).not.toHaveProperty('batchSize');
+    expect(DecompositionOptions.properties).not.toHaveProperty('batchSize');
+    expect(DECOMPOSE_BATCH_SIZE).toBe(128);
+  });
+});

@@ -1,0 +1,218 @@
+/**
+ * The engine's one metrics module: top-k with its tie rule, the accuracy/confusion tally,
+ * one-vs-rest and P_c from a margin; and its three consumers (model evaluation, decomposition
+ * metrics, composition scoring) pinned on a small example with many tied scores to the numbers
+ * they gave before they shared it, so a change to how they rank or tally shows up as a moved number.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-node';
+import { CompositionScorer, ModelPlan, ModuleRunner, evaluate, evaluateModules, moduleHead, probabilityFromMargin, rankByMargin, topK, type LabelledBatch } from '../../src/engine';
+import { AccuracyTally, OneVsRestTally } from '../../src/engine/metrics';
+
+/** Small integers (many ties), deterministic. */
+function ints(n: number, mod: number, seed: number): number[] {
+  let s = seed;
+  return Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return (s >> 16) % mod;
+  });
+}
+
+describe('topK', () => {
+  it('ranks best first and resolves ties toward the lower index, like argmax', () => {
+    expect(topK([1, 3, 2, 3, 0, 3], 3)).toEqual([1, 3, 5]);
+    expect(topK([2, 2, 2], 2)).toEqual([0, 1]);
+    expect(topK([0, -0, 0], 3)).toEqual([0, 1, 2]);
+    expect(topK([-Infinity, Infinity, Infinity, 1], 4)).toEqual([1, 2, 3, 0]);
+  });
+
+  it('returns every index when the row is shorter than k, and none for k = 0', () => {
+    expect(topK(Float32Array.from([0.5, 0.25]), 5)).toEqual([0, 1]);
+    expect(topK([1, 2, 3], 0)).toEqual([]);
+  });
+
+  it('puts an index in the top k exactly when fewer than k values beat it (higher, or equal at a lower index)', () => {
+    const rows = Array.from({ length: 200 }, (_, r) => ints(9, 4, r + 1));
+    for (const row of rows) {
+      for (const k of [1, 3, 5]) {
+        const beaten = (c: number) => row.filter((v, j) => v > row[c] || (v === row[c] && j < c)).length;
+        const top = topK(row, k);
+        expect(top).toEqual(Array.from(row.keys()).filter((c) => beaten(c) < k).sort((a, b) => beaten(a) - beaten(b)));
+        expect(top[0]).toBe(row.indexOf(Math.max(...row)));
+      }
+    }
+  });
+
+  it('rankByMargin ranks each row of a margin matrix', () => {
+    expect(rankByMargin(Float32Array.from([1, -2, 1, 0, 5, 4]), 3, 2)).toEqual([[0, 2], [1, 2]]);
+  });
+});
+
+describe('AccuracyTally', () => {
+  it('counts top-1 and top-5 hits and the confusion matrix with per-class accuracy', () => {
+    const t = new AccuracyTally(3);
+    t.add(0, [0, 1, 2]);
+    t.add(0, [1, 0, 2]);
+    t.add(1, [1, 2, 0]);
+    t.add(2, [0, 1, 2]);
+    expect(t.count).toBe(4);
+    expect(t.topK()).toEqual({ top1: 0.5, top5: 1 });
+    expect(t.confusion).toEqual([
+      [1, 1, 0],
+      [0, 1, 0],
+      [1, 0, 0],
+    ]);
+    expect(t.perClass()).toEqual([0.5, 1, 0]);
+  });
+
+  it('counts top-5 within the first five of a longer ranking', () => {
+    const t = new AccuracyTally();
+    t.add(5, [0, 1, 2, 3, 4, 5]);
+    t.add(4, [0, 1, 2, 3, 4, 5]);
+    expect(t.topK()).toEqual({ top1: 0, top5: 0.5 });
+  });
+
+  it('is all zeros before any input, and keeps no matrix unless given the classes', () => {
+    expect(new AccuracyTally(2).topK()).toEqual({ top1: 0, top5: 0 });
+    expect(new AccuracyTally(2).perClass()).toEqual([0, 0]);
+    expect(() => new AccuracyTally().confusion).toThrow();
+  });
+});
+
+describe('one-vs-rest and P_c', () => {
+  it('scores each module as a detector of its class: margin > 0 against label == class', () => {
+    const t = new OneVsRestTally([2, 0]);
+    t.add(2, [1, -1]); // both right
+    t.add(0, [0, 3]); // margin 0 is "not my class": both right
+    t.add(1, [0.5, 0.5]); // both wrong
+    t.add(0, [-2, -1]); // module 0 right, module 1 wrong
+    expect(t.result()).toEqual([0.75, 0.5]);
+  });
+
+  it('P_c is softmax([z_c, z_uc])[0] of the margin z_c - z_uc, stable at any margin', () => {
+    for (const [zc, zuc] of [[2, -1], [-3, 0.5], [0, 0], [10, 10.25]]) {
+      expect(probabilityFromMargin(zc - zuc)).toBeCloseTo(Math.exp(zc) / (Math.exp(zc) + Math.exp(zuc)), 14);
+    }
+    expect(probabilityFromMargin(0)).toBe(0.5);
+    expect(probabilityFromMargin(1000)).toBe(1);
+    expect(probabilityFromMargin(-1000)).toBe(0);
+    expect(probabilityFromMargin(3) + probabilityFromMargin(-3)).toBeCloseTo(1, 15);
+    // Past a margin of about 37 P_c is exactly 1.0 in float64: why ranking is by margin.
+    expect(probabilityFromMargin(38)).toBe(probabilityFromMargin(40));
+  });
+});
+
+const CLASSES = 7;
+const N = 40;
+const IMAGE_SHAPE = [1, 1, CLASSES];
+
+/** input [1,1,7] -> flatten -> Dense(7, relu, identity) -> Dense(7) head with small integer weights. */
+function linearNet(): tf.LayersModel {
+  const input = tf.input({ shape: IMAGE_SHAPE });
+  const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+  const hidden = tf.layers.dense({ units: CLASSES, activation: 'relu', weights: [tf.eye(CLASSES), tf.zeros([CLASSES])] }).apply(flat) as tf.SymbolicTensor;
+  const kernel = tf.tensor2d(ints(CLASSES * CLASSES, 3, 7), [CLASSES, CLASSES]).add(tf.eye(CLASSES).mul(2));
+  const out = tf.layers.dense({ units: CLASSES, weights: [kernel, tf.tensor1d(ints(CLASSES, 2, 9))] }).apply(hidden) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out });
+}
+
+function batches(images: Float32Array, labels: Int32Array, size: number): AsyncIterable<LabelledBatch> {
+  return (async function* () {
+    for (let s = 0; s < labels.length; s += size) yield { images: images.subarray(s * CLASSES, (s + size) * CLASSES), labels: labels.subarray(s, s + size) };
+  })();
+}
+
+describe('the metric consumers keep their numbers', () => {
+  const images = Float32Array.from(ints(N * CLASSES, 4, 1));
+  const labels = Int32Array.from(ints(N, CLASSES, 2));
+  let model: tf.LayersModel;
+  beforeAll(async () => {
+    await tf.setBackend('tensorflow');
+    model = linearNet();
+  });
+  afterAll(() => model.dispose());
+
+  it('model evaluation', async () => {
+    const r = await evaluate(model, batches(images, labels, 16), { imageShape: IMAGE_SHAPE, preprocessing: { scale: 1 } });
+    expect(r).toEqual({
+      count: 40,
+      top1: 0.075,
+      top5: 0.6,
+      perClass: [0, 1 / 6, 1 / 7, 0, 0.25, 0, 0],
+      confusion: [
+        [0, 0, 1, 3, 0, 0, 0],
+        [1, 1, 0, 2, 1, 1, 0],
+        [0, 0, 1, 3, 3, 0, 0],
+        [1, 0, 2, 0, 1, 0, 0],
+        [1, 0, 0, 2, 1, 0, 0],
+        [3, 0, 1, 1, 3, 0, 0],
+        [1, 2, 3, 1, 0, 0, 0],
+      ],
+    });
+  });
+
+  it('decomposition metrics', async () => {
+    const plan = new ModelPlan(model);
+    const moduleClasses = [0, 2, 3, 5, 6];
+    const modules = moduleClasses.map((c, i) => ({
+      masks: [Uint8Array.from({ length: CLASSES }, (_, u) => (u === (i + 1) % CLASSES ? 0 : 1))],
+      head: moduleHead(plan.headWeights(), c),
+    }));
+    const runner = new ModuleRunner(plan, modules);
+    try {
+      const r = await evaluateModules(plan, runner, batches(images, labels, 16), { imageShape: IMAGE_SHAPE, preprocessing: { scale: 1 }, moduleClasses });
+      expect(r).toEqual({
+        count: 40,
+        // The same model and data as 'model evaluation' above: the same top-1/top-5.
+        model: { top1: 0.075, top5: 0.6 },
+        composed: {
+          top1: 0.05,
+          top5: 0.75,
+          perClass: [0, 0, 1 / 7, 0.25, 0, 0, 0],
+          confusion: [
+            [0, 0, 0, 4, 0, 0, 0],
+            [1, 0, 0, 3, 0, 1, 1],
+            [0, 0, 1, 4, 0, 2, 0],
+            [1, 0, 0, 1, 0, 2, 0],
+            [1, 0, 0, 0, 0, 2, 1],
+            [2, 0, 0, 4, 0, 0, 2],
+            [2, 0, 0, 1, 0, 4, 0],
+          ],
+        },
+        agreement: 0.4,
+        oneVsRest: [0.6, 0.775, 0.25, 0.45, 0.55],
+      });
+    } finally {
+      runner.dispose();
+    }
+  });
+
+  it('composition scoring', () => {
+    const k = 6;
+    const margins = Float32Array.from(ints(N * k, 5, 3), (v) => v - 2);
+    const scores = Float32Array.from(ints(N * CLASSES, 4, 4));
+    const compLabels = ints(N, k, 5);
+    const scorer = new CompositionScorer(k, [0, 1, 2, 3, 5, 6]);
+    scorer.add(margins.subarray(0, 25 * k), compLabels.slice(0, 25), scores.subarray(0, 25 * CLASSES));
+    scorer.add(margins.subarray(25 * k), compLabels.slice(25), scores.subarray(25 * CLASSES));
+    const composed = {
+      count: 40,
+      top1: 0.1,
+      top5: 0.775,
+      perClass: [2 / 7, 0, 0.2, 0.125, 0, 0],
+      confusion: [
+        [2, 3, 0, 1, 0, 1],
+        [3, 0, 2, 2, 2, 0],
+        [2, 1, 1, 0, 0, 1],
+        [4, 2, 1, 1, 0, 0],
+        [1, 3, 2, 0, 0, 1],
+        [1, 0, 1, 2, 0, 0],
+      ],
+    };
+    expect(scorer.result()).toEqual({ ...composed, baseline: { top1: 0.2, top5: 0.975 } });
+    // Without baseline classes there is no baseline field at all (the API shape).
+    const plain = new CompositionScorer(k);
+    plain.add(margins, compLabels);
+    expect(plain.result()).toStrictEqual(composed);
+  });
+});
