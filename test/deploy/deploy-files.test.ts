@@ -160,7 +160,7 @@ function parseDockerfile(text: string): Stage[] {
     if (/^\s*#/.test(raw)) continue;
     const line = raw.trimEnd();
     if (line.endsWith('\\')) {
-      pending += line.slice(0, -1) + ' ';
+      pending += `${line.slice(0, -1)} `;
       continue;
     }
     pending += line;
