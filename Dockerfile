@@ -4,8 +4,10 @@
 #   runtime (default, last stage)  CPU image for the API, workers and migrations.
 #   gpu                            CUDA worker image with @tensorflow/tfjs-node-gpu.
 #
-# `npm start`, `npm run worker` and `npm run migrate` each recompile into dist/ before starting,
-# so the images keep the dev dependencies (typescript) and give `node` write access to /app.
+# The build stage compiles once (`npm run build`) and then prunes the dev dependencies; the images
+# hold only dist/ (the generated Prisma client compiled in), prisma/migrations (read by
+# migrate-main) and the production node_modules, all owned by root, and run `node` on the entry
+# directly. Compose runs them read-only: only the blobs volume and a /tmp tmpfs are writable.
 
 # Every stage runs the same Node: the gpu image copies this binary, so native addons compiled
 # here load there too (same ABI).
@@ -37,6 +39,9 @@ COPY tsconfig*.json ./
 COPY src/ src/
 # Regenerate the Prisma client: COPY src/ may have brought a stale src/store/generated from the host.
 RUN npx prisma generate && npm run build
+# Production dependencies only (typescript, jest, tsx, biome... go); the tfjs-node addon built
+# above stays, it is an optional dependency.
+RUN npm prune --omit=dev --no-audit --no-fund
 
 
 FROM nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04 AS gpu-base
@@ -61,29 +66,36 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app /app
 # Its install script downloads the CUDA build of libtensorflow and the prebuilt addon.
-RUN npm install --no-save @tensorflow/tfjs-node-gpu@4.22.0
+# --omit=dev: without it npm would reinstall the dev dependencies the build stage pruned.
+RUN npm install --no-save --omit=dev --no-audit --no-fund @tensorflow/tfjs-node-gpu@4.22.0
 
 
 FROM gpu-base AS gpu
 ENV NODE_ENV=production BLOB_DIR=/data/blobs TFJS_BACKEND=tensorflow
-COPY --from=gpu-build --chown=node:node /app /app
+COPY --from=gpu-build /app/node_modules /app/node_modules
+COPY --from=gpu-build /app/dist /app/dist
+COPY --from=gpu-build /app/prisma/migrations /app/prisma/migrations
 # A named volume mounted over /data/blobs takes this directory's owner; root-owned, `node` could not write.
 RUN mkdir -p /data/blobs && chown -R node:node /data
 VOLUME /data
 USER node
-CMD ["npm", "run", "worker"]
+# `npm run worker` without npm: the image has no sources to check a build against.
+CMD ["node", "dist/src/worker-main.js"]
 
 
 FROM base AS runtime
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 BLOB_DIR=/data/blobs TFJS_BACKEND=auto
-COPY --from=build --chown=node:node /app /app
+COPY --from=build /app/node_modules /app/node_modules
+COPY --from=build /app/dist /app/dist
+COPY --from=build /app/prisma/migrations /app/prisma/migrations
 # A named volume mounted over /data/blobs takes this directory's owner; root-owned, `node` could not write.
 RUN mkdir -p /data/blobs && chown -R node:node /data
 VOLUME /data
 EXPOSE 3000
 USER node
-# The start period covers the TypeScript build and migrations that `npm start` runs first.
+# The start period covers the migrations and the TF.js backend selection before the API listens.
 # Worker and migrate containers reuse this image without serving HTTP; compose disables the check there.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["npm", "start"]
+# `npm start` without npm (main.js migrates, then serves).
+CMD ["node", "dist/src/main.js"]

@@ -9,10 +9,9 @@
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
- * over median forward), --profile=false (skip the per-batch breakdown), --reps N (profile rounds),
- * --profile-only. Besides the whole-run ratio it times, batch by batch interleaved (robust to load),
- * the per-unit counting batches (the engine's path for tau > 0) and predict on the same and on
- * plain batches.
+ * over median forward). Besides the whole-run ratio it times, batch by batch interleaved (robust to
+ * load), the per-unit counting batches (the engine's path for tau > 0) and predict on the same and
+ * on plain batches.
  * Writes bench/results/p1-<backend>[-s<S>].json (the default S=300 run writes p1-<backend>.json).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -20,7 +19,6 @@ import os from 'node:os';
 import { DECOMPOSE_BATCH_SIZE, DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, decompose, type SampleSource } from '../src/engine';
 import { batchCounts, countClass, toTensor } from '../src/engine/activity';
 import { checkpoints, classPools, planSamples } from '../src/engine/sampling';
-import { runToFeatures } from '../src/engine/graph';
 import { CIFAR_PREPROCESSING, IMAGE_SHAPE, cifarRecords, interleave, loadResnet, machine, median, memorySource, now, parseArgs, peakRssKiB, selectBackend, table, writeJson, type Step } from './lib';
 import { runP2 } from './p2';
 
@@ -95,139 +93,6 @@ function decompositionBatches(labels: Int32Array, classes: number, s: number, ra
   return out;
 }
 
-/**
- * Per-batch breakdown of what one decomposition batch costs, against the plain predict of the same
- * batch, plus candidate replacements for the counting (for suggestions; not used by the engine).
- * Steps run round-robin (one of each per round, `reps` rounds after one untimed round) so that load
- * from other processes spreads over all of them; the median per step is reported.
- */
-async function profile(model: tf.LayersModel, plan: ModelPlan, source: SampleSource, batch: number, reps: number): Promise<Record<string, number>> {
-  const idx = Array.from({ length: batch }, (_, j) => j);
-  const pixels = await source.read(idx);
-  const x = toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING);
-  const running = plan.observationPoints.map((p) => new Int32Array(p.units));
-  const counts = batchCounts(plan, x);
-  const everActive = plan.observationPoints.map((p) => tf.zeros([...p.shape]));
-  const acc = plan.observationPoints.map((p) => tf.zeros([...p.shape], 'int32'));
-  const ready = plan.observationPoints.map((p) => tf.zeros([p.units], 'int32'));
-  const oneReadback = (run: (observe: (i: number, v: tf.Tensor) => void) => tf.Tensor, count: (v: tf.Tensor) => tf.Tensor) => {
-    const kept: tf.Tensor[] = [];
-    run((i, v) => (kept[i] = tf.keep(count(v).reshape([-1])))).dispose();
-    const all = tf.concat(kept);
-    all.dataSync();
-    all.dispose();
-    kept.forEach((t) => t.dispose());
-  };
-  const steps: Record<string, () => void> = {
-    read: () => void source.read(idx),
-    toTensor: () => toTensor(plan, pixels, batch, IMAGE_SHAPE, CIFAR_PREPROCESSING).dispose(),
-    // The baseline: tfjs-layers predict (frees intermediates as it goes), output read back.
-    predict: () => tf.tidy(() => void (model.predict(x, { batchSize: batch }) as tf.Tensor).dataSync()),
-    // predict with its default internal batchSize (32), as evaluate/evaluateModules call it.
-    predictDefault32: () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()),
-    // The engine's walk without hooks (it frees each intermediate after its last consumer).
-    planForward: () => {
-      const f = runToFeatures(plan, x);
-      f.dataSync();
-      f.dispose();
-    },
-    // The engine's counting as is: greater(0).sum(0) per point, 19 dataSyncs, Int32Array copies.
-    batchCounts: () => void batchCounts(plan, x),
-    jsAccumulate: () =>
-      counts.forEach((c, i) => {
-        const r = running[i];
-        for (let u = 0; u < c.length; u++) r[u] += c[u];
-      }),
-    // Candidates: same counting ops, but one concat + one readback for all 19 points.
-    countsOneReadback: () => oneReadback((o) => runToFeatures(plan, x, { observe: o }), (v) => v.greater(0).sum(0)),
-    // float32 step(x) (1 where x > 0; exact counts up to 2^24).
-    stepSumOneReadback: () => oneReadback((o) => runToFeatures(plan, x, { observe: o }), (v) => tf.step(v).sum(0)),
-    // Counts accumulated on the device, read back only at snapshots (not per batch).
-    countsOnDevice: () => {
-      runToFeatures(plan, x, {
-        observe: (i, v) => {
-          const next = tf.keep(acc[i].add(v.greater(0).sum(0)));
-          acc[i].dispose();
-          acc[i] = next;
-        },
-      }).dispose();
-      acc[acc.length - 1].dataSync();
-    },
-    // tau = 0 needs only "ever active": a running max over the batch (relu output >= 0), on the device.
-    maxOnDevice: () => {
-      runToFeatures(plan, x, {
-        observe: (i, v) => {
-          const next = tf.keep(tf.maximum(everActive[i], v.max(0)));
-          everActive[i].dispose();
-          everActive[i] = next;
-        },
-      }).dispose();
-      everActive[everActive.length - 1].dataSync();
-    },
-    // Only the readback: 19 dataSyncs of already computed int32 tensors of the points' sizes.
-    readback19: () => ready.forEach((t) => void Int32Array.from(t.dataSync() as Int32Array)),
-  };
-  // Counting ops alone on the 19 observation-point tensors of this batch (computed once): the
-  // engine's per-batch overhead without the forward pass, and cheaper ways to get the same numbers.
-  const acts: tf.Tensor[] = [];
-  runToFeatures(plan, x, { observe: (i, v) => (acts[i] = tf.keep(v.clone())) }).dispose();
-  const readAll = (f: (v: tf.Tensor) => tf.Tensor) =>
-    tf.tidy(() => {
-      const all = tf.concat(acts.map((v) => f(v).reshape([-1])));
-      all.dataSync();
-    });
-  Object.assign(steps, {
-    opsEngine: () =>
-      acts.forEach((v) => {
-        const t = tf.tidy(() => v.greater(0).sum(0).reshape([-1]));
-        Int32Array.from(t.dataSync() as Int32Array);
-        t.dispose();
-      }),
-    opsEngineOneReadback: () => readAll((v) => v.greater(0).sum(0)),
-    opsFloatSum: () => readAll((v) => v.greater(0).cast('float32').sum(0)),
-    opsMatMulOnes: () =>
-      readAll((v) => {
-        const b = v.shape[0];
-        return tf.matMul(tf.ones([1, b]), v.greater(0).cast('float32').reshape([b, -1]));
-      }),
-    opsMaxTau0: () => readAll((v) => v.max(0)),
-    // tau = 0: relu outputs are >= 0, so a unit was ever active iff its batch sum is > 0: one GEMV.
-    opsMatMulSumTau0: () =>
-      readAll((v) => {
-        const b = v.shape[0];
-        return tf.matMul(tf.ones([1, b]), v.reshape([b, -1]));
-      }),
-  });
-  const times: Record<string, number[]> = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
-  for (let r = 0; r <= reps; r++) {
-    for (const [name, fn] of Object.entries(steps)) {
-      const t0 = now();
-      fn();
-      if (r > 0) times[name].push((now() - t0) * 1000);
-    }
-  }
-  [everActive, acc, ready, acts].forEach((ts) => ts.forEach((t) => t.dispose()));
-  x.dispose();
-  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
-}
-
-function printBreakdown(b: Record<string, number>, batch: number, reps: number): void {
-  console.log(`\nPer-batch breakdown, batch ${batch}, median of ${reps} round-robin rounds (ms)`);
-  console.log(
-    table(
-      ['step', 'ms/batch', 'vs predict'],
-      Object.entries(b).map(([k, v]) => [k, v.toFixed(1), (v / b.predict).toFixed(3)]),
-    ),
-  );
-  const engine = b.read + b.toTensor + b.batchCounts + b.jsAccumulate;
-  const fwd = b.read + b.toTensor + b.predict;
-  console.log(
-    `engine batch (read+toTensor+batchCounts+accumulate) ${engine.toFixed(1)} ms vs forward batch ${fwd.toFixed(1)} ms = ${(engine / fwd).toFixed(3)}\n` +
-      `counting overhead batchCounts - planForward = ${(b.batchCounts - b.planForward).toFixed(1)} ms; counting ops alone (opsEngine) ${b.opsEngine.toFixed(1)} ms = ${((100 * b.opsEngine) / b.predict).toFixed(1)} % of predict\n` +
-      `plan walk overhead planForward - predict = ${(b.planForward - b.predict).toFixed(1)} ms`,
-  );
-}
-
 /** A timing replica of decompose.ts moduleMasks (10 modules, 10 count parts each, tau 0), on synthetic counts. */
 function maskingReplicaSeconds(units: number[]): number {
   const parts = Array.from({ length: 10 }, (_, k) => units.map((u) => Int32Array.from({ length: u }, (_, j) => (j * 7 + k) % 3)));
@@ -253,9 +118,6 @@ async function main(): Promise<void> {
     backend: 'string',
     batch: 'number',
     repeat: 'number',
-    profile: 'boolean',
-    reps: 'number',
-    'profile-only': 'boolean',
     only: 'string',
     test: 'number',
     chunk: 'number',
@@ -266,8 +128,6 @@ async function main(): Promise<void> {
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const repeat = (args.repeat as number | undefined) ?? 1;
-  const doProfile = (args.profile as boolean | undefined) ?? true;
-  const reps = (args.reps as number | undefined) ?? 5;
   const runtime = await selectBackend((args.backend as string | undefined) ?? 'auto');
   const backend = tf.getBackend();
   const p2 = () =>
@@ -283,12 +143,6 @@ async function main(): Promise<void> {
   const source = memorySource(train.images);
   const model = await loadResnet();
   const plan = new ModelPlan(model);
-  if (args['profile-only']) {
-    const b = await profile(model, plan, source, batch, reps);
-    printBreakdown(b, batch, reps);
-    console.log(`\nwrote ${writeJson(`p1-profile-${backend}.json`, { when: new Date().toISOString(), machine: machine(), backend, batchSize: batch, reps, perBatchMs: b, loadavgAtEnd: os.loadavg() })}`);
-    return;
-  }
   const options = { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: CIFAR_PREPROCESSING, samplesPerClass: S, batchSize: batch, tau: 0 };
 
   const structure = decompositionBatches(train.labels, 10, S, options.tanglingRatio, batch);
@@ -386,12 +240,6 @@ async function main(): Promise<void> {
   const ratio = decWall / fwdWall;
   const countWall = median(counting.map((t) => t.wall));
 
-  let breakdown: Record<string, number> | undefined;
-  if (doProfile) {
-    const p0 = now();
-    breakdown = await profile(model, plan, source, batch, reps);
-    console.log(`profile ${(now() - p0).toFixed(1)} s`);
-  }
   const rss = peakRssKiB();
   model.dispose();
 
@@ -425,15 +273,12 @@ async function main(): Promise<void> {
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
         ['mean kept fraction (tau 0)', keptFraction.toFixed(4)],
         ['peak RSS after forward / + decomposition', `${(rssForward / 1024).toFixed(1)} / ${(rssDecompose / 1024).toFixed(1)} MiB (maxRSS KiB ${rssForward} / ${rssDecompose})`],
-        ['peak RSS at end (incl. profile)', `${(rss.maxRSS / 1024).toFixed(1)} MiB (maxRSS ${rss.maxRSS} KiB, VmHWM ${rss.vmHWM ?? '?'} KiB)`],
+        ['peak RSS at end', `${(rss.maxRSS / 1024).toFixed(1)} MiB (maxRSS ${rss.maxRSS} KiB, VmHWM ${rss.vmHWM ?? '?'} KiB)`],
         ['load average at end', os.loadavg().map((l) => l.toFixed(2)).join(' ')],
       ],
     ),
   );
-  if (breakdown) {
-    console.log(`[decomposition runs ${structure.length} batches, plain forward ${plain.length}]`);
-    printBreakdown(breakdown, batch, reps);
-  }
+  console.log(`[decomposition runs ${structure.length} batches, plain forward ${plain.length}]`);
 
   const suffix = S === 300 ? '' : `-s${S}`;
   const file = writeJson(`p1-${backend}${suffix}.json`, {
@@ -472,7 +317,6 @@ async function main(): Promise<void> {
     peakRssAtEndKiB: rss.maxRSS,
     vmHWMAtEndKiB: rss.vmHWM,
     loadavgAtEnd: os.loadavg(),
-    perBatchMs: breakdown,
   });
   console.log(`\nwrote ${file}`);
   if (only === 'all') await p2();

@@ -11,10 +11,10 @@
  * `npm ci`. Set TFJS_NODE_SKIP_STAGE=1 to skip it.
  */
 'use strict';
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
-const cp = require('child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const cp = require('node:child_process');
 
 const WHEEL_SPEC = process.env.TFJS_NODE_WHEEL_SPEC || 'tensorflow-cpu==2.21.0';
 const WHEEL_DIRS = ['/opt/pypi/files', '/opt/wheels'];
@@ -126,5 +126,5 @@ function main() {
 try {
   main();
 } catch (err) {
-  log(`failed: ${err && err.message}; the wasm backend will be used`);
+  log(`failed: ${err?.message}; the wasm backend will be used`);
 }

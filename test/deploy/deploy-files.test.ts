@@ -11,12 +11,20 @@ const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
 const APP_SERVICES = ['migrate', 'api', 'worker', 'worker-gpu'] as const;
+// The containers run the compiled entries directly (no npm, no sources in the image): each is
+// what the npm command beside it runs after its build check.
 const EXPECTED_COMMANDS: Record<string, string> = {
-  migrate: 'npm run migrate',
-  api: 'npm start',
-  worker: 'npm run worker',
-  'worker-gpu': 'npm run worker',
+  migrate: 'node dist/src/migrate-main.js',
+  api: 'node dist/src/main.js',
+  worker: 'node dist/src/worker-main.js',
+  'worker-gpu': 'node dist/src/worker-main.js',
 };
+const NPM_EQUIVALENT: Record<string, string> = {
+  'node dist/src/migrate-main.js': 'npm run migrate',
+  'node dist/src/main.js': 'npm start',
+  'node dist/src/worker-main.js': 'npm run worker',
+};
+const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; devDependencies: Record<string, string> };
 const documented = new Set<string>(ENV_VARS);
 
 // ---------------------------------------------------------------- docker-compose.yml
@@ -33,6 +41,8 @@ interface ComposeService {
   };
   depends_on?: Record<string, { condition?: string }> | string[];
   volumes?: (string | { source?: string; target?: string })[];
+  read_only?: boolean;
+  tmpfs?: string | string[];
 }
 
 const compose = YAML.parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
@@ -81,8 +91,14 @@ describe('docker-compose.yml', () => {
     expect(commandOf(services.redis)).toContain('--appendonly yes');
   });
 
-  it.each(APP_SERVICES)('%s runs the documented npm command', (name) => {
+  it.each(APP_SERVICES)('%s runs its compiled entry with node', (name) => {
     expect(commandOf(services[name])).toBe(EXPECTED_COMMANDS[name]);
+  });
+
+  it.each(APP_SERVICES)('%s runs read-only with a /tmp tmpfs', (name) => {
+    expect(services[name].read_only).toBe(true);
+    const tmpfs = services[name].tmpfs ?? [];
+    expect((Array.isArray(tmpfs) ? tmpfs : [tmpfs]).map((t) => t.split(':')[0])).toContain('/tmp');
   });
 
   it('builds the CPU services from the runtime target and the GPU worker from the gpu target', () => {
@@ -129,13 +145,28 @@ describe('docker-compose.yml', () => {
 
 // ---------------------------------------------------------------- README.md
 
-describe('README.md', () => {
-  it('documents every npm command the compose file runs', () => {
+describe('README.md and package.json', () => {
+  const commands = [...new Set(APP_SERVICES.map((name) => commandOf(services[name])))];
+
+  it('documents every command the compose file runs and its npm equivalent', () => {
     const readme = read('README.md');
-    const commands = [...new Set(APP_SERVICES.map((name) => commandOf(services[name])))];
-    expect(commands.sort()).toEqual(['npm run migrate', 'npm run worker', 'npm start']);
-    const missing = commands.filter((c) => !readme.includes(c));
+    expect(commands.sort()).toEqual(Object.keys(NPM_EQUIVALENT).sort());
+    const missing = commands.flatMap((c) => [c.replace(/^node /, ''), NPM_EQUIVALENT[c]]).filter((c) => !readme.includes(c));
     expect(missing).toEqual([]);
+  });
+
+  it('has each npm equivalent run the same compiled entry, without compiling', () => {
+    for (const c of commands) {
+      const script = pkg.scripts[NPM_EQUIVALENT[c].replace(/^npm (run )?/, '')];
+      expect(script).toMatch(new RegExp(`exec ${c.replace(/\./g, '\\.')}$`));
+      expect(script).not.toMatch(/\b(tsc|tsx)\b|npm run build/);
+    }
+  });
+
+  it('compiles the generated Prisma client into dist/ (the build includes all of src/)', () => {
+    const build = JSON.parse(read('tsconfig.build.json')) as { include: string[] };
+    expect(build.include).toContain('src');
+    expect(read('prisma/schema.prisma')).toMatch(/output\s*=\s*"\.\.\/src\/store\/generated"/);
   });
 });
 
@@ -160,7 +191,7 @@ function parseDockerfile(text: string): Stage[] {
     if (/^\s*#/.test(raw)) continue;
     const line = raw.trimEnd();
     if (line.endsWith('\\')) {
-      pending += line.slice(0, -1) + ' ';
+      pending += `${line.slice(0, -1)} `;
       continue;
     }
     pending += line;
@@ -244,9 +275,41 @@ describe('Dockerfile', () => {
     expect(runs.some((r) => /npm\s+(install|i|add)\b.*@tensorflow\/tfjs-node-gpu/.test(r.args))).toBe(true);
   });
 
-  it('starts the API from runtime and a worker from gpu (exec form)', () => {
-    expect(cmdOf('runtime')).toEqual(['npm', 'start']);
-    expect(cmdOf('gpu')).toEqual(['npm', 'run', 'worker']);
+  it('starts the API from runtime and a worker from gpu (exec form, node on the compiled entry)', () => {
+    expect(cmdOf('runtime')).toEqual(['node', 'dist/src/main.js']);
+    expect(cmdOf('gpu')).toEqual(['node', 'dist/src/worker-main.js']);
+  });
+
+  it.each(['runtime', 'gpu'])('%s copies only dist/, prisma/migrations and node_modules', (name) => {
+    const copies = stage(name).instructions.filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD');
+    const sources = copies.flatMap((c) => {
+      if (!/--from=/.test(c.args)) return [`context:${c.args}`];
+      const parts = c.args.split(/\s+/).filter((a) => !a.startsWith('--'));
+      return parts.slice(0, -1);
+    });
+    expect(sources.sort()).toEqual(['/app/dist', '/app/node_modules', '/app/prisma/migrations']);
+  });
+
+  it.each(['runtime', 'gpu'])('%s installs no dev dependencies', (name) => {
+    // Its own RUNs install nothing with npm...
+    const runs = stage(name).instructions.filter((i) => i.keyword === 'RUN');
+    expect(runs.filter((r) => /\bnpm\s+(ci|install|i|add)\b/.test(r.args))).toEqual([]);
+    // ...and node_modules comes from a stage whose npm installs end with dev dependencies omitted.
+    const from = stage(name)
+      .instructions.filter((i) => i.keyword === 'COPY')
+      .map((i) => /--from=(\S+)\s+\/app\/node_modules\b/.exec(i.args)?.[1])
+      .find(Boolean);
+    expect(from).toBeDefined();
+    const npmSteps = stageClosure(from!)
+      .reverse()
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'RUN' && /\bnpm\s+(ci|install|i|add|prune)\b/.test(i.args));
+    // The last full install or prune omits them, and so does every install after it.
+    const args = npmSteps.map((i) => i.args);
+    const lastFull = args.map((a) => /\bnpm\s+(ci|prune)\b/.test(a)).lastIndexOf(true);
+    expect(lastFull).toBeGreaterThanOrEqual(0);
+    for (const a of args.slice(lastFull)) expect(a).toMatch(/--omit=dev|--production/);
+    expect(Object.keys(pkg.devDependencies)).toContain('typescript');
   });
 
   it('sets only documented environment variables (or NODE_ENV)', () => {

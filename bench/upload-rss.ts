@@ -7,7 +7,7 @@
  * Cleans up afterwards: cancels the import job, deletes the model, stops the server, drops its
  * database, removes its BullMQ keys and its temp blob directory.
  *
- *   node --import tsx scripts/measure-upload-rss.ts [--size-mb 500] [--port 3917] [--chunked] [--no-warmup] [--trace[=MS]]
+ *   npm run bench:upload -- [--size-mb 500] [--port 3917] [--chunked] [--no-warmup] [--trace[=MS]]
  *
  * --chunked sends Transfer-Encoding: chunked instead of a Content-Length. By default a 1 MiB
  * warm-up upload runs first (it opens the DB pool and Redis connection and JIT-compiles the upload
@@ -80,7 +80,7 @@ function parseArgs(argv: string[]): Options {
         break;
       case '-h':
       case '--help':
-        console.log('usage: node --import tsx scripts/measure-upload-rss.ts [--size-mb N (default 500, max 1000)] [--port P] [--chunked] [--no-warmup] [--trace[=MS]]');
+        console.log('usage: npm run bench:upload -- [--size-mb N (default 500, max 1000)] [--port P] [--chunked] [--no-warmup] [--trace[=MS]]');
         process.exit(0);
         break;
       default:
