@@ -23,6 +23,14 @@ export class JobCancelledError extends Error {
   }
 }
 
+/** The job's row is not in this worker's database. */
+export class NoRowError extends Error {
+  constructor(readonly jobId: string) {
+    super('job has no row in this database');
+    this.name = 'NoRowError';
+  }
+}
+
 /** Failures that can pass: I/O errors of the system (errno codes) and database time-outs or conflicts. */
 const TRANSIENT_PRISMA = /^P1\d{3}$|^P2024$|^P2034$/;
 

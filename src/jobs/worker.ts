@@ -12,7 +12,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type IORedis from 'ioredis';
 import type { Config } from '../config/env';
 import { isServiceUnavailable } from '../errors';
-import { JobCancelledError, JobTimeoutError, isFinal, jobErrorInfo } from './errors';
+import { JobCancelledError, JobTimeoutError, NoRowError, isFinal, jobErrorInfo } from './errors';
 import type { PrismaClient } from '../store/db';
 import type { BlobStore } from '../store/blobs';
 import * as jobsRepo from '../store/jobs';
@@ -153,13 +153,6 @@ async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerI
   }
 }
 
-/** The job's row is not in this worker's database. */
-class NoRowError extends Error {
-  constructor(readonly jobId: string) {
-    super('job has no row in this database');
-    this.name = 'NoRowError';
-  }
-}
 
 /**
  * A job whose row is not in this worker's database most likely belongs to another deployment that

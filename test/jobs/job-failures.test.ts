@@ -132,5 +132,7 @@ describe('job failures, retries and cancellation', () => {
     expect(job.state).toBe('cancelled');
     const model = await t.deps.db.model.findUniqueOrThrow({ where: { id: up.body.id } });
     expect(model.status).toBe('pending');
+    // What a user sees: the import's state, not "pending" for ever.
+    expect((await request(t.app.server).get(`/models/${up.body.id}`).expect(200)).body.status).toBe('cancelled');
   });
 });

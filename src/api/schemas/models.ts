@@ -30,7 +30,7 @@ export const ModelView = Type.Object(
     id: Type.String(),
     name: Type.String(),
     format: Type.String({ description: 'keras | h5 | tfjs (zip until inspected)' }),
-    status: Type.String({ description: 'pending until the inspection job finishes, then ready or failed' }),
+    status: Type.String({ description: 'pending while the import job runs, then ready; failed or cancelled when the import job was' }),
     inputShape: Nullable(Type.Array(Type.Integer())),
     numClasses: Nullable(Type.Integer()),
     params: Nullable(Type.Integer()),

@@ -8,7 +8,7 @@ import { sniffContainer } from '../../store/formats/models/detect';
 import { releaseBlobs } from '../../store/blob-refs';
 import { inTransaction } from '../../store/db';
 import * as modelsRepo from '../../store/models';
-import { countUnfinishedJobsOfModel, deleteJob, type JobErrorInfo } from '../../store/jobs';
+import { countUnfinishedJobsOfModel, deleteJob, jobOf, jobsOf, type JobErrorInfo, type JobRow } from '../../store/jobs';
 import type { PageRequest } from '../../store/page';
 import { errorOfFailedJob, waitForJob } from './wait-job';
 import { ClassNames, Preprocessing, type ModelViewT, type PreprocessingT } from '../schemas/models';
@@ -16,12 +16,21 @@ import { discardUpload, readUpload, uploadStore } from '../upload';
 import type { AppDeps } from '../deps';
 import { recordAndEnqueue } from './record-job';
 
-export function modelView(row: modelsRepo.Model, jobId?: string): ModelViewT {
+/**
+ * A model is ready once its import recorded it; before that its status is its import job's
+ * (a cancelled or broken import shows as such, not as pending for ever).
+ */
+function modelStatus(row: modelsRepo.Model, job: JobRow | null | undefined): string {
+  if (row.status === 'ready' || !job) return row.status;
+  return job.state === 'failed' || job.state === 'cancelled' ? job.state : row.status;
+}
+
+export function modelView(row: modelsRepo.Model, jobId?: string, job?: JobRow | null): ModelViewT {
   return {
     id: row.id,
     name: row.name,
     format: row.format,
-    status: row.status,
+    status: modelStatus(row, job),
     inputShape: row.inputShape,
     numClasses: row.numClasses,
     params: row.params,
@@ -127,12 +136,14 @@ async function awaitImport(deps: AppDeps, row: modelsRepo.Model, jobId: string):
 }
 
 export async function getModel(deps: AppDeps, id: string, ownerId: string | null): Promise<ModelViewT> {
-  return modelView(await modelsRepo.findModel(deps.db, id, ownerId));
+  const job = await jobOf(deps.db, id, 'inspect-model');
+  return modelView(await modelsRepo.findModel(deps.db, id, ownerId), undefined, job);
 }
 
 export async function listModels(deps: AppDeps, ownerId: string | null, page: PageRequest): Promise<{ items: ModelViewT[]; nextCursor?: string }> {
   const p = await modelsRepo.listModels(deps.db, ownerId, page);
-  return { ...p, items: p.items.map((r) => modelView(r)) };
+  const jobs = await jobsOf(deps.db, p.items.filter((m) => m.status !== 'ready').map((m) => m.id), 'inspect-model');
+  return { ...p, items: p.items.map((r) => modelView(r, undefined, jobs.get(r.id))) };
 }
 
 /** 409 while jobs use it or decompositions of it exist; its finished evaluations go with it. */
