@@ -26,6 +26,7 @@ import { AppError, PayloadTooLargeError, UnprocessableError } from '../../errors
  * Largest uncompressedSize / compressedSize an entry may declare. Deflate tops out near 1032:1;
  * real payloads stay far below 100:1 (float32 weights barely compress, PNG and JPEG are compressed
  * already, uint8 image arrays give 2-10:1), while a bomb needs hundreds to be worth building.
+ * HDF5 weights (gzip-chunked datasets) are held to the same ratio.
  */
 export const MAX_COMPRESSION_RATIO = 200;
 
