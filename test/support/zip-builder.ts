@@ -11,6 +11,8 @@ export interface ZipEntrySpec {
   readonly store?: boolean;
   /** Uncompressed size to declare instead of the true one (a lying header). */
   readonly declaredSize?: number;
+  /** Compression method to declare instead of the true one (e.g. 14, LZMA, which readers may not support). */
+  readonly method?: number;
 }
 
 export function buildZip(entries: readonly ZipEntrySpec[]): Buffer {
@@ -22,7 +24,7 @@ export function buildZip(entries: readonly ZipEntrySpec[]): Buffer {
     const body = e.store ? e.data : zlib.deflateRawSync(e.data);
     const size = e.declaredSize ?? e.data.length;
     const crc = zlib.crc32(e.data);
-    const method = e.store ? 0 : 8;
+    const method = e.method ?? (e.store ? 0 : 8);
 
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);

@@ -4,13 +4,13 @@
  * so they are recognised last, by their record size.
  */
 import { UnsupportedFormatError } from '../../../errors';
+import { isZip, openZip } from '../zip';
 import { cifarRecordBytes, isCifarMeta, type CifarLabelMode } from './cifar-bin';
 import { isImageEntryName } from './image-folder';
 import { isGzip, looksLikeIdx } from './idx';
-import type { DatasetLimits } from './limits';
+import { zipLimits, type DatasetLimits } from './limits';
 import { isNpy } from './npy';
 import type { DatasetFile, DatasetFormat } from './types';
-import { isZip, openZip, zipGuards } from './zip';
 
 type FileKind = 'gzip' | 'zip' | 'npy' | 'idx' | 'cifar-meta' | 'other';
 
@@ -49,9 +49,11 @@ export async function detectDatasetFormat(
     let hasImages = false;
     for (const [i, file] of files.entries()) {
       if (kinds[i] !== 'zip') continue;
-      const { entries } = await openZip(file, zipGuards(limits));
-      hasNpy ||= entries.some((e) => e.name.toLowerCase().endsWith('.npy'));
-      hasImages ||= entries.some((e) => isImageEntryName(e.name));
+      const zip = await openZip(file.bytes, zipLimits(limits), file.name);
+      const names = [...zip.entries.keys()];
+      zip.close();
+      hasNpy ||= names.some((n) => n.toLowerCase().endsWith('.npy'));
+      hasImages ||= names.some(isImageEntryName);
     }
     if (hasNpy) return 'npz';
     if (hasImages) return 'image-folder';

@@ -7,10 +7,10 @@
  * README); a class is a folder holding at least one image.
  */
 import { BadRequestError, UnsupportedFormatError } from '../../../errors';
+import { isZip, openZip, type ZipEntryInfo } from '../zip';
 import { decodeImageInto, probeImage, type ImageInfo } from './image-decode';
-import { allocate, checkImageCount, checkImageTensor, type DatasetLimits } from './limits';
+import { allocate, checkImageCount, checkImageTensor, zipLimits, type DatasetLimits } from './limits';
 import type { DatasetFile, DecodedDataset } from './types';
-import { isZip, openZip, zipGuards, type ZipEntryInfo } from './zip';
 
 const IMAGE_EXTENSION = /\.(png|jpe?g)$/i;
 
@@ -32,8 +32,8 @@ export async function readImageFolder(files: readonly DatasetFile[], limits: Dat
     throw new UnsupportedFormatError(`image-folder: expected exactly one zip file, got ${files.map((f) => f.name).join(', ')}`);
   }
   const file = files[0]!;
-  const zip = await openZip(file, zipGuards(limits));
-  const images = classify(file.name, zip.entries.filter((e) => isImageEntryName(e.name)));
+  const zip = await openZip(file.bytes, zipLimits(limits), file.name);
+  const images = classify(file.name, [...zip.entries.values()].filter((e) => isImageEntryName(e.name)));
   checkImageCount(file.name, images.length, limits);
   const classNames = [...new Set(images.map((i) => i.className))];
   const classIndex = new Map(classNames.map((name, i) => [name, i]));
@@ -44,7 +44,7 @@ export async function readImageFolder(files: readonly DatasetFile[], limits: Dat
   for (let i = 0; i < images.length; i++) {
     const { entry, className } = images[i]!;
     const source = `${file.name}:${entry.name}`;
-    const bytes = await zip.read(entry);
+    const bytes = await zip.read(entry.name);
     const info = probeImage(bytes, source);
     if (!first) {
       first = { info, name: entry.name };

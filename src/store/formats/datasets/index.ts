@@ -1,7 +1,8 @@
 /**
  * Dataset uploads -> NHWC tensors plus labels. In: the uploaded files (name + bytes) and options.
  * Out: a `ParsedDataset`, or a typed error (400 bad content, 413 over a size limit, 415 unknown
- * format, 422 unsafe archive) whose detail names the file, index or value at fault.
+ * format, 422 a damaged or unsafe zip, per the shared reader `../zip.ts`) whose detail names the
+ * file, index or value at fault.
  *
  * Every reader checks the sizes its headers declare against the limits before allocating, then
  * `finishDataset` applies the checks all formats share (counts, label range, class counts).

@@ -3,6 +3,7 @@
  * so a 20-byte file claiming 1e9 x 1e9 images costs nothing.
  */
 import { BadRequestError, PayloadTooLargeError } from '../../../errors';
+import type { ZipLimits } from '../zip';
 import type { ParseDatasetOptions } from './types';
 
 export interface DatasetLimits {
@@ -16,6 +17,20 @@ export const DEFAULT_LIMITS: DatasetLimits = Object.freeze({
   maxBytes: 4 * 1024 ** 3,
   maxImagePixels: 4096 * 4096,
 });
+
+/** Headroom over the tensor budget for npy headers and PNG/JPEG container overhead. */
+const ZIP_SLACK_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What a dataset zip may hold: an entry per image plus class folders and some junk (READMEs,
+ * `__MACOSX/`), and about the tensor budget in bytes. The guards themselves are the shared zip policy.
+ */
+export function zipLimits(limits: DatasetLimits): ZipLimits {
+  return {
+    maxEntries: Math.min(1_000_000, 2 * limits.maxImages + 1024),
+    maxUncompressedBytes: limits.maxBytes + ZIP_SLACK_BYTES,
+  };
+}
 
 /** Channels beyond RGBA mean the array is not an image batch (or its axes are in the wrong order). */
 export const MAX_CHANNELS = 4;

@@ -8,10 +8,10 @@
  * Names never decide between images and labels in layout 2; the array ranks do.
  */
 import { BadRequestError, UnsupportedFormatError } from '../../../errors';
-import type { DatasetLimits } from './limits';
+import { isZip, openZip } from '../zip';
+import { zipLimits, type DatasetLimits } from './limits';
 import { isNpy, npyImageShape, readNpyHeader, readNpyImages, readNpyLabels } from './npy';
 import type { DatasetFile, DecodedDataset } from './types';
-import { isZip, openZip, zipGuards } from './zip';
 
 interface ArrayRef {
   /** The array's key: entry name without `.npy`, or the bare file's name. */
@@ -73,10 +73,10 @@ async function listArrays(files: readonly DatasetFile[], limits: DatasetLimits):
       const key = file.name.replace(/^.*[\\/]/, '').replace(/\.npy$/i, '');
       arrays.push({ key, source: file.name, load: () => Promise.resolve(file.bytes) });
     } else if (isZip(file.bytes)) {
-      const zip = await openZip(file, zipGuards(limits));
-      for (const entry of zip.entries) {
-        if (!entry.name.toLowerCase().endsWith('.npy')) continue;
-        arrays.push({ key: entry.name.slice(0, -4), source: `${file.name}:${entry.name}`, load: () => zip.read(entry) });
+      const zip = await openZip(file.bytes, zipLimits(limits), file.name);
+      for (const name of zip.entries.keys()) {
+        if (!name.toLowerCase().endsWith('.npy')) continue;
+        arrays.push({ key: name.slice(0, -4), source: `${file.name}:${name}`, load: () => zip.read(name) });
       }
     } else {
       throw new UnsupportedFormatError(`${file.name}: neither an .npz (zip) nor an .npy file`);

@@ -4,20 +4,16 @@
  * layers model.
  */
 import { UnprocessableError, UnsupportedFormatError } from '../../../errors';
-import type { ZipEntryInfo } from './zip';
+import { isZip, type ZipEntryInfo } from '../zip';
 
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
-const ZIP_LOCAL_HEADER = Buffer.from('PK\x03\x04', 'latin1');
-const ZIP_EMPTY_ARCHIVE = Buffer.from('PK\x05\x06', 'latin1');
 
 export type Container = 'hdf5' | 'zip';
 
 export function sniffContainer(bytes: Buffer): Container | undefined {
   const head = bytes.subarray(0, 8);
   if (head.equals(HDF5_SIGNATURE)) return 'hdf5';
-  const magic = bytes.subarray(0, 4);
-  if (magic.equals(ZIP_LOCAL_HEADER) || magic.equals(ZIP_EMPTY_ARCHIVE)) return 'zip';
-  return undefined;
+  return isZip(bytes) ? 'zip' : undefined;
 }
 
 export type ZipModel = { readonly kind: 'keras' } | { readonly kind: 'tfjs'; readonly modelJson: string };

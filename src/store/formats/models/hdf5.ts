@@ -4,6 +4,7 @@
  * a 422 naming what was being read, never as a raw exception.
  */
 import { AppError, UnprocessableError } from '../../../errors';
+import { MAX_COMPRESSION_RATIO } from '../zip';
 import type { ModelParseLimits } from './types';
 import { elementCount, float32FromLE } from './weights';
 
@@ -164,11 +165,11 @@ export function readFloat32(file: H5File, ds: H5Dataset): { shape: number[]; val
 /**
  * HDF5 datasets may be gzip-chunked, and jsfive allocates the declared shape before inflating, so a
  * tiny file could declare a huge weight. The zip limits apply: no dataset may claim more than
- * maxRatio times the file's size, and all of them together no more than maxUncompressedBytes.
+ * MAX_COMPRESSION_RATIO times the file's size, and all of them together no more than maxUncompressedBytes.
  */
 function reserve(file: H5File, ds: H5Dataset, values: number): void {
   const bytes = values * 4;
-  if (bytes > file.limits.maxRatio * file.bytes.byteLength) {
+  if (bytes > MAX_COMPRESSION_RATIO * file.bytes.byteLength) {
     throw new UnprocessableError(`weight dataset ${ds.name} declares ${values} values, far more than the ${file.bytes.byteLength}-byte file can hold`);
   }
   file.budget -= bytes;

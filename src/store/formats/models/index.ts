@@ -2,24 +2,25 @@
  * Uploaded model files → one in-memory form (`ParsedModel`: tfjs-layers topology + float32 weights).
  * In: the file's bytes (Keras 3 `.keras`, Keras 2.x/3.x HDF5 `.h5`, or a zipped TF.js layers model),
  * recognised from the bytes alone. Out: a `ParsedModel`, or an AppError (415 not a model format,
- * 422 a damaged or unusable one, 400 an empty upload); never a raw exception.
+ * 422 a damaged or unusable one, 413 a zip over the byte budget, 400 an empty upload); never a raw
+ * exception. Zips go through the shared reader (`../zip.ts`) and its guard and error policy.
  *
  * Whether the model is a classifier the engine can decompose (layer types, input/output count,
  * softmax head) is the engine's call; this module only guarantees a well-formed, finite model.
  */
 import { AppError, BadRequestError, UnprocessableError, UnsupportedFormatError } from '../../../errors';
+import { openZip } from '../zip';
 import { sniffContainer, zipModelKind } from './detect';
 import { parseKerasH5 } from './keras-h5';
 import { parseKerasZip } from './keras-zip';
 import { parseTfjsZip } from './tfjs-zip';
 import { DEFAULT_MODEL_PARSE_LIMITS, type ModelParseLimits, type ParsedModel } from './types';
-import { openZip } from './zip';
 
 export { DEFAULT_MODEL_PARSE_LIMITS } from './types';
 export type { ModelFileFormat, ModelParseLimits, ParsedModel, WeightSpec } from './types';
 
 async function parseZip(bytes: Buffer, limits: ModelParseLimits): Promise<ParsedModel> {
-  const zip = await openZip(bytes, limits);
+  const zip = await openZip(bytes, limits, 'model file');
   try {
     const kind = zipModelKind(zip.entries);
     return kind.kind === 'keras' ? await parseKerasZip(zip, limits) : await parseTfjsZip(zip, kind.modelJson);
@@ -31,9 +32,10 @@ async function parseZip(bytes: Buffer, limits: ModelParseLimits): Promise<Parsed
 /**
  * Parses a model file.
  * @param bytes the whole file
- * @param limits zip extraction bounds (entry count, inflated bytes, compression ratio)
+ * @param limits extraction bounds (zip entry count, inflated bytes)
  * @throws UnsupportedFormatError (415) when the bytes are no supported model format
  * @throws UnprocessableError (422) when they are one but damaged, unsafe or inconsistent
+ * @throws PayloadTooLargeError (413) when a zip's files declare or inflate past maxUncompressedBytes
  * @throws BadRequestError (400) when the file is empty
  */
 export async function parseModelFile(bytes: Buffer, limits: ModelParseLimits = DEFAULT_MODEL_PARSE_LIMITS): Promise<ParsedModel> {

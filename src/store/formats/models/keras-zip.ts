@@ -10,7 +10,7 @@ import { isObject, toTfjsModelConfig } from './keras3-config';
 import { assertWeightsMatchLayers, expectedWeightNames, toSnakeCase } from './layer-weights';
 import type { ModelParseLimits, ParsedModel } from './types';
 import { WeightSetBuilder } from './weights';
-import type { ZipArchive } from './zip';
+import type { ZipArchive } from '../zip';
 
 const MODEL_CLASSES = new Set(['Sequential', 'Functional', 'Model']);
 

@@ -10,7 +10,7 @@ import { isObject, toTfjsModelConfig } from './keras3-config';
 import { assertWeightsMatchLayers } from './layer-weights';
 import type { ParsedModel } from './types';
 import { elementCount, float32FromLE, WeightSetBuilder } from './weights';
-import { unsafeEntryName, type ZipArchive } from './zip';
+import { unsafeEntryName, type ZipArchive } from '../zip';
 
 interface ManifestWeight {
   readonly name: string;

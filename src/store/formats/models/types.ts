@@ -23,18 +23,18 @@ export interface ParsedModel {
   readonly weightData: ArrayBuffer;
 }
 
-/** Bounds on zip extraction; they protect the worker from zip bombs and huge archives. */
+/**
+ * Bounds on extraction; they protect the worker from zip bombs and huge archives. The compression
+ * ratio is not one of them: it is the shared zip policy's (`MAX_COMPRESSION_RATIO` in `../zip.ts`).
+ */
 export interface ModelParseLimits {
   /** Most entries a zip may list in its central directory. */
   maxEntries: number;
-  /** Most bytes all extracted entries may inflate to, counted while inflating. */
+  /** Most bytes all extracted zip entries (or all HDF5 weights) may add up to, counted while inflating. */
   maxUncompressedBytes: number;
-  /** Largest uncompressedSize / compressedSize an entry may declare. */
-  maxRatio: number;
 }
 
 export const DEFAULT_MODEL_PARSE_LIMITS: ModelParseLimits = Object.freeze({
   maxEntries: 1000,
   maxUncompressedBytes: 2 * 1024 ** 3,
-  maxRatio: 200,
 });

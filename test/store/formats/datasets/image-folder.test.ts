@@ -91,9 +91,10 @@ describe('image-folder', () => {
     await expectAppError(parseDataset([file], { format: 'image-folder' }), 422, /zip entry "a\/zeros\.png" declares a compression ratio of \d+:1/);
   });
 
-  it('fails an entry that inflates past its declared size, while inflating', async () => {
+  // 422 as on the model route: a damaged zip is unusable, not a malformed request (shared zip policy, src/store/formats/zip.ts).
+  it('fails an entry that inflates past its declared size, while inflating, with 422', async () => {
     const liar = zipFile([{ name: 'a/1.png', data: png(cifarHwc(0), 32, 32), deflate: true, declaredSize: 100 }]);
-    await expectAppError(parseDataset([liar], { format: 'image-folder' }), 400, /images\.zip:a\/1\.png: not a readable zip archive/);
+    await expectAppError(parseDataset([liar], { format: 'image-folder' }), 422, /images\.zip: zip entry "a\/1\.png" is damaged or lies about its size/);
   });
 
   it('rejects declared entry sizes over the byte budget with 413, before inflating', async () => {

@@ -8,7 +8,7 @@ import { DEFAULT_MODEL_PARSE_LIMITS } from '../../../../src/store/formats/models
 import { attrString, openHdf5 } from '../../../../src/store/formats/models/hdf5';
 import { toTfjsModelConfig } from '../../../../src/store/formats/models/keras3-config';
 import { expectedWeightNames, toSnakeCase } from '../../../../src/store/formats/models/layer-weights';
-import { unsafeEntryName } from '../../../../src/store/formats/models/zip';
+import { unsafeEntryName } from '../../../../src/store/formats/zip';
 import { readFixture, readZipEntry } from './fixtures';
 
 type Json = Record<string, unknown>;
