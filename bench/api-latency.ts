@@ -290,7 +290,20 @@ async function main(): Promise<void> {
   const file = path.join(ROOT, 'bench', 'results', 'api-latency.json');
   fs.writeFileSync(
     file,
-    JSON.stringify({ date: new Date().toISOString(), clients: CLIENTS, seconds: SECONDS, idleSeconds: IDLE_SECONDS, samplesPerClass: SAMPLES, cpus: os.cpus().length, node: process.version, results }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        clients: CLIENTS,
+        seconds: SECONDS,
+        idleSeconds: IDLE_SECONDS,
+        samplesPerClass: SAMPLES,
+        cpus: os.cpus().length,
+        node: process.version,
+        results,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   console.log(`wrote ${path.relative(ROOT, file)}`);
 }

@@ -30,7 +30,12 @@ export function parseArgs(argv: string[], known: Record<string, 'string' | 'numb
     if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
     let [name, value] = arg.slice(2).split('=', 2) as [string, string | undefined];
     const kind = known[name];
-    if (!kind) throw new Error(`unknown option --${name}; known: ${Object.keys(known).map((k) => `--${k}`).join(' ')}`);
+    if (!kind)
+      throw new Error(
+        `unknown option --${name}; known: ${Object.keys(known)
+          .map((k) => `--${k}`)
+          .join(' ')}`,
+      );
     if (kind === 'boolean') {
       out[name] = value === undefined ? true : value !== 'false';
       continue;
@@ -180,4 +185,3 @@ export async function interleave(sequences: Record<string, Step[]>): Promise<Rec
   }
   return sum;
 }
-

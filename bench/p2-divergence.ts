@@ -63,7 +63,12 @@ async function main(): Promise<void> {
   const model = await loadResnet();
   const plan = new ModelPlan(model);
   const t0 = now();
-  const dec = await decompose(model, memorySource(train.images), train.labels, { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: CIFAR_PREPROCESSING, samplesPerClass: S, tau: 0 });
+  const dec = await decompose(model, memorySource(train.images), train.labels, {
+    ...DEFAULT_DECOMPOSE_OPTIONS,
+    preprocessing: CIFAR_PREPROCESSING,
+    samplesPerClass: S,
+    tau: 0,
+  });
   console.log(`backend ${backend}; decomposed (S = ${S}) in ${(now() - t0).toFixed(1)} s`);
   const M = dec.modules.length;
   const P = plan.observationPoints.length;
@@ -83,7 +88,16 @@ async function main(): Promise<void> {
     });
     let maskedByAll = 0;
     for (let u = 0; u < p.units; u++) if (dec.modules.every((m) => m.masks[i][u] === 0)) maskedByAll++;
-    return { point: p.layer, units: p.units, maskedByAll, maskedMean: masked.reduce((a, b) => a + b, 0) / M, maskedMin: Math.min(...masked), maskedMax: Math.max(...masked), fullyMaskedChannelsMean: fullChannels.reduce((a, b) => a + b, 0) / M, channels: ch };
+    return {
+      point: p.layer,
+      units: p.units,
+      maskedByAll,
+      maskedMean: masked.reduce((a, b) => a + b, 0) / M,
+      maskedMin: Math.min(...masked),
+      maskedMax: Math.max(...masked),
+      fullyMaskedChannelsMean: fullChannels.reduce((a, b) => a + b, 0) / M,
+      channels: ch,
+    };
   });
 
   // Two references: the model itself, and the "shared" run that multiplies in the units EVERY module
@@ -96,7 +110,9 @@ async function main(): Promise<void> {
       dec.modules.forEach((m) => m.masks[i].forEach((v, u) => (k[u] |= v)));
       return k;
     });
-    const sharedMasks = keptAny.map((k, i) => (shared && k.some((v) => v === 0) ? tf.tensor(Float32Array.from(k), [1, ...plan.observationPoints[i].shape]) : undefined));
+    const sharedMasks = keptAny.map((k, i) =>
+      shared && k.some((v) => v === 0) ? tf.tensor(Float32Array.from(k), [1, ...plan.observationPoints[i].shape]) : undefined,
+    );
     const off = plan.observationPoints.map((p, i) => {
       const data = new Float32Array(p.units * M);
       dec.modules.forEach((m, j) => m.masks[i].forEach((v, u) => (data[u * M + j] = v || !keptAny[i][u] ? 0 : 1)));
@@ -172,15 +188,46 @@ First divergence point d(x, m) over ${N} test images x ${M} modules: from the mo
   const cum = (h: number[], k: number) => ((100 * h.slice(0, k + 1).reduce((a, b) => a + b, 0)) / (N * M)).toFixed(1);
   console.log(
     table(
-      ['point', 'layer', 'units', 'masked (mean/module)', 'masked by all', 'full channels', 'd = k (model)', 'cum %', 'd = k (shared)', 'cum %', 'work after (FLOPs)', 'work after (time)'],
+      [
+        'point',
+        'layer',
+        'units',
+        'masked (mean/module)',
+        'masked by all',
+        'full channels',
+        'd = k (model)',
+        'cum %',
+        'd = k (shared)',
+        'cum %',
+        'work after (FLOPs)',
+        'work after (time)',
+      ],
       [...plan.observationPoints.map((p) => p.layer), 'never'].map((name, k) => {
         const st = maskStats[k];
-        return [k < P ? k : '-', name, st ? st.units : '', st ? st.maskedMean.toFixed(1) : '', st ? st.maskedByAll : '', st ? `${st.fullyMaskedChannelsMean.toFixed(1)}/${st.channels}` : '', vsModel.histogram[k], cum(vsModel.histogram, k), vsShared.histogram[k], cum(vsShared.histogram, k), rf[k].toFixed(3), rt[k].toFixed(3)];
+        return [
+          k < P ? k : '-',
+          name,
+          st ? st.units : '',
+          st ? st.maskedMean.toFixed(1) : '',
+          st ? st.maskedByAll : '',
+          st ? `${st.fullyMaskedChannelsMean.toFixed(1)}/${st.channels}` : '',
+          vsModel.histogram[k],
+          cum(vsModel.histogram, k),
+          vsShared.histogram[k],
+          cum(vsShared.histogram, k),
+          rf[k].toFixed(3),
+          rt[k].toFixed(3),
+        ];
       }),
     ),
   );
-  for (const [name, r] of [['model', vsModel], ['shared run', vsShared]] as const) {
-    console.log(`theoretical composition cost from the ${name} (reference = 1): FLOPs ${r.costFlops.toFixed(3)} -> ratio ${r.idealRatioFlops.toFixed(3)}; step times ${r.costTime.toFixed(3)} -> ratio ${r.idealRatioTime.toFixed(3)}`);
+  for (const [name, r] of [
+    ['model', vsModel],
+    ['shared run', vsShared],
+  ] as const) {
+    console.log(
+      `theoretical composition cost from the ${name} (reference = 1): FLOPs ${r.costFlops.toFixed(3)} -> ratio ${r.idealRatioFlops.toFixed(3)}; step times ${r.costTime.toFixed(3)} -> ratio ${r.idealRatioTime.toFixed(3)}`,
+    );
   }
   console.log(`naive: ${M} passes -> ratio ${(1 / M).toFixed(3)}`);
   console.log(`step times (ms, batch 100): ${ms.map((v, i) => `${plan.steps[i].layer.name}=${v.toFixed(1)}`).join(' ')}`);

@@ -17,7 +17,21 @@ import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, compositionMargins, decompose, rankByMargin, type ModuleGroup } from '../src/engine';
 import { toTensor } from '../src/engine/activity';
-import { CIFAR_PREPROCESSING, IMAGE_SHAPE, PER_IMAGE, cifarRecords, interleave, loadResnet, machine, median, memorySource, now, table, writeJson, type Step } from './lib';
+import {
+  CIFAR_PREPROCESSING,
+  IMAGE_SHAPE,
+  PER_IMAGE,
+  cifarRecords,
+  interleave,
+  loadResnet,
+  machine,
+  median,
+  memorySource,
+  now,
+  table,
+  writeJson,
+  type Step,
+} from './lib';
 
 export interface P2Options {
   readonly samples: number;
@@ -29,12 +43,22 @@ export interface P2Options {
 export async function runP2(opts: P2Options, runtimePackage: string): Promise<void> {
   const backend = tf.getBackend();
   const { samples: S, test: N, chunk, rounds } = opts;
-  console.log(`\nP2: backend ${backend}; decomposition S = ${S} (tau 0); ${N} test images in batches of ${chunk}; ${rounds} interleaved rounds; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nP2: backend ${backend}; decomposition S = ${S} (tau 0); ${N} test images in batches of ${chunk}; ${rounds} interleaved rounds; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const train = cifarRecords('data_batch_1.bin');
   const test = cifarRecords('test_batch.bin', N);
   const model = await loadResnet();
   const plan = new ModelPlan(model);
-  const dec = await decompose(model, memorySource(train.images), train.labels, { ...DEFAULT_DECOMPOSE_OPTIONS, preprocessing: CIFAR_PREPROCESSING, samplesPerClass: S, tau: 0 });
+  const dec = await decompose(model, memorySource(train.images), train.labels, {
+    ...DEFAULT_DECOMPOSE_OPTIONS,
+    preprocessing: CIFAR_PREPROCESSING,
+    samplesPerClass: S,
+    tau: 0,
+  });
   const k = dec.modules.length;
   const positions = dec.modules.map((_, j) => j);
   const shared = new ModuleRunner(plan, dec.modules);
@@ -82,7 +106,9 @@ export async function runP2(opts: P2Options, runtimePackage: string): Promise<vo
       naive: batches.map((b) => compositionStep('naive', naive, b)),
     });
     (Object.keys(times) as (keyof typeof times)[]).forEach((key) => times[key].push(t[key]));
-    console.log(`P2 round ${r + 1}: model ${t.model.toFixed(2)} s, composition (shared run) ${t.shared.toFixed(2)} s, composition (naive) ${t.naive.toFixed(2)} s`);
+    console.log(
+      `P2 round ${r + 1}: model ${t.model.toFixed(2)} s, composition (shared run) ${t.shared.toFixed(2)} s, composition (naive) ${t.naive.toFixed(2)} s`,
+    );
   }
   const stats = shared.divergenceStats!;
   const perRoundOf = (now: number[], was: number[]) => now.map((c, i) => (c - was[i]) / rounds);
@@ -130,17 +156,38 @@ export async function runP2(opts: P2Options, runtimePackage: string): Promise<vo
         ['model (predict) seconds, median', `${tm.toFixed(2)}  [${times.model.map((v) => v.toFixed(2)).join(', ')}]`],
         ['composition, shared run, seconds', `${ts.toFixed(2)}  [${times.shared.map((v) => v.toFixed(2)).join(', ')}]`],
         ['composition, naive, seconds', `${tn.toFixed(2)}  [${times.naive.map((v) => v.toFixed(2)).join(', ')}]`],
-        ['RATIO composition / model throughput (shared run)', `${ratio.toFixed(3)}  (median; per round ${perRound.map((p) => p.shared.toFixed(3)).join(', ')}; target >= 0.5: ${ratio >= 0.5 ? 'PASS' : 'FAIL'})`],
+        [
+          'RATIO composition / model throughput (shared run)',
+          `${ratio.toFixed(3)}  (median; per round ${perRound.map((p) => p.shared.toFixed(3)).join(', ')}; target >= 0.5: ${ratio >= 0.5 ? 'PASS' : 'FAIL'})`,
+        ],
         ['ratio, naive runner (the paper design)', `${ratioNaive.toFixed(3)}  (median; per round ${perRound.map((p) => p.naive.toFixed(3)).join(', ')})`],
         ['speed-up shared / naive', (tn / ts).toFixed(2)],
-        ['PREDICTIONS UNCHANGED (shared = naive)', `${unchanged ? 'YES' : 'NO'}: top-1 equal ${top1Equal}/${N}, top-5 order equal ${top5Equal}/${N}, max |margin diff| ${maxAbsDiff.toExponential(2)}`],
+        [
+          'PREDICTIONS UNCHANGED (shared = naive)',
+          `${unchanged ? 'YES' : 'NO'}: top-1 equal ${top1Equal}/${N}, top-5 order equal ${top5Equal}/${N}, max |margin diff| ${maxAbsDiff.toExponential(2)}`,
+        ],
         ['(input, module) pairs branched off the model', `${divergedPairs} of ${pairs} (${((100 * divergedPairs) / pairs).toFixed(1)} %) per round`],
-        ['rows run besides the model (shared by modules)', `${branchRows} per round = ${(branchRows / N).toFixed(3)} per input (by point: ${rowsAt.join(' ')})`],
+        [
+          'rows run besides the model (shared by modules)',
+          `${branchRows} per round = ${(branchRows / N).toFixed(3)} per input (by point: ${rowsAt.join(' ')})`,
+        ],
         ['pairs that left a shared row later', `${leftRowAt.reduce((a, b) => a + b, 0)} per round`],
-        ['passes (all rounds, warm-up included): shared run', `${shared.passStats.sharedPasses} shared + ${shared.passStats.naivePasses} naive, ${shared.passStats.stoppedPasses} stopped at the row budget; largest ${shared.passStats.maxRows} rows; ${(shared.passStats.rowsPerInput ?? 0).toFixed(3)} rows per input (moving average)`],
+        [
+          'passes (all rounds, warm-up included): shared run',
+          `${shared.passStats.sharedPasses} shared + ${shared.passStats.naivePasses} naive, ${shared.passStats.stoppedPasses} stopped at the row budget; largest ${shared.passStats.maxRows} rows; ${(shared.passStats.rowsPerInput ?? 0).toFixed(3)} rows per input (moving average)`,
+        ],
         ['passes (all rounds, warm-up included): naive', `${naive.passStats.naivePasses} of at most ${naive.passStats.maxRows} rows`],
-        ['composition top-1 / model top-1 / agreement', `${((100 * correctComp) / N).toFixed(2)} % / ${((100 * correctModel) / N).toFixed(2)} % / ${((100 * agreeModel) / N).toFixed(2)} %`],
-        ['load average at end', os.loadavg().map((l) => l.toFixed(2)).join(' ')],
+        [
+          'composition top-1 / model top-1 / agreement',
+          `${((100 * correctComp) / N).toFixed(2)} % / ${((100 * correctModel) / N).toFixed(2)} % / ${((100 * agreeModel) / N).toFixed(2)} %`,
+        ],
+        [
+          'load average at end',
+          os
+            .loadavg()
+            .map((l) => l.toFixed(2))
+            .join(' '),
+        ],
       ],
     ),
   );

@@ -17,8 +17,37 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
-import { DECOMPOSE_BATCH_SIZE, DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, evaluateModules, maskJaccard, topK, type CompositionMetrics, type Decomposition, type LabelledBatch, type MaskPoint } from '../src/engine';
-import { CIFAR_PREPROCESSING, IMAGE_SHAPE, PER_IMAGE, cifarRecords, loadResnet, machine, memorySource, now, parseArgs, pct, peakRssKiB, selectBackend, table, writeJson, type Records } from './lib';
+import {
+  DECOMPOSE_BATCH_SIZE,
+  DEFAULT_DECOMPOSE_OPTIONS,
+  ModelPlan,
+  ModuleRunner,
+  decompose,
+  evaluateModules,
+  maskJaccard,
+  topK,
+  type CompositionMetrics,
+  type Decomposition,
+  type LabelledBatch,
+  type MaskPoint,
+} from '../src/engine';
+import {
+  CIFAR_PREPROCESSING,
+  IMAGE_SHAPE,
+  PER_IMAGE,
+  cifarRecords,
+  loadResnet,
+  machine,
+  memorySource,
+  now,
+  parseArgs,
+  pct,
+  peakRssKiB,
+  selectBackend,
+  table,
+  writeJson,
+  type Records,
+} from './lib';
 
 /** A runner that also keeps every margins row and the model's top-1, for re-ranking afterwards. */
 class CapturingRunner extends ModuleRunner {
@@ -84,7 +113,13 @@ interface ProbabilityRanking {
   winnerSaturated: number;
 }
 
-function probabilityRanking(runner: CapturingRunner, labels: Int32Array, classes: readonly number[], semantics: string, prob: (m: number) => number): ProbabilityRanking {
+function probabilityRanking(
+  runner: CapturingRunner,
+  labels: Int32Array,
+  classes: readonly number[],
+  semantics: string,
+  prob: (m: number) => number,
+): ProbabilityRanking {
   const m = classes.length;
   const rows = runner.margins_.flatMap((chunk) => Array.from({ length: chunk.length / m }, (_, i) => chunk.subarray(i * m, (i + 1) * m)));
   let top1 = 0;
@@ -165,7 +200,15 @@ interface VariantResult {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { samples: 'number', test: 'number', backend: 'string', batch: 'number', chunk: 'number', variants: 'string', out: 'string' });
+  const args = parseArgs(process.argv.slice(2), {
+    samples: 'number',
+    test: 'number',
+    backend: 'string',
+    batch: 'number',
+    chunk: 'number',
+    variants: 'string',
+    out: 'string',
+  });
   const outName = (args.out as string | undefined) ?? 'resnet-full.json';
   const S = (args.samples as number | undefined) ?? 1000;
   const T = Math.min(10_000, (args.test as number | undefined) ?? 10_000);
@@ -175,7 +218,12 @@ async function main(): Promise<void> {
   if (wanted.has('prob')) wanted.add('tau0');
   const runtime = await selectBackend((args.backend as string | undefined) ?? 'auto');
   const backend = tf.getBackend();
-  console.log(`backend ${backend} (${runtime.package}); samplesPerClass ${S}; test images ${T}; variants ${[...wanted].join(',')}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `backend ${backend} (${runtime.package}); samplesPerClass ${S}; test images ${T}; variants ${[...wanted].join(',')}; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 
   const t0 = now();
   const train = cifarRecords('data_batch_1.bin');
@@ -188,7 +236,12 @@ async function main(): Promise<void> {
   // Warm-up (kernels of both the counting and the module pass).
   const warm = await decompose(model, source, train.labels, { ...base, samplesPerClass: 9 });
   const wr = new ModuleRunner(plan, warm.modules);
-  await evaluateModules(plan, wr, batches(test, Math.min(T, 50)), { imageShape: IMAGE_SHAPE, preprocessing: CIFAR_PREPROCESSING, moduleClasses: classes, chunk });
+  await evaluateModules(plan, wr, batches(test, Math.min(T, 50)), {
+    imageShape: IMAGE_SHAPE,
+    preprocessing: CIFAR_PREPROCESSING,
+    moduleClasses: classes,
+    chunk,
+  });
   wr.dispose();
   console.log(`setup + warm-up ${(now() - t0).toFixed(1)} s`);
 
@@ -209,7 +262,12 @@ async function main(): Promise<void> {
       results,
     });
 
-  const runVariant = async (variant: string, tau: number, maskPoint: MaskPoint, capture = false): Promise<{ d: Decomposition; runner: CapturingRunner; metrics: CompositionMetrics }> => {
+  const runVariant = async (
+    variant: string,
+    tau: number,
+    maskPoint: MaskPoint,
+    capture = false,
+  ): Promise<{ d: Decomposition; runner: CapturingRunner; metrics: CompositionMetrics }> => {
     const s0 = now();
     const d = await decompose(model, source, train.labels, { ...base, tau, maskPoint });
     const decompositionSeconds = now() - s0;
@@ -250,7 +308,9 @@ async function main(): Promise<void> {
       decompositionSeconds,
       evaluationSeconds,
     });
-    console.log(`${variant}: composed ${pct(metrics.composed.top1)} vs model ${pct(metrics.model.top1)}, agreement ${pct(metrics.agreement)}, kept ${meanKeptFraction(d).toFixed(4)}, decompose ${decompositionSeconds.toFixed(1)} s, evaluate ${evaluationSeconds.toFixed(1)} s`);
+    console.log(
+      `${variant}: composed ${pct(metrics.composed.top1)} vs model ${pct(metrics.model.top1)}, agreement ${pct(metrics.agreement)}, kept ${meanKeptFraction(d).toFixed(4)}, decompose ${decompositionSeconds.toFixed(1)} s, evaluate ${evaluationSeconds.toFixed(1)} s`,
+    );
     save();
     return { d, runner, metrics };
   };
@@ -258,7 +318,8 @@ async function main(): Promise<void> {
   let tau0: Decomposition | undefined;
   if (wanted.has('tau0')) {
     const r = await runVariant('tau 0', 0, 'post-activation', wanted.has('prob'));
-    if (wanted.has('prob')) results[results.length - 1].note = 'evaluation time includes one extra model.predict per chunk (captured for the probability re-ranking)';
+    if (wanted.has('prob'))
+      results[results.length - 1].note = 'evaluation time includes one extra model.predict per chunk (captured for the probability re-ranking)';
     tau0 = r.d;
     if (wanted.has('prob')) {
       const p = probabilityRanking(r.runner, test.labels, classes, 'float32 operations: fround(1 / fround(1 + fround(exp(fround(-m)))))', probability32);
@@ -276,9 +337,15 @@ async function main(): Promise<void> {
         probability: p,
         probabilityRoundedOnce: once,
       });
-      console.log(`prob: winning margin p10/p50/p90/max ${Object.values(p.topMarginQuantiles).map((v) => v.toFixed(1)).join('/')}, > 17 on ${p.topMarginAbove17}`);
+      console.log(
+        `prob: winning margin p10/p50/p90/max ${Object.values(p.topMarginQuantiles)
+          .map((v) => v.toFixed(1))
+          .join('/')}, > 17 on ${p.topMarginAbove17}`,
+      );
       console.log(`prob (rounded once): composed ${pct(once.top1)}; ${once.saturatedTies} ties at 1.0f`);
-      console.log(`prob: composed ${pct(p.top1)}; winner at 1.0f on ${p.winnerSaturated}; ${p.saturatedTies} inputs with >= 2 modules at P = 1.0f; top-1 changed on ${p.changedTop1} (lost ${p.lostCorrect}, gained ${p.gainedCorrect})`);
+      console.log(
+        `prob: composed ${pct(p.top1)}; winner at 1.0f on ${p.winnerSaturated}; ${p.saturatedTies} inputs with >= 2 modules at P = 1.0f; top-1 changed on ${p.changedTop1} (lost ${p.lostCorrect}, gained ${p.gainedCorrect})`,
+      );
       save();
     }
     r.runner.dispose();
@@ -317,8 +384,14 @@ async function main(): Promise<void> {
   results.filter((r) => r.note).forEach((r) => console.log(`note, ${r.variant}: ${r.note}`));
   const prob = results.find((r) => r.probability)?.probability;
   const once = results.find((r) => r.probabilityRoundedOnce)?.probabilityRoundedOnce;
-  if (once) console.log(`probability ranking, P_c rounded once to float32 instead: composed top-1 ${pct(once.top1)}, top-5 ${pct(once.top5)}, ${once.saturatedTies} saturated ties`);
-  if (prob) console.log(`probability ranking (float32 ops): winning P_c = 1.0f on ${prob.winnerSaturated} inputs; ${prob.saturatedTies} of ${T} inputs have >= 2 modules at P_c = 1.0f; its top-1 differs from margin ranking on ${prob.changedTop1} (margin right/prob wrong ${prob.lostCorrect}, the reverse ${prob.gainedCorrect})`);
+  if (once)
+    console.log(
+      `probability ranking, P_c rounded once to float32 instead: composed top-1 ${pct(once.top1)}, top-5 ${pct(once.top5)}, ${once.saturatedTies} saturated ties`,
+    );
+  if (prob)
+    console.log(
+      `probability ranking (float32 ops): winning P_c = 1.0f on ${prob.winnerSaturated} inputs; ${prob.saturatedTies} of ${T} inputs have >= 2 modules at P_c = 1.0f; its top-1 differs from margin ranking on ${prob.changedTop1} (margin right/prob wrong ${prob.lostCorrect}, the reverse ${prob.gainedCorrect})`,
+    );
   console.log(`peak RSS ${(rss.maxRSS / 1024).toFixed(1)} MiB; total ${(now() - t0).toFixed(1)} s`);
   console.log(`wrote ${save()}`);
 }

@@ -19,7 +19,23 @@ import os from 'node:os';
 import { DECOMPOSE_BATCH_SIZE, DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, decompose, type SampleSource } from '../src/engine';
 import { batchCounts, countClass, toTensor } from '../src/engine/activity';
 import { checkpoints, classPools, planSamples } from '../src/engine/sampling';
-import { CIFAR_PREPROCESSING, IMAGE_SHAPE, cifarRecords, interleave, loadResnet, machine, median, memorySource, now, parseArgs, peakRssKiB, selectBackend, table, writeJson, type Step } from './lib';
+import {
+  CIFAR_PREPROCESSING,
+  IMAGE_SHAPE,
+  cifarRecords,
+  interleave,
+  loadResnet,
+  machine,
+  median,
+  memorySource,
+  now,
+  parseArgs,
+  peakRssKiB,
+  selectBackend,
+  table,
+  writeJson,
+  type Step,
+} from './lib';
 import { runP2 } from './p2';
 
 const TARGET = 1.3;
@@ -133,11 +149,21 @@ async function main(): Promise<void> {
   const p2 = () =>
     runP2(
       // P2 composes the modules the service makes by default (samplesPerClass 1000) unless --samples says otherwise.
-      { samples: (args.samples as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.samplesPerClass, test: (args.test as number | undefined) ?? 1000, chunk: (args.chunk as number | undefined) ?? 100, rounds: (args.rounds as number | undefined) ?? 3 },
+      {
+        samples: (args.samples as number | undefined) ?? DEFAULT_DECOMPOSE_OPTIONS.samplesPerClass,
+        test: (args.test as number | undefined) ?? 1000,
+        chunk: (args.chunk as number | undefined) ?? 100,
+        rounds: (args.rounds as number | undefined) ?? 3,
+      },
       runtime.package,
     );
   if (only === 'p2') return p2();
-  console.log(`backend ${backend} (${runtime.package} ${runtime.version}); samplesPerClass ${S}; batch ${batch}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `backend ${backend} (${runtime.package} ${runtime.version}); samplesPerClass ${S}; batch ${batch}; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 
   const train = cifarRecords('data_batch_1.bin');
   const source = memorySource(train.images);
@@ -170,10 +196,14 @@ async function main(): Promise<void> {
   // decompose calls it); decomposition - counting = sampling + masks + heads.
   const pools = classPools(train.labels, 10, options.seed);
   const sampling = planSamples(pools, options);
-  const marks = checkpoints(sampling, Array.from({ length: 10 }, (_, i) => i));
+  const marks = checkpoints(
+    sampling,
+    Array.from({ length: 10 }, (_, i) => i),
+  );
   const countingOnly = async () => {
     // As decompose calls it: tau 0 counts "ever active" bitsets.
-    for (let k = 0; k < 10; k++) await countClass(plan, source, pools[k], marks[k], { preprocessing: options.preprocessing, batchSize: batch, everActive: options.tau === 0 });
+    for (let k = 0; k < 10; k++)
+      await countClass(plan, source, pools[k], marks[k], { preprocessing: options.preprocessing, batchSize: batch, everActive: options.tau === 0 });
   };
   const counting: Timed[] = [];
   let inputsRun = 0;
@@ -272,9 +302,18 @@ async function main(): Promise<void> {
         ['system CPU seconds, decomposition / forward', `${median(decomps.map((t) => t.sys)).toFixed(2)} / ${median(forwards.map((t) => t.sys)).toFixed(2)} s`],
         ['forward ms / image', ((1000 * fwdWall) / inputs).toFixed(3)],
         ['mean kept fraction (tau 0)', keptFraction.toFixed(4)],
-        ['peak RSS after forward / + decomposition', `${(rssForward / 1024).toFixed(1)} / ${(rssDecompose / 1024).toFixed(1)} MiB (maxRSS KiB ${rssForward} / ${rssDecompose})`],
+        [
+          'peak RSS after forward / + decomposition',
+          `${(rssForward / 1024).toFixed(1)} / ${(rssDecompose / 1024).toFixed(1)} MiB (maxRSS KiB ${rssForward} / ${rssDecompose})`,
+        ],
         ['peak RSS at end', `${(rss.maxRSS / 1024).toFixed(1)} MiB (maxRSS ${rss.maxRSS} KiB, VmHWM ${rss.vmHWM ?? '?'} KiB)`],
-        ['load average at end', os.loadavg().map((l) => l.toFixed(2)).join(' ')],
+        [
+          'load average at end',
+          os
+            .loadavg()
+            .map((l) => l.toFixed(2))
+            .join(' '),
+        ],
       ],
     ),
   );

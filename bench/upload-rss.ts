@@ -247,9 +247,7 @@ async function stopServer(server: Server): Promise<void> {
 function uploadModel(port: number, size: number, chunked: boolean): Promise<HttpResult & { sentBytes: number; sentAt: number }> {
   const boundary = `----rss-${Date.now().toString(16)}${Math.random().toString(16).slice(2)}`;
   const preamble = Buffer.from(
-    `--${boundary}\r\n` +
-      'Content-Disposition: form-data; name="file"; filename="big.h5"\r\n' +
-      'Content-Type: application/octet-stream\r\n\r\n',
+    `--${boundary}\r\n` + 'Content-Disposition: form-data; name="file"; filename="big.h5"\r\n' + 'Content-Type: application/octet-stream\r\n\r\n',
   );
   const epilogue = Buffer.from(`\r\n--${boundary}--\r\n`);
   const headers: http.OutgoingHttpHeaders = { 'content-type': `multipart/form-data; boundary=${boundary}` };
@@ -449,17 +447,31 @@ async function main(): Promise<number> {
       ['HTTP status', String(res.status)],
       ['response body', res.body.length > 600 ? `${res.body.slice(0, 600)}…` : res.body],
       ['blob on disk', blobSize === undefined ? 'not found' : `${blobSize} bytes`],
-      ['time', `${(elapsedMs / 1000).toFixed(2)} s (last byte sent at ${((res.sentAt - t0) / 1000).toFixed(2)} s; after that: hash/write tail, fsync, DB row, enqueue)`],
+      [
+        'time',
+        `${(elapsedMs / 1000).toFixed(2)} s (last byte sent at ${((res.sentAt - t0) / 1000).toFixed(2)} s; after that: hash/write tail, fsync, DB row, enqueue)`,
+      ],
       ['throughput', `${(size / MiB / (elapsedMs / 1000)).toFixed(1)} MiB/s`],
-      ['server CPU during upload', `${serverCpu.toFixed(2)} s (${((100 * serverCpu) / (elapsedMs / 1000)).toFixed(0)}% of one core; ${os.cpus().length} cores shared with this script)`],
-      ...(opts.warmup ? ([['warm-up', warmup], ['RSS idle before warm-up', mb(coldKb)]] as [string, string][]) : []),
+      [
+        'server CPU during upload',
+        `${serverCpu.toFixed(2)} s (${((100 * serverCpu) / (elapsedMs / 1000)).toFixed(0)}% of one core; ${os.cpus().length} cores shared with this script)`,
+      ],
+      ...(opts.warmup
+        ? ([
+            ['warm-up', warmup],
+            ['RSS idle before warm-up', mb(coldKb)],
+          ] as [string, string][])
+        : []),
       [`RSS baseline (${opts.warmup ? 'warm ' : ''}idle)`, mb(baselineKb)],
       ['RSS peak during upload', `${mb(peakKb)} (${duringCount} samples every ${SAMPLE_MS} ms)`],
       ['peak - baseline', mb(peakKb - baselineKb)],
       ['RSS peak incl. 2 s after', `${mb(peakInclAfterKb)} (delta ${mb(peakInclAfterKb - baselineKb)})`],
       ['RSS after (+2 s)', mb(after.rssKb)],
       ['VmHWM before upload', mb(hwmBeforeKb)],
-      ['VmHWM at end', `${mb(after.hwmKb)}${after.hwmKb > hwmBeforeKb ? ` (raised by ${mb(after.hwmKb - hwmBeforeKb)})` : ' (unchanged: the lifetime peak predates the upload)'}`],
+      [
+        'VmHWM at end',
+        `${mb(after.hwmKb)}${after.hwmKb > hwmBeforeKb ? ` (raised by ${mb(after.hwmKb - hwmBeforeKb)})` : ' (unchanged: the lifetime peak predates the upload)'}`,
+      ],
       ['client (this script) maxRSS', mb(process.resourceUsage().maxRSS)],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));

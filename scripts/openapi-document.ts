@@ -8,7 +8,12 @@ import { loadConfig } from '../src/config/env';
 
 export async function renderOpenApiYaml(): Promise<string> {
   const deps = createAppDeps(
-    loadConfig({ DATABASE_URL: 'postgresql://x:x@127.0.0.1:1/x', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', BLOB_DIR: `${require('node:os').tmpdir()}/cnn-openapi-blobs` }),
+    loadConfig({
+      DATABASE_URL: 'postgresql://x:x@127.0.0.1:1/x',
+      REDIS_URL: 'redis://127.0.0.1:1',
+      LOG_LEVEL: 'silent',
+      BLOB_DIR: `${require('node:os').tmpdir()}/cnn-openapi-blobs`,
+    }),
   );
   const app = await buildApp(deps, { logger: false });
   try {

@@ -43,11 +43,10 @@ function findWheel() {
   }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-wheel-'));
   // pip answers from the machine's local mirror; cap it so a missing mirror cannot hang npm ci.
-  const r = cp.spawnSync(
-    'python3',
-    ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '-d', tmp, WHEEL_SPEC],
-    { stdio: 'ignore', timeout: 180_000 },
-  );
+  const r = cp.spawnSync('python3', ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '-d', tmp, WHEEL_SPEC], {
+    stdio: 'ignore',
+    timeout: 180_000,
+  });
   if (r.status === 0) {
     const f = fs.readdirSync(tmp).find((n) => n.endsWith('.whl'));
     if (f) return path.join(tmp, f);
@@ -100,7 +99,11 @@ function build(dir) {
     stdio: 'inherit',
     timeout: 900_000,
     // node-pre-gyp and node-gyp live in the root .bin when npm hoists them.
-    env: { ...process.env, ...(nodedir ? { npm_config_nodedir: nodedir } : {}), PATH: [path.join(dir, 'node_modules', '.bin'), path.resolve(dir, '..', '..', '.bin'), process.env.PATH].join(path.delimiter) },
+    env: {
+      ...process.env,
+      ...(nodedir ? { npm_config_nodedir: nodedir } : {}),
+      PATH: [path.join(dir, 'node_modules', '.bin'), path.resolve(dir, '..', '..', '.bin'), process.env.PATH].join(path.delimiter),
+    },
   });
   return r.status === 0 && bindingExists(dir);
 }

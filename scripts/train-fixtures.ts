@@ -51,7 +51,14 @@ function readIdx(file: string): { dims: number[]; data: Uint8Array } {
   if (buf[0] === 0x1f && buf[1] === 0x8b) buf = zlib.gunzipSync(buf);
   const rank = buf[3];
   const dims = Array.from({ length: rank }, (_, i) => buf.readUInt32BE(4 + 4 * i));
-  return { dims, data: new Uint8Array(buf.buffer, buf.byteOffset + 4 + 4 * rank, dims.reduce((a, b) => a * b, 1)) };
+  return {
+    dims,
+    data: new Uint8Array(
+      buf.buffer,
+      buf.byteOffset + 4 + 4 * rank,
+      dims.reduce((a, b) => a * b, 1),
+    ),
+  };
 }
 
 function idxSplit(dir: string, prefix: 'train' | 't10k'): Split {
@@ -125,7 +132,11 @@ const RECIPES: Recipe[] = [
     learningRate: 1e-3,
     data: () => {
       const dir = fashionDir();
-      return { train: idxSplit(dir, 'train'), test: idxSplit(path.join(SHARED, 'data', 'fashion-mnist'), 't10k'), source: `${dir} (train 60k), shared test 10k` };
+      return {
+        train: idxSplit(dir, 'train'),
+        test: idxSplit(path.join(SHARED, 'data', 'fashion-mnist'), 't10k'),
+        source: `${dir} (train 60k), shared test 10k`,
+      };
     },
     build: (seed) => smallCnn(seed, [28, 28, 1], [8, 16], 32),
   },

@@ -44,13 +44,19 @@ async function main(): Promise<void> {
     for (let i = 0; i < config.workers; i++) inline.push(await startWorkerProcess(config, runtime, log));
   }
 
-  onShutdown(async (signal) => {
-    await app.close();
-    await Promise.all([...inline.map((w) => w.close()), children?.close(signal as NodeJS.Signals)]);
-    await closeAppDeps(deps);
-  }, (m) => log.info(m));
+  onShutdown(
+    async (signal) => {
+      await app.close();
+      await Promise.all([...inline.map((w) => w.close()), children?.close(signal as NodeJS.Signals)]);
+      await closeAppDeps(deps);
+    },
+    (m) => log.info(m),
+  );
   await listen(app, config.port, config.host);
-  log.info({ workers: config.workers, workerMode: config.workerMode, pid: process.pid, docs: `http://${config.host}:${config.port}/docs` }, 'cnn-modules is up');
+  log.info(
+    { workers: config.workers, workerMode: config.workerMode, pid: process.pid, docs: `http://${config.host}:${config.port}/docs` },
+    'cnn-modules is up',
+  );
 }
 
 main().catch((err) => {

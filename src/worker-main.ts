@@ -15,7 +15,10 @@ async function main(): Promise<void> {
   const rt = await runtime;
   log.info({ backend: rt.backend, package: rt.package, skipped: rt.skipped }, 'TF.js runtime selected');
   const worker = await startWorkerProcess(config, runtime, log);
-  onShutdown(() => worker.close(), (m) => log.info(m));
+  onShutdown(
+    () => worker.close(),
+    (m) => log.info(m),
+  );
 }
 
 main().catch((err) => {

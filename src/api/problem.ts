@@ -32,7 +32,8 @@ export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string
 function toProblem(err: FastifyError | Error): { code: ErrorCode; detail: string } | undefined {
   if (err instanceof AppError) return { code: err.code, detail: err.detail };
   const fe = err as FastifyError;
-  if (fe.validation) return { code: 'BAD_REQUEST', detail: `${fe.validationContext ?? 'request'} ${fe.message.replace(/^(body|params|querystring|headers)[ /]?/, '')}`.trim() };
+  if (fe.validation)
+    return { code: 'BAD_REQUEST', detail: `${fe.validationContext ?? 'request'} ${fe.message.replace(/^(body|params|querystring|headers)[ /]?/, '')}`.trim() };
   if (fe.code && FASTIFY_CODES[fe.code]) return { code: FASTIFY_CODES[fe.code], detail: fe.message };
   if (fe.code === 'P2025') return { code: 'NOT_FOUND', detail: 'the resource does not exist' };
   if (fe.code === 'P2002') return { code: 'CONFLICT', detail: 'the resource already exists' };

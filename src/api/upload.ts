@@ -61,7 +61,12 @@ export async function readUpload(request: FastifyRequest, opts: UploadOptions): 
   const parts = request.parts()[Symbol.asyncIterator]();
   // The part being stored, if any: a stalled client ends it so the blob write fails and cleans up.
   let storing: Transform | undefined;
-  const idle = idleWatch(request.raw, opts.idleMs, () => storing !== undefined, (err) => storing?.destroy(err));
+  const idle = idleWatch(
+    request.raw,
+    opts.idleMs,
+    () => storing !== undefined,
+    (err) => storing?.destroy(err),
+  );
   try {
     for (;;) {
       const next = await Promise.race([parts.next(), idle.expired]);

@@ -59,7 +59,13 @@ export function batchCounts(plan: ModelPlan, x: tf.Tensor): Counts {
  * @param marks ascending prefix lengths to snapshot (the last is how far to run)
  * @returns counts after each mark, keyed by the mark
  */
-export async function countClass(plan: ModelPlan, source: SampleSource, pool: readonly number[], marks: readonly number[], opts: CountOptions): Promise<Map<number, Counts>> {
+export async function countClass(
+  plan: ModelPlan,
+  source: SampleSource,
+  pool: readonly number[],
+  marks: readonly number[],
+  opts: CountOptions,
+): Promise<Map<number, Counts>> {
   if (opts.everActive) return everActiveClass(plan, source, pool, marks, opts);
   const out = new Map<number, Counts>();
   const running: Counts = plan.observationPoints.map((p) => new Int32Array(p.units));
@@ -79,7 +85,10 @@ export async function countClass(plan: ModelPlan, source: SampleSource, pool: re
       done += take;
       await opts.onBatch?.(take);
     }
-    out.set(mark, running.map((r) => r.slice()));
+    out.set(
+      mark,
+      running.map((r) => r.slice()),
+    );
   }
   return out;
 }
@@ -90,7 +99,13 @@ export async function countClass(plan: ModelPlan, source: SampleSource, pool: re
  * some input of a segment iff its sum over the segment is > 0: per observation point one matMul of
  * a [segments x B] 0/1 indicator with the [B x units] output, and one readback for all points.
  */
-async function everActiveClass(plan: ModelPlan, source: SampleSource, pool: readonly number[], marks: readonly number[], opts: CountOptions): Promise<Map<number, Counts>> {
+async function everActiveClass(
+  plan: ModelPlan,
+  source: SampleSource,
+  pool: readonly number[],
+  marks: readonly number[],
+  opts: CountOptions,
+): Promise<Map<number, Counts>> {
   const out = new Map<number, Counts>();
   if (marks.length === 0) return out;
   const ever: Counts = plan.observationPoints.map((p) => new Int32Array(p.units));
@@ -130,7 +145,11 @@ async function everActiveClass(plan: ModelPlan, source: SampleSource, pool: read
         for (let u = 0; u < bits.length; u++) if (data[off + u] > 0) bits[u] = 1;
         off += bits.length;
       }
-      if (marks.includes(e)) out.set(e, ever.map((b) => b.slice()));
+      if (marks.includes(e))
+        out.set(
+          e,
+          ever.map((b) => b.slice()),
+        );
     });
     done += take;
     await opts.onBatch?.(take);

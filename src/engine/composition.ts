@@ -23,7 +23,13 @@ export interface ModuleGroup {
  * Margins of every module of the composition, [n x K] row-major in composition order.
  * @param pixels NHWC pixels of n images of `imageShape`
  */
-export function compositionMargins(groups: readonly ModuleGroup[], k: number, pixels: Uint8Array | Float32Array, n: number, imageShape: readonly number[]): Float32Array {
+export function compositionMargins(
+  groups: readonly ModuleGroup[],
+  k: number,
+  pixels: Uint8Array | Float32Array,
+  n: number,
+  imageShape: readonly number[],
+): Float32Array {
   const out = new Float32Array(n * k);
   for (const g of groups) {
     const x = toTensor(g.plan, pixels, n, imageShape, g.preprocessing);
@@ -38,7 +44,13 @@ export function compositionMargins(groups: readonly ModuleGroup[], k: number, pi
 }
 
 /** Scores of the original model, [n x classes], for the baseline. */
-export function modelScores(plan: ModelPlan, preprocessing: PreprocessingSpec, pixels: Uint8Array | Float32Array, n: number, imageShape: readonly number[]): Float32Array {
+export function modelScores(
+  plan: ModelPlan,
+  preprocessing: PreprocessingSpec,
+  pixels: Uint8Array | Float32Array,
+  n: number,
+  imageShape: readonly number[],
+): Float32Array {
   const x = toTensor(plan, pixels, n, imageShape, preprocessing);
   const s = tf.tidy(() => (plan.model.predict(x) as tf.Tensor).dataSync() as Float32Array);
   x.dispose();

@@ -30,7 +30,6 @@ export interface DecomposeOptions {
   readonly preprocessing: PreprocessingSpec;
 }
 
-
 export interface DecomposedModule {
   readonly classIndex: number;
   /** Per observation point, per unit: 1 kept, 0 masked. */
@@ -66,7 +65,8 @@ export async function decompose(
   const numClasses = plan.headWeights().classes;
   const classes = options.classes ?? Array.from({ length: numClasses }, (_, i) => i);
   for (const c of classes) {
-    if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new EngineError('LABEL_OUT_OF_RANGE', `class ${c} is not one of the model's ${numClasses} classes`);
+    if (!Number.isInteger(c) || c < 0 || c >= numClasses)
+      throw new EngineError('LABEL_OUT_OF_RANGE', `class ${c} is not one of the model's ${numClasses} classes`);
   }
   const batchSize = options.batchSize ?? DECOMPOSE_BATCH_SIZE;
   await onProgress?.('sampling', 0);
@@ -116,7 +116,13 @@ export async function decompose(
 }
 
 /** A unit is kept when active on more than tau of the module's concern + tangling samples. */
-function moduleMasks(plan: ModelPlan, sampling: SamplingPlan, counts: Map<number, Counts>[], c: number, tau: number): { masks: Uint8Array[]; tangling: number } {
+function moduleMasks(
+  plan: ModelPlan,
+  sampling: SamplingPlan,
+  counts: Map<number, Counts>[],
+  c: number,
+  tau: number,
+): { masks: Uint8Array[]; tangling: number } {
   const parts: Counts[] = [counts[c].get(sampling.concern[c]) as Counts];
   for (let k = 0; k < sampling.numClasses; k++) {
     if (k === c) continue;

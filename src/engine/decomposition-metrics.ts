@@ -33,7 +33,12 @@ export interface CompositionMetrics {
   readonly oneVsRest: number[];
 }
 
-export async function evaluateModules(plan: ModelPlan, runner: ModuleRunner, batches: AsyncIterable<LabelledBatch>, opts: CompositionEvalOptions): Promise<CompositionMetrics> {
+export async function evaluateModules(
+  plan: ModelPlan,
+  runner: ModuleRunner,
+  batches: AsyncIterable<LabelledBatch>,
+  opts: CompositionEvalOptions,
+): Promise<CompositionMetrics> {
   const classes = opts.moduleClasses;
   const n = plan.headWeights().classes;
   const m = classes.length;

@@ -76,7 +76,15 @@ export interface PassResult {
 }
 
 function emptyStats(points: number): DivergenceStats {
-  return { pairs: 0, divergedAt: new Array<number>(points).fill(0), rowsAt: new Array<number>(points).fill(0), leftRowAt: new Array<number>(points).fill(0), passes: 0, stopped: 0, maxRows: 0 };
+  return {
+    pairs: 0,
+    divergedAt: new Array<number>(points).fill(0),
+    rowsAt: new Array<number>(points).fill(0),
+    leftRowAt: new Array<number>(points).fill(0),
+    passes: 0,
+    stopped: 0,
+    maxRows: 0,
+  };
 }
 
 export class DivergentRunner {
@@ -179,17 +187,35 @@ export class DivergentRunner {
               const parts: tf.Tensor[] = [];
               const prev = branch.get(k);
               if (prev) parts.push(prev);
-              if (fromModel.length) parts.push(gatherRows(t, fromModel.map((c) => c.row.input)));
-              if (fromBranch.length) parts.push(gatherRows(prev as tf.Tensor, fromBranch.map((c) => c.source)));
+              if (fromModel.length)
+                parts.push(
+                  gatherRows(
+                    t,
+                    fromModel.map((c) => c.row.input),
+                  ),
+                );
+              if (fromBranch.length)
+                parts.push(
+                  gatherRows(
+                    prev as tf.Tensor,
+                    fromBranch.map((c) => c.source),
+                  ),
+                );
               branch.set(k, parts.length === 1 ? parts[0] : tf.concat(parts, 0));
               if (parts.length > 1) parts.forEach((p) => p.dispose());
             }
-            rows = rows.concat(fromModel.map((c) => c.row), fromBranch.map((c) => c.row));
+            rows = rows.concat(
+              fromModel.map((c) => c.row),
+              fromBranch.map((c) => c.row),
+            );
             local.rowsAt[obs] += created.length;
           }
           const raw = branch.get(step.output);
           if (raw && rows.length && maskNeeded) {
-            const owners = tf.tensor1d(rows.map((r) => r.owner), 'int32');
+            const owners = tf.tensor1d(
+              rows.map((r) => r.owner),
+              'int32',
+            );
             branch.set(step.output, raw.mul(point.masks.gather(owners)));
             owners.dispose();
             raw.dispose();
@@ -237,7 +263,16 @@ export class DivergentRunner {
    * @returns the new rows with their source (-1: the model's row of their input; else a branch row),
    *   and whether any branch row's masks change a value here
    */
-  private split(point: PointMasks, obs: number, baseOut: tf.Tensor, branchOut: tf.Tensor | undefined, rows: Row[], onModel: Uint8Array, b: number, stats: DivergenceStats): { created: { source: number; row: Row }[]; maskNeeded: boolean } {
+  private split(
+    point: PointMasks,
+    obs: number,
+    baseOut: tf.Tensor,
+    branchOut: tf.Tensor | undefined,
+    rows: Row[],
+    onModel: Uint8Array,
+    b: number,
+    stats: DivergenceStats,
+  ): { created: { source: number; row: Row }[]; maskNeeded: boolean } {
     const m = this.size;
     const created: { source: number; row: Row }[] = [];
     const model = baseOut.reshape([b, -1]);
@@ -272,8 +307,12 @@ export class DivergentRunner {
       });
     }
     if (modelLeavers.length || branchChecks.length) {
-      const read = (t: tf.Tensor, idx: number[]) => (idx.length ? (tf.tidy(() => gatherRows(t, idx).gather(point.units, 1).dataSync()) as Float32Array) : new Float32Array(0));
-      const mv = read(model, modelLeavers.map((x) => x.input));
+      const read = (t: tf.Tensor, idx: number[]) =>
+        idx.length ? (tf.tidy(() => gatherRows(t, idx).gather(point.units, 1).dataSync()) as Float32Array) : new Float32Array(0);
+      const mv = read(
+        model,
+        modelLeavers.map((x) => x.input),
+      );
       const bv = branch ? read(branch, branchChecks) : new Float32Array(0);
       const width = point.maskedAt[0].length;
       // Signature of a module on a row: the active units it masks (equal signatures = same values).

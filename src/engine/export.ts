@@ -219,7 +219,8 @@ function buildModel(plan: ModelPlan, module: ExportableModule, spec: Preprocessi
           let m = dense.apply(constantOne()) as SymbolicTensor;
           pending.own(dense, tf.tensor2d(Float32Array.from(mask), [1, point.units]));
           maskWeights.add(dense.name);
-          if (point.shape.length > 1) m = use(tf.layers.reshape({ targetShape: [...point.shape], name: names.fresh(`${base}_reshape`) })).apply(m) as SymbolicTensor;
+          if (point.shape.length > 1)
+            m = use(tf.layers.reshape({ targetShape: [...point.shape], name: names.fresh(`${base}_reshape`) })).apply(m) as SymbolicTensor;
           out = use(tf.layers.multiply({ name: names.fresh(`${base}_apply`) })).apply([out, m]) as SymbolicTensor;
         }
       }

@@ -86,13 +86,21 @@ export class ModuleRunner {
     this.rowBudget = Math.max(1, options.rowBudget ?? 512);
     this.naiveAbove = options.naiveAbove ?? 0.6;
     const w = modules.map((m) => marginWeights(m.head));
-    this.d = tf.tensor2d(w.flatMap((x) => Array.from(x.d)), [modules.length, w[0]?.d.length ?? 0]);
+    this.d = tf.tensor2d(
+      w.flatMap((x) => Array.from(x.d)),
+      [modules.length, w[0]?.d.length ?? 0],
+    );
     this.e = tf.tensor1d(w.map((x) => x.e));
     // One row per input, the least the shared run needs, may already be over the fallback limit
     // (a single module): then it would never run, and its masks are not built.
     const sharedCanPay = 1 <= this.naiveAbove * modules.length;
     if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false && sharedCanPay) {
-      this.divergent = new DivergentRunner(plan, modules.map((m) => m.masks), this.d, this.e);
+      this.divergent = new DivergentRunner(
+        plan,
+        modules.map((m) => m.masks),
+        this.d,
+        this.e,
+      );
     }
   }
 
@@ -146,7 +154,10 @@ export class ModuleRunner {
       const left = b - s;
       if (this.preferNaive()) {
         const n = Math.min(left, this.naivePerPass());
-        out.set(withSlice(x, s, n, (part) => this.naivePass(part)), s * m);
+        out.set(
+          withSlice(x, s, n, (part) => this.naivePass(part)),
+          s * m,
+        );
         this.naiveSinceProbe += n;
         s += n;
         continue;
@@ -193,7 +204,10 @@ export class ModuleRunner {
     const per = this.naivePerPass();
     for (let s = 0; s < b && m > 0; s += per) {
       const n = Math.min(per, b - s);
-      out.set(withSlice(x, s, n, (part) => this.naivePass(part)), s * m);
+      out.set(
+        withSlice(x, s, n, (part) => this.naivePass(part)),
+        s * m,
+      );
     }
     return tf.tensor2d(out, [b, m]);
   }

@@ -58,7 +58,12 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
   }
   return {
     labels: composition.labels,
-    members: sources.map((s, i) => ({ label: composition.labels[i], classIndex: s.module.classIndex, modelId: s.model.id, modelClasses: s.model.numClasses ?? 0 })),
+    members: sources.map((s, i) => ({
+      label: composition.labels[i],
+      classIndex: s.module.classIndex,
+      modelId: s.model.id,
+      modelClasses: s.model.numClasses ?? 0,
+    })),
     groups,
     inputShape: sources[0].model.inputShape as number[],
     ...(groups.length === 1 ? { singleModelClasses: sources.map((s) => s.module.classIndex) } : {}),

@@ -39,7 +39,11 @@ export async function scoreComposition(
       idx.forEach((i, j) => pixels.set(batch.images.subarray(i * per, (i + 1) * per), j * per));
       const margins = compositionMargins(rt.groups, k, pixels, idx.length, imageShape);
       const scores = single ? modelScores(single.plan, single.preprocessing, pixels, idx.length, imageShape) : undefined;
-      scorer.add(margins, idx.map((i) => toLabel[batch.labels[i]]), scores);
+      scorer.add(
+        margins,
+        idx.map((i) => toLabel[batch.labels[i]]),
+        scores,
+      );
     }
     read += batch.labels.length;
     await onProgress(read);
@@ -47,7 +51,9 @@ export async function scoreComposition(
   const score = scorer.result();
   // A score of no image is no score: say so rather than report 0.
   if (score.count === 0) {
-    throw new UnprocessableError(`none of the ${read} images of dataset ${ds.id} read belongs to a class that serves a label of the composition (${rt.labels.join(', ')})`);
+    throw new UnprocessableError(
+      `none of the ${read} images of dataset ${ds.id} read belongs to a class that serves a label of the composition (${rt.labels.join(', ')})`,
+    );
   }
   return { score, labels: rt.labels };
 }

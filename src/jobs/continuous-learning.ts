@@ -54,7 +54,9 @@ export async function applyContinuousLearning(
       let left = perClass;
       for (const d of datasets) {
         const wanted = d.labelOf.map((l) => l === label);
-        const idx = Array.from(d.labels.keys()).filter((i) => wanted[d.labels[i]]).slice(0, left);
+        const idx = Array.from(d.labels.keys())
+          .filter((i) => wanted[d.labels[i]])
+          .slice(0, left);
         left -= idx.length;
         for (let s = 0; s < idx.length; s += BATCH) {
           const part = idx.slice(s, s + BATCH);

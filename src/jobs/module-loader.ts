@@ -12,7 +12,10 @@ export async function loadModuleSpec(blobs: BlobStore, m: StoredModule, observat
   const [maskBytes, headBytes] = await Promise.all([blobs.get(m.masksBlob), blobs.get(m.headBlob)]);
   const { kernel, bias } = unpackHead(headBytes);
   return {
-    masks: unpackMasks(maskBytes, observationPoints.map((p) => p.units)),
+    masks: unpackMasks(
+      maskBytes,
+      observationPoints.map((p) => p.units),
+    ),
     head: { kernel, bias, removedFeatures: [] },
   };
 }

@@ -34,9 +34,7 @@ export function queueName(type: JobType): string {
  * can answer 503 instead of hanging while Redis is down.
  */
 export function createRedis(url: string, blocking: boolean): IORedis {
-  const options: RedisOptions = blocking
-    ? { maxRetriesPerRequest: null }
-    : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
+  const options: RedisOptions = blocking ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
   const redis = new IORedis(url, {
     ...options,
     retryStrategy: (times) => Math.min(200 * times, 2000),
@@ -88,7 +86,10 @@ export class JobQueues {
     }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ServiceUnavailableError(`Redis did not answer within ${REDIS_CALL_TIMEOUT_MS} ms; cannot ${what}`)), REDIS_CALL_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new ServiceUnavailableError(`Redis did not answer within ${REDIS_CALL_TIMEOUT_MS} ms; cannot ${what}`)),
+        REDIS_CALL_TIMEOUT_MS,
+      );
     });
     try {
       return await Promise.race([call(), timeout]);

@@ -129,7 +129,14 @@ class OutageLog {
  * JOB_TIMEOUT_MS takes the normal path, so an error that only looks like an outage cannot keep a
  * job waiting forever.
  */
-async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerId: string, type: JobType, job: Job, token: string | undefined): Promise<unknown> {
+async function runJobThroughOutages(
+  deps: WorkerDeps,
+  outage: OutageLog,
+  workerId: string,
+  type: JobType,
+  job: Job,
+  token: string | undefined,
+): Promise<unknown> {
   const lease = jobsRepo.newLease(job.id as string);
   try {
     const result = await runJob(deps, lease, workerId, type, job);
@@ -152,7 +159,6 @@ async function runJobThroughOutages(deps: WorkerDeps, outage: OutageLog, workerI
     throw new DelayedError();
   }
 }
-
 
 /**
  * A job whose row is not in this worker's database most likely belongs to another deployment that

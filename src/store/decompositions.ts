@@ -75,7 +75,12 @@ export interface DecompositionFilter {
   readonly datasetId?: string;
 }
 
-export async function listDecompositions(db: Db, ownerId: string | null, filter: DecompositionFilter, page: PageRequest): Promise<Page<Decomposition & { modules: ModuleSummary[] }>> {
+export async function listDecompositions(
+  db: Db,
+  ownerId: string | null,
+  filter: DecompositionFilter,
+  page: PageRequest,
+): Promise<Page<Decomposition & { modules: ModuleSummary[] }>> {
   const where = { ownerId, ...filter, ...afterCursor(page.cursor) };
   return readPage(
     page,

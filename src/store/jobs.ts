@@ -50,7 +50,11 @@ export interface JobFilter {
 
 export async function listJobs(db: Db, ownerId: string | null, filter: JobFilter, page: PageRequest): Promise<Page<JobRow>> {
   const where = { ownerId, ...filter, ...afterCursor(page.cursor) };
-  return readPage(page, (take) => db.job.findMany({ where, orderBy: PAGE_ORDER, take }), (r) => r);
+  return readPage(
+    page,
+    (take) => db.job.findMany({ where, orderBy: PAGE_ORDER, take }),
+    (r) => r,
+  );
 }
 
 /**
@@ -104,7 +108,6 @@ export interface JobLease {
   readonly jobId: string;
   readonly leaseId: string;
 }
-
 
 export function newLease(jobId: string): JobLease {
   return { jobId, leaseId: randomUUID() };

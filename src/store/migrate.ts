@@ -74,9 +74,7 @@ export async function migrate(databaseUrl: string, dir = migrationsDir()): Promi
     await client.query(`CREATE TABLE IF NOT EXISTS cnn_meta.migrations (
       name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
     const done = new Map(
-      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM cnn_meta.migrations')).rows.map(
-        (r) => [r.name, r.checksum],
-      ),
+      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM cnn_meta.migrations')).rows.map((r) => [r.name, r.checksum]),
     );
     for (const m of listMigrations(dir)) {
       const previous = done.get(m.name);

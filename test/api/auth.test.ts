@@ -22,7 +22,15 @@ describe('access control with API_KEYS', () => {
   const as = (key: string) => ({ Authorization: `Bearer ${key}` });
 
   it('no key (or a wrong one) is 401 problem+json on every route but /health, /ready and /docs', async () => {
-    for (const [method, url] of [['get', '/models'], ['get', '/datasets'], ['post', '/evaluations'], ['get', '/jobs/x'], ['get', '/metrics'], ['get', '/decompositions/x'], ['post', '/compositions']] as const) {
+    for (const [method, url] of [
+      ['get', '/models'],
+      ['get', '/datasets'],
+      ['post', '/evaluations'],
+      ['get', '/jobs/x'],
+      ['get', '/metrics'],
+      ['get', '/decompositions/x'],
+      ['post', '/compositions'],
+    ] as const) {
       const res = await request(t.app.server)[method](url);
       expect([url, res.status]).toEqual([url, 401]);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);

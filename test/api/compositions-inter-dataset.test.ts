@@ -70,9 +70,15 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
       .expect(201);
     expect(model.body.inputShape).toEqual([28, 28, 1]);
     const idx = idxFiles(train.images, train.labels, 28, 28);
-    const ds = await dataset([[idx.images, 'images.idx'], [idx.labels, 'labels.idx']]);
+    const ds = await dataset([
+      [idx.images, 'images.idx'],
+      [idx.labels, 'labels.idx'],
+    ]);
     trainSets[which] = ds.id;
-    const r = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: ds.id, options: { samplesPerClass: 200, seed: 1 } }).expect(202);
+    const r = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: ds.id, options: { samplesPerClass: 200, seed: 1 } })
+      .expect(202);
     const dec = await done('decompositions', r.body.id);
     expect(dec.status).toBe('completed');
     return dec.modules;
@@ -88,15 +94,24 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
     const digitModule = mnistModules.find((m) => m.className === digit)!;
     const itemModule = fashionModules.find((m) => m.className === item)!;
     // Folder names are the composition labels, so the service matches them by class name.
-    const mixed = await dataset([[grayImageFolderZip({ [digit]: ofClass(mnistTest, d, 300), [item]: ofClass(fashionTest, f, 300) }, 28, 28), 'mixed.zip']], 'image-folder');
+    const mixed = await dataset(
+      [[grayImageFolderZip({ [digit]: ofClass(mnistTest, d, 300), [item]: ofClass(fashionTest, f, 300) }, 28, 28), 'mixed.zip']],
+      'image-folder',
+    );
     expect(mixed.count).toBe(600);
     // Continuous learning: samples of the other module's class, from the data each module was decomposed on.
-    const cl = await dataset([[grayImageFolderZip({ [digit]: ofClass(mnistTrain, d, 200), [item]: ofClass(fashionTrain, f, 200) }, 28, 28), 'cl.zip']], 'image-folder');
+    const cl = await dataset(
+      [[grayImageFolderZip({ [digit]: ofClass(mnistTrain, d, 200), [item]: ofClass(fashionTrain, f, 200) }, 28, 28), 'cl.zip']],
+      'image-folder',
+    );
     const modules = [{ moduleId: digitModule.id }, { moduleId: itemModule.id }];
     const originals = await t.deps.db.module.findMany({ where: { id: { in: [digitModule.id, itemModule.id] } }, orderBy: { id: 'asc' } });
 
     const plain = await request(t.app.server).post('/compositions').send({ modules, evalDatasetId: mixed.id }).expect(202);
-    const withCl = await request(t.app.server).post('/compositions').send({ modules, evalDatasetId: mixed.id, continuousLearning: { datasetIds: [cl.id] } }).expect(202);
+    const withCl = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules, evalDatasetId: mixed.id, continuousLearning: { datasetIds: [cl.id] } })
+      .expect(202);
     const a = await done('compositions', plain.body.id);
     const b = await done('compositions', withCl.body.id);
     expect(a.status).toBe('completed');
@@ -114,7 +129,10 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
       // Modules of two different models: no single-model baseline.
       expect(m.baseline).toBeUndefined();
     }
-    expect(a.modules).toEqual([{ moduleId: digitModule.id, label: digit }, { moduleId: itemModule.id, label: item }]);
+    expect(a.modules).toEqual([
+      { moduleId: digitModule.id, label: digit },
+      { moduleId: itemModule.id, label: item },
+    ]);
 
     // Continuous learning: every changed module is a new version of the original, which is left as it was.
     const changed = b.modules.filter((m: { moduleId: string }, i: number) => m.moduleId !== modules[i].moduleId);
@@ -138,17 +156,23 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
           if (after[p][u] > v) turnedOn++;
         }),
       );
-      console.log(`continuous learning: module "${m.label}" kept ${parent.keptFraction.toFixed(3)} -> ${version.keptFraction.toFixed(3)} of its units (${turnedOn} turned on)`);
+      console.log(
+        `continuous learning: module "${m.label}" kept ${parent.keptFraction.toFixed(3)} -> ${version.keptFraction.toFixed(3)} of its units (${turnedOn} turned on)`,
+      );
       expect(turnedOn).toBeGreaterThan(0);
       expect(version.keptFraction).toBeGreaterThan(parent.keptFraction);
     }
     // The new versions change what the composition computes, if not (here) its top-1.
-    const inputs = [...ofClass(mnistTest, d, 5), ...ofClass(fashionTest, f, 5)].map((img) => Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => [img[y * 28 + x]])));
+    const inputs = [...ofClass(mnistTest, d, 5), ...ofClass(fashionTest, f, 5)].map((img) =>
+      Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => [img[y * 28 + x]])),
+    );
     const pa = (await request(t.app.server).post(`/compositions/${a.id}/predict`).send({ inputs }).expect(200)).body.predictions;
     const pb = (await request(t.app.server).post(`/compositions/${b.id}/predict`).send({ inputs }).expect(200)).body.predictions;
     const prob = (p: { label: string; probability: number }[], label: string) => p.find((e) => e.label === label)!.probability;
     const diffs = pa.flatMap((p: { label: string; probability: number }[], i: number) => [digit, item].map((l) => Math.abs(prob(p, l) - prob(pb[i], l))));
-    console.log(`P(label) with vs without continuous learning on 10 test images: max |diff| ${Math.max(...diffs).toExponential(2)}, ${diffs.filter((x: number) => x > 0).length}/20 differ`);
+    console.log(
+      `P(label) with vs without continuous learning on 10 test images: max |diff| ${Math.max(...diffs).toExponential(2)}, ${diffs.filter((x: number) => x > 0).length}/20 differ`,
+    );
     expect(Math.max(...diffs)).toBeGreaterThan(0);
     // Chance is 0.5.
     expect(a.metrics.top1).toBeGreaterThan(0.75);
@@ -163,8 +187,14 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
     const d = Number(digit);
     const f = FASHION_CLASSES.indexOf(item);
     const modules = [{ moduleId: mnistModules.find((m) => m.className === digit)!.id }, { moduleId: fashionModules.find((m) => m.className === item)!.id }];
-    const handBuilt = await dataset([[grayImageFolderZip({ [digit]: ofClass(mnistTrain, d, 200), [item]: ofClass(fashionTrain, f, 200) }, 28, 28), 'cl.zip']], 'image-folder');
-    const byFolder = await request(t.app.server).post('/compositions').send({ modules, continuousLearning: { datasetIds: [handBuilt.id] } }).expect(202);
+    const handBuilt = await dataset(
+      [[grayImageFolderZip({ [digit]: ofClass(mnistTrain, d, 200), [item]: ofClass(fashionTrain, f, 200) }, 28, 28), 'cl.zip']],
+      'image-folder',
+    );
+    const byFolder = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules, continuousLearning: { datasetIds: [handBuilt.id] } })
+      .expect(202);
     const labelMappings = { [trainSets.mnist]: { [digit]: digit }, [trainSets.fashion]: { [String(f)]: item } };
     const byMapping = await request(t.app.server)
       .post('/compositions')
@@ -176,7 +206,9 @@ describe('inter-dataset reuse: MNIST + Fashion-MNIST modules', () => {
     expect(b.metrics.continuousLearning.modulesChanged).toBe(a.metrics.continuousLearning.modulesChanged);
     expect(b.metrics.continuousLearning.modulesChanged).toBeGreaterThan(0);
     for (const [i, m] of b.modules.entries()) {
-      const [va, vb] = await Promise.all([a.modules[i].moduleId, m.moduleId].map((id: string) => t.deps.db.module.findUniqueOrThrow({ where: { id }, include: { decomposition: true } })));
+      const [va, vb] = await Promise.all(
+        [a.modules[i].moduleId, m.moduleId].map((id: string) => t.deps.db.module.findUniqueOrThrow({ where: { id }, include: { decomposition: true } })),
+      );
       const points = va.decomposition.observationPoints as { units: number }[];
       expect((await loadModuleSpec(t.deps.blobs, vb, points)).masks).toEqual((await loadModuleSpec(t.deps.blobs, va, points)).masks);
     }

@@ -61,7 +61,10 @@ describe('compositions', () => {
       .expect(201);
     weakModelId = weak.body.id;
     const decompose = async (modelId: string, options: object) => {
-      const r = await request(t.app.server).post('/decompositions').send({ modelId, datasetId: train.body.id, classes: [0, 3, 5, 8], options }).expect(202);
+      const r = await request(t.app.server)
+        .post('/decompositions')
+        .send({ modelId, datasetId: train.body.id, classes: [0, 3, 5, 8], options })
+        .expect(202);
       const dec = await done('decompositions', r.body.id);
       expect(dec.status).toBe('completed');
       return dec.modules;
@@ -72,12 +75,17 @@ describe('compositions', () => {
   it('intra-dataset reuse: 2 modules score at least the model restricted to their 2 classes minus 0.2 pt', async () => {
     const cat = modulesA.find((m) => m.className === 'cat')!;
     const dog = modulesA.find((m) => m.className === 'dog')!;
-    const r = await request(t.app.server).post('/compositions').send({ modules: [{ moduleId: cat.id }, { moduleId: dog.id }], evalDatasetId: testSet }).expect(202);
+    const r = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: [{ moduleId: cat.id }, { moduleId: dog.id }], evalDatasetId: testSet })
+      .expect(202);
     const c = await done('compositions', r.body.id);
     expect(c.status).toBe('completed');
     expect(c.labels).toEqual(['cat', 'dog']);
     const m = c.metrics;
-    console.log(`cat+dog on their test images (of the first 1000): composition top-1 ${m.top1}, model restricted to the 2 classes ${m.baseline.top1} (n=${m.count})`);
+    console.log(
+      `cat+dog on their test images (of the first 1000): composition top-1 ${m.top1}, model restricted to the 2 classes ${m.baseline.top1} (n=${m.count})`,
+    );
     expect(m.count).toBeGreaterThan(150);
     expect(m.top1).toBeGreaterThanOrEqual(m.baseline.top1 - 0.002);
     expect(m.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(m.count);
@@ -86,7 +94,7 @@ describe('compositions', () => {
     expect(m.decompositionEnergy.kWh).toBeGreaterThan(0);
   });
 
-  it('replace: a ResNet-20 module swapped for the weak model\'s module of the same class; exactly that module differs, the base is unchanged', async () => {
+  it("replace: a ResNet-20 module swapped for the weak model's module of the same class; exactly that module differs, the base is unchanged", async () => {
     const pick = (ms: { id: string; className: string }[], name: string) => ms.find((m) => m.className === name)!.id;
     const names = ['airplane', 'cat', 'dog', 'ship'];
     const base = await request(t.app.server)
@@ -105,7 +113,9 @@ describe('compositions', () => {
     expect(repDone.labels).toEqual(baseDone.labels);
     const diff = repDone.modules.filter((m: { moduleId: string }, i: number) => m.moduleId !== baseDone.modules[i].moduleId);
     expect(diff).toEqual([{ label: REPLACED, moduleId: pick(modulesB, REPLACED) }]);
-    const swapped = await request(t.app.server).get(`/modules/${pick(modulesB, REPLACED)}`).expect(200);
+    const swapped = await request(t.app.server)
+      .get(`/modules/${pick(modulesB, REPLACED)}`)
+      .expect(200);
     expect(swapped.body).toMatchObject({ modelId: weakModelId, className: REPLACED });
     const again = await request(t.app.server).get(`/compositions/${base.body.id}`).expect(200);
     expect(again.body.modules).toEqual(baseDone.modules);
@@ -134,11 +144,14 @@ describe('compositions', () => {
 
   it('GET /modules/:id/export: a zip that plain tfjs loads and that matches the service P(class) within 1e-5 on 100 images', async () => {
     const cat = modulesA.find((m) => m.className === 'cat')!;
-    const res = await request(t.app.server).get(`/modules/${cat.id}/export`).buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const res = await request(t.app.server)
+      .get(`/modules/${cat.id}/export`)
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/zip');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'export-'));
@@ -147,7 +160,11 @@ describe('compositions', () => {
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     const w = fs.readFileSync(path.join(dir, json.weightsManifest[0].paths[0]));
     const exported = await tf.loadLayersModel(
-      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) }),
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest[0].weights,
+        weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength),
+      }),
     );
     const test = cifarRecords('test_batch.bin', 100);
     const fromExport = (exported.predict(tf.tensor4d(Float32Array.from(test.images), [100, 32, 32, 3])) as tf.Tensor).dataSync();
@@ -182,7 +199,9 @@ describe('compositions', () => {
       .expect(202);
     const test = cifarRecords('test_batch.bin', 40);
     // Test images of the composition's classes; each as a PNG, as raw pixels, and as a 1-image dataset.
-    const picks = Array.from(test.labels.keys()).filter((i) => [0, 3, 5, 8].includes(test.labels[i])).slice(0, 4);
+    const picks = Array.from(test.labels.keys())
+      .filter((i) => [0, 3, 5, 8].includes(test.labels[i]))
+      .slice(0, 4);
     for (const i of picks) {
       const png = new PNG({ width: 32, height: 32 });
       for (let p = 0; p < 1024; p++) {
@@ -190,19 +209,39 @@ describe('compositions', () => {
         png.data[p * 4 + 3] = 255;
       }
       const byPng = await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).attach('image', PNG.sync.write(png), 'x.png').expect(200);
-      const pixels = Array.from({ length: 32 }, (_, y) => Array.from({ length: 32 }, (_, x) => Array.from(test.images.subarray(i * 3072 + (y * 32 + x) * 3, i * 3072 + (y * 32 + x) * 3 + 3))));
-      const byJson = await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).send({ inputs: [pixels] }).expect(200);
+      const pixels = Array.from({ length: 32 }, (_, y) =>
+        Array.from({ length: 32 }, (_, x) => Array.from(test.images.subarray(i * 3072 + (y * 32 + x) * 3, i * 3072 + (y * 32 + x) * 3 + 3))),
+      );
+      const byJson = await request(t.app.server)
+        .post(`/compositions/${comp.body.id}/predict`)
+        .send({ inputs: [pixels] })
+        .expect(200);
       expect(byPng.body.predictions[0]).toEqual(byJson.body.predictions[0]);
       expect(byPng.body.predictions[0]).toHaveLength(4);
 
       const record = fs.readFileSync(path.join(CIFAR_DIR, 'test_batch.bin')).subarray(i * 3073, (i + 1) * 3073);
-      const one = await request(t.app.server).post('/datasets').field('format', 'cifar-bin').attach('file', record, 'one.bin').attach('file', path.join(CIFAR_DIR, 'batches.meta.txt')).expect(201);
-      const ev = await request(t.app.server).post('/compositions').send({ baseCompositionId: comp.body.id, replace: [{ label: 'cat', moduleId: modulesA.find((m) => m.className === 'cat')!.id }], evalDatasetId: one.body.id }).expect(202);
+      const one = await request(t.app.server)
+        .post('/datasets')
+        .field('format', 'cifar-bin')
+        .attach('file', record, 'one.bin')
+        .attach('file', path.join(CIFAR_DIR, 'batches.meta.txt'))
+        .expect(201);
+      const ev = await request(t.app.server)
+        .post('/compositions')
+        .send({
+          baseCompositionId: comp.body.id,
+          replace: [{ label: 'cat', moduleId: modulesA.find((m) => m.className === 'cat')!.id }],
+          evalDatasetId: one.body.id,
+        })
+        .expect(202);
       const evDone = await done('compositions', ev.body.id);
       const row = evDone.metrics.confusion[names.indexOf(names[[0, 3, 5, 8].indexOf(test.labels[i])])];
       expect(evDone.labels[row.indexOf(1)]).toBe(byPng.body.predictions[0][0].label);
     }
-    const bad = await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).send({ inputs: [[[[1, 2, 'x']]]] }).expect(400);
+    const bad = await request(t.app.server)
+      .post(`/compositions/${comp.body.id}/predict`)
+      .send({ inputs: [[[[1, 2, 'x']]]] })
+      .expect(400);
     expect(bad.body.detail).toMatch(/inputs/);
     await request(t.app.server).post(`/compositions/${comp.body.id}/predict`).attach('image', Buffer.from('not an image'), 'x.png').expect(400);
   });
@@ -213,14 +252,28 @@ describe('compositions', () => {
       .send({ modules: [{ moduleId: modulesA[0].id }, { moduleId: modulesB[0].id }] })
       .expect(409);
     expect(dup.body.detail).toMatch(/both claim the label/);
-    const base = await request(t.app.server).post('/compositions').send({ modules: [{ moduleId: modulesA[0].id }, { moduleId: modulesA[1].id }] }).expect(202);
-    const bad = await request(t.app.server).post('/compositions').send({ baseCompositionId: base.body.id, replace: [{ label: 'truck', moduleId: modulesB[0].id }] }).expect(422);
+    const base = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: [{ moduleId: modulesA[0].id }, { moduleId: modulesA[1].id }] })
+      .expect(202);
+    const bad = await request(t.app.server)
+      .post('/compositions')
+      .send({ baseCompositionId: base.body.id, replace: [{ label: 'truck', moduleId: modulesB[0].id }] })
+      .expect(422);
     expect(bad.body.detail).toMatch(/no label "truck"/);
 
     const kmnist = await request(t.app.server).post('/models').attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(201);
-    const tiny = idxFiles(new Uint8Array(28 * 28 * 4).map((_, i) => i % 251), [0, 1, 0, 1], 28, 28);
+    const tiny = idxFiles(
+      new Uint8Array(28 * 28 * 4).map((_, i) => i % 251),
+      [0, 1, 0, 1],
+      28,
+      28,
+    );
     const ds = await request(t.app.server).post('/datasets').attach('file', tiny.images, 'i.idx').attach('file', tiny.labels, 'l.idx').expect(201);
-    const d = await request(t.app.server).post('/decompositions').send({ modelId: kmnist.body.id, datasetId: ds.body.id, classes: [0, 1], options: { samplesPerClass: 2 } }).expect(202);
+    const d = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: kmnist.body.id, datasetId: ds.body.id, classes: [0, 1], options: { samplesPerClass: 2 } })
+      .expect(202);
     const dec = await done('decompositions', d.body.id);
     const mixed = await request(t.app.server)
       .post('/compositions')
@@ -228,6 +281,9 @@ describe('compositions', () => {
       .expect(422);
     expect(mixed.body.detail).toMatch(/different input shapes/);
     expect(mixed.body.detail).toContain(dec.modules[0].id);
-    await request(t.app.server).post('/compositions').send({ modules: [{ moduleId: 'nope' }, { moduleId: modulesA[0].id }] }).expect(404);
+    await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: [{ moduleId: 'nope' }, { moduleId: modulesA[0].id }] })
+      .expect(404);
   });
 });

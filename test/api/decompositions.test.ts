@@ -40,7 +40,10 @@ describe('decompositions on real models', () => {
 
   /** CIFAR-10 data_batch_1 with its class names, and ResNet-20 (from `file`) named with them. */
   async function resnetWithTrainingSet(file: 'model.keras' | 'model.h5') {
-    const train = await upload([[fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']]);
+    const train = await upload([
+      [fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin'],
+      [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt'],
+    ]);
     const model = await request(t.app.server)
       .post('/models')
       .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
@@ -58,8 +61,14 @@ describe('decompositions on real models', () => {
     const per = 28 * 28;
     const first = idxFiles(ds.images.subarray(0, 5000 * per) as Uint8Array, ds.labels.subarray(0, 5000), 28, 28);
     const second = idxFiles(ds.images.subarray(5000 * per) as Uint8Array, ds.labels.subarray(5000), 28, 28);
-    const train = await upload([[first.images, 'a-images.idx'], [first.labels, 'a-labels.idx']]);
-    const test = await upload([[second.images, 'b-images.idx'], [second.labels, 'b-labels.idx']]);
+    const train = await upload([
+      [first.images, 'a-images.idx'],
+      [first.labels, 'a-labels.idx'],
+    ]);
+    const test = await upload([
+      [second.images, 'b-images.idx'],
+      [second.labels, 'b-labels.idx'],
+    ]);
     const model = await request(t.app.server)
       .post('/models')
       .field('preprocessing', JSON.stringify({ scale: 1 / 65025 }))
@@ -131,8 +140,15 @@ describe('decompositions on real models', () => {
 
   it('DELETE /jobs/:id cancels a running decomposition: it stops, and no module is written', async () => {
     const train = await upload([[fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin']]);
-    const model = await request(t.app.server).post('/models').field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING)).attach('file', path.join(RESNET_DIR, 'model.h5')).expect(201);
-    const res = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: train.id, options: { samplesPerClass: 1000 } }).expect(202);
+    const model = await request(t.app.server)
+      .post('/models')
+      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
+      .attach('file', path.join(RESNET_DIR, 'model.h5'))
+      .expect(201);
+    const res = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: train.id, options: { samplesPerClass: 1000 } })
+      .expect(202);
     await waitFor(async () => {
       const job = await request(t.app.server).get(`/jobs/${res.body.jobId}`);
       return job.body.stage === 'observing' ? job.body : undefined;
@@ -149,9 +165,18 @@ describe('decompositions on real models', () => {
 
   it('continuous learning: new module versions that only turn units back on; the originals stay as they were', async () => {
     const { train, model } = await resnetWithTrainingSet('model.h5');
-    const other = await upload([[cifarHead('test_batch.bin', 1000), 'test_head.bin'], [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt']], { format: 'cifar-bin' });
+    const other = await upload(
+      [
+        [cifarHead('test_batch.bin', 1000), 'test_head.bin'],
+        [fs.readFileSync(path.join(CIFAR_DIR, 'batches.meta.txt')), 'batches.meta.txt'],
+      ],
+      { format: 'cifar-bin' },
+    );
     // Few samples leave many units masked, so there is something to turn back on.
-    const r = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: train.id, classes: [3, 5], options: { samplesPerClass: 3 } }).expect(202);
+    const r = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: train.id, classes: [3, 5], options: { samplesPerClass: 3 } })
+      .expect(202);
     const { dec } = await finished(r.body.id);
     const originals = await Promise.all(dec.modules.map((m: { id: string }) => request(t.app.server).get(`/modules/${m.id}`).expect(200)));
     const c = await request(t.app.server)
@@ -177,10 +202,22 @@ describe('decompositions on real models', () => {
     await request(t.app.server).post('/decompositions').send({ modelId: 'x', datasetId: 'y' }).expect(404);
     const model = await request(t.app.server).post('/models').attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(201);
     const tiny = idxFiles(new Uint8Array(28 * 28 * 2), [0, 1], 28, 28);
-    const ds = await upload([[tiny.images, 'i.idx'], [tiny.labels, 'l.idx']]);
-    const r = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: ds.id, classes: [3, 12] }).expect(422);
+    const ds = await upload([
+      [tiny.images, 'i.idx'],
+      [tiny.labels, 'l.idx'],
+    ]);
+    const r = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: ds.id, classes: [3, 12] })
+      .expect(422);
     expect(r.body.detail).toMatch(/12/);
-    await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: ds.id, options: { tau: 2 } }).expect(400);
-    await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: ds.id, options: { bogus: 1 } }).expect(400);
+    await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: ds.id, options: { tau: 2 } })
+      .expect(400);
+    await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: ds.id, options: { bogus: 1 } })
+      .expect(400);
   });
 });

@@ -18,7 +18,10 @@ describe('evaluations on real models and datasets', () => {
   const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
 
   async function evaluation(modelId: string, datasetId: string, limit?: number) {
-    const res = await request(t.app.server).post('/evaluations').send({ modelId, datasetId, ...(limit ? { limit } : {}) }).expect(202);
+    const res = await request(t.app.server)
+      .post('/evaluations')
+      .send({ modelId, datasetId, ...(limit ? { limit } : {}) })
+      .expect(202);
     expect(res.headers.location).toBe(`/evaluations/${res.body.id}`);
     const seen = new Set<number>();
     const done = await untilFinished(t.app.server, `/evaluations/${res.body.id}`, {
@@ -140,7 +143,14 @@ describe('POST /datasets refuses bad data and keeps nothing', () => {
     const labels = Buffer.alloc(8 + 2);
     labels.writeUInt32BE(0x801, 0);
     labels.writeUInt32BE(2, 4);
-    await expectRefused([[images, 'img.idx'], [labels, 'lab.idx']], 400, /3.*2|mismatch|count/i);
+    await expectRefused(
+      [
+        [images, 'img.idx'],
+        [labels, 'lab.idx'],
+      ],
+      400,
+      /3.*2|mismatch|count/i,
+    );
   });
 
   it('ragged image sizes (image folder): 400', async () => {

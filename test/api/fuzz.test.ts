@@ -11,10 +11,28 @@ import { snapshot } from '../support/store-audit';
 import { appWithWorkers } from '../support/workers';
 
 let seed = 12345;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 
-const GARBAGE: unknown[] = [null, 'a\u0000b', true, -1, 0, 1e308, -1e308, 3.5, '', 'x'.repeat(5000), '../../etc/passwd', [], [1, 2], {}, { $ne: 1 }, Array(2000).fill(7), { a: { b: { c: [null] } } }];
+const GARBAGE: unknown[] = [
+  null,
+  'a\u0000b',
+  true,
+  -1,
+  0,
+  1e308,
+  -1e308,
+  3.5,
+  '',
+  'x'.repeat(5000),
+  '../../etc/passwd',
+  [],
+  [1, 2],
+  {},
+  { $ne: 1 },
+  Array(2000).fill(7),
+  { a: { b: { c: [null] } } },
+];
 
 /** Mutations of a valid-looking body: wrong types, unknown fields, missing fields, huge arrays. */
 function mutate(body: Record<string, unknown>): unknown {
@@ -37,7 +55,8 @@ function mutate(body: Record<string, unknown>): unknown {
       return b;
     default: {
       const inner = b[pick(keys)];
-      if (inner && typeof inner === 'object') (inner as Record<string, unknown>)[pick(['samplesPerClass', 'tau', 'seed', 'moduleId', 'label', 'x'])] = pick(GARBAGE);
+      if (inner && typeof inner === 'object')
+        (inner as Record<string, unknown>)[pick(['samplesPerClass', 'tau', 'seed', 'moduleId', 'label', 'x'])] = pick(GARBAGE);
       return b;
     }
   }
@@ -99,9 +118,20 @@ function multipartCase(file: Buffer, fileName: string, field: string): { kind: s
     case 7:
       return { kind: 'fields only', contentType: ct, body: multipart(b, [fieldPart(field, pick(['{}', 'x', '']))]) };
     case 8:
-      return { kind: 'too many files', contentType: ct, body: multipart(b, Array.from({ length: 3 + Math.floor(rand() * 3) }, (_, i) => filePart('file', `${i}${fileName}`, file))) };
+      return {
+        kind: 'too many files',
+        contentType: ct,
+        body: multipart(
+          b,
+          Array.from({ length: 3 + Math.floor(rand() * 3) }, (_, i) => filePart('file', `${i}${fileName}`, file)),
+        ),
+      };
     case 9:
-      return { kind: 'thousands of fields', contentType: ct, body: multipart(b, [...Array.from({ length: 3000 }, (_, i) => fieldPart(`f${i}`, 'v')), ...good]) };
+      return {
+        kind: 'thousands of fields',
+        contentType: ct,
+        body: multipart(b, [...Array.from({ length: 3000 }, (_, i) => fieldPart(`f${i}`, 'v')), ...good]),
+      };
     case 10:
       return {
         kind: 'bad field value',
@@ -109,7 +139,11 @@ function multipartCase(file: Buffer, fileName: string, field: string): { kind: s
         body: multipart(b, [fieldPart(field, pick(['{', '[1,2]', 'null', '{"scale":"x"}', '{"scale":-1}', 'x'.repeat(200_000), '{"mean":[1e400]}'])), ...good]),
       };
     default:
-      return { kind: 'garbage part headers', contentType: ct, body: multipart(b, [{ headers: [Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0x41]).toString('latin1')], data: file }]) };
+      return {
+        kind: 'garbage part headers',
+        contentType: ct,
+        body: multipart(b, [{ headers: [Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0x41]).toString('latin1')], data: file }]),
+      };
   }
 }
 
@@ -135,7 +169,8 @@ describe('fuzz', () => {
     ];
     for (let i = 0; i < 400; i++) {
       const [method, url, body] = pick(json);
-      const res = await (request(t.app.server) as unknown as Record<string, (u: string) => request.Test>)[method](url)
+      const res = await (request(t.app.server) as unknown as Record<string, (u: string) => request.Test>)
+        [method](url)
         .set('content-type', 'application/json')
         .send(JSON.stringify(mutate(body)) ?? 'null');
       check(`json ${url}`, res);
@@ -149,12 +184,23 @@ describe('fuzz', () => {
     }
     const models = [fs.readFileSync(path.join(KMNIST_DIR, 'kmnist.h5')), fs.readFileSync(path.join(RESNET_DIR, 'model.keras')), resnetTfjsZip()];
     for (let i = 0; i < 45; i++) {
-      check('model file', await request(t.app.server).post('/models').attach('file', corrupt(pick(models)), 'm.bin'));
+      check(
+        'model file',
+        await request(t.app.server)
+          .post('/models')
+          .attach('file', corrupt(pick(models)), 'm.bin'),
+      );
     }
     const datasets: [Buffer, string][][] = [
-      [[fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')), 'i.npz'], [fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-labels.npz')), 'l.npz']],
+      [
+        [fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')), 'i.npz'],
+        [fs.readFileSync(path.join(KMNIST_DIR, 'kmnist-test-labels.npz')), 'l.npz'],
+      ],
       [[fs.readFileSync(path.join(CIFAR_DIR, 'test_batch.bin')).subarray(0, 3073 * 50), 't.bin']],
-      [[fs.readFileSync(path.join(path.dirname(CIFAR_DIR), '..', 'data', 'mnist', 't10k-images-idx3-ubyte.gz')), 'i.gz'], [fs.readFileSync(path.join(path.dirname(CIFAR_DIR), '..', 'data', 'mnist', 't10k-labels-idx1-ubyte.gz')), 'l.gz']],
+      [
+        [fs.readFileSync(path.join(path.dirname(CIFAR_DIR), '..', 'data', 'mnist', 't10k-images-idx3-ubyte.gz')), 'i.gz'],
+        [fs.readFileSync(path.join(path.dirname(CIFAR_DIR), '..', 'data', 'mnist', 't10k-labels-idx1-ubyte.gz')), 'l.gz'],
+      ],
     ];
     for (let i = 0; i < 60; i++) {
       const files = pick(datasets);

@@ -104,8 +104,18 @@ describe('POST /models refuses unusable files and keeps nothing', () => {
 
   it('NaN or Inf weights: 422 naming the weight', async () => {
     const a = await dense((x) => tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' }).apply(x) as tf.SymbolicTensor);
-    await expectRefused(tfjsZip(a, (w) => (w[2] = NaN)), 'nan.zip', 422, /NaN|finite/i);
-    await expectRefused(tfjsZip(a, (w) => (w[5] = Infinity)), 'inf.zip', 422, /Inf|finite/i);
+    await expectRefused(
+      tfjsZip(a, (w) => (w[2] = NaN)),
+      'nan.zip',
+      422,
+      /NaN|finite/i,
+    );
+    await expectRefused(
+      tfjsZip(a, (w) => (w[5] = Infinity)),
+      'inf.zip',
+      422,
+      /Inf|finite/i,
+    );
   });
 
   it('several inputs: 422', async () => {
@@ -131,10 +141,7 @@ describe('POST /models refuses unusable files and keeps nothing', () => {
     const conv = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same' }).apply(input) as tf.SymbolicTensor;
     const a = await modelArtifacts(tf.model({ inputs: input, outputs: conv }));
     await expectRefused(tfjsZip(a), 'conv.zip', 422, /not a class vector|classifier/);
-    const sig = await dense(
-      (x) => tf.layers.dense({ units: 4, activation: 'sigmoid' }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor,
-      [4, 4, 1],
-    );
+    const sig = await dense((x) => tf.layers.dense({ units: 4, activation: 'sigmoid' }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor, [4, 4, 1]);
     await expectRefused(tfjsZip(sig), 'sigmoid.zip', 422, /sigmoid/);
   });
 

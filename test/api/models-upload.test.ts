@@ -16,10 +16,7 @@ async function blobCount(t: TestApp): Promise<number> {
 }
 
 async function rowCounts(t: TestApp): Promise<{ models: number; jobs: number }> {
-  const [models, jobs] = await Promise.all([
-    t.deps.db.model.count({ where: { sourceBlob: { not: '' } } }),
-    t.deps.db.job.count(),
-  ]);
+  const [models, jobs] = await Promise.all([t.deps.db.model.count({ where: { sourceBlob: { not: '' } } }), t.deps.db.job.count()]);
   return { models, jobs };
 }
 

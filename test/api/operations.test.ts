@@ -22,7 +22,10 @@ describe('operations routes against live services', () => {
   });
 
   it('/metrics is Prometheus text with queue depths and job counts', async () => {
-    await request(t.app.server).post('/models').attach('file', path.join(SHARED, 'fixtures', 'fse-kmnist1', 'kmnist.h5')).expect(202);
+    await request(t.app.server)
+      .post('/models')
+      .attach('file', path.join(SHARED, 'fixtures', 'fse-kmnist1', 'kmnist.h5'))
+      .expect(202);
     const res = await request(t.app.server).get('/metrics').expect(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(res.text).toMatch(/^queue_jobs\{queue="inspect-model",state="waiting"\} [1-9]/m);

@@ -31,7 +31,9 @@ describe('a cancelled evaluation', () => {
     expect(busy.headers['content-type']).toMatch(/application\/problem\+json/);
     await api().delete(`/evaluations/${ev.body.id}`).expect(409);
 
-    await api().delete(`/jobs/${ev.body.jobId}`).expect((r) => expect([200, 202]).toContain(r.status));
+    await api()
+      .delete(`/jobs/${ev.body.jobId}`)
+      .expect((r) => expect([200, 202]).toContain(r.status));
     const done = await untilFinished(t.app.server, `/evaluations/${ev.body.id}`, { timeoutMs: 60_000 });
     expect(done.status).toBe('cancelled');
     expect(done.result).toBeUndefined();
@@ -61,10 +63,17 @@ describe('resources after their jobs: evaluate a composition, delete, list', () 
       .attach('file', path.join(KMNIST_DIR, 'kmnist.h5'))
       .expect(201);
     modelId = model.body.id;
-    const ds = await api().post('/datasets').attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')).attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz')).expect(201);
+    const ds = await api()
+      .post('/datasets')
+      .attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz'))
+      .attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz'))
+      .expect(201);
     expect(ds.body.classNames).toBeUndefined();
     unnamed = ds.body.id;
-    const r = await api().post('/decompositions').send({ modelId, datasetId: unnamed, classes: [0, 1], options: { samplesPerClass: 100 } }).expect(202);
+    const r = await api()
+      .post('/decompositions')
+      .send({ modelId, datasetId: unnamed, classes: [0, 1], options: { samplesPerClass: 100 } })
+      .expect(202);
     decompositionId = r.body.id;
     const dec = await untilFinished(t.app.server, `/decompositions/${decompositionId}`, { timeoutMs: 300_000 });
     expect(dec.status).toBe('completed');
@@ -73,7 +82,10 @@ describe('resources after their jobs: evaluate a composition, delete, list', () 
   });
 
   it('a composition scored on a dataset without class names matches classes by index, and says how many images it scored', async () => {
-    const r = await api().post('/compositions').send({ modules: modules.map((m) => ({ moduleId: m.id })), evalDatasetId: unnamed }).expect(202);
+    const r = await api()
+      .post('/compositions')
+      .send({ modules: modules.map((m) => ({ moduleId: m.id })), evalDatasetId: unnamed })
+      .expect(202);
     const c = await untilFinished(t.app.server, `/compositions/${r.body.id}`, { timeoutMs: 300_000 });
     expect(c.status).toBe('completed');
     // KMNIST's test set has 1000 images of each class.
@@ -90,7 +102,10 @@ describe('resources after their jobs: evaluate a composition, delete, list', () 
       .attach('file', grayImageFolderZip({ cat: [img, img], dog: [img] }, 28, 28), 'pets.zip')
       .expect(201);
     const before = (await api().get('/compositions')).body.items.length;
-    const r = await api().post('/compositions').send({ modules: modules.map((m) => ({ moduleId: m.id })), evalDatasetId: named.body.id }).expect(422);
+    const r = await api()
+      .post('/compositions')
+      .send({ modules: modules.map((m) => ({ moduleId: m.id })), evalDatasetId: named.body.id })
+      .expect(422);
     expect(r.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(r.body.detail).toMatch(/cat/);
     expect(r.body.detail).toMatch(/ki/);
@@ -109,7 +124,10 @@ describe('resources after their jobs: evaluate a composition, delete, list', () 
   });
 
   it('POST /evaluations {compositionId, datasetId} scores an existing composition on a dataset, exactly as its own metrics did', async () => {
-    const r = await api().post('/compositions').send({ modules: modules.map((m) => ({ moduleId: m.id })), evalDatasetId: unnamed }).expect(202);
+    const r = await api()
+      .post('/compositions')
+      .send({ modules: modules.map((m) => ({ moduleId: m.id })), evalDatasetId: unnamed })
+      .expect(202);
     const c = await untilFinished(t.app.server, `/compositions/${r.body.id}`, { timeoutMs: 300_000 });
     const ev = await api().post('/evaluations').send({ compositionId: r.body.id, datasetId: unnamed }).expect(202);
     expect(ev.headers.location).toBe(`/evaluations/${ev.body.id}`);
@@ -136,7 +154,10 @@ describe('resources after their jobs: evaluate a composition, delete, list', () 
     const seen: string[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 100; page++) {
-      const res = await api().get('/jobs').query({ limit: 2, ...(cursor ? { cursor } : {}) }).expect(200);
+      const res = await api()
+        .get('/jobs')
+        .query({ limit: 2, ...(cursor ? { cursor } : {}) })
+        .expect(200);
       expect(res.body.items.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.items.map((j: { id: string }) => j.id));
       cursor = res.body.nextCursor;

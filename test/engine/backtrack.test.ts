@@ -12,7 +12,10 @@ const ones = (n: number) => new Uint8Array(n).fill(1);
 const conv = (filters: number, kernelSize: number, extra: object = {}) => tf.layers.conv2d({ filters, kernelSize, activation: 'relu', ...extra });
 const headOn = (x: ST, units = 3) => tf.layers.dense({ units, activation: 'softmax' }).apply(x) as ST;
 /** Positions (y, x) whose mask is 1, for a single-channel map of width w. */
-const kept = (m: Uint8Array, w: number) => Array.from(m.keys()).filter((i) => m[i]).map((i) => [Math.floor(i / w), i % w]);
+const kept = (m: Uint8Array, w: number) =>
+  Array.from(m.keys())
+    .filter((i) => m[i])
+    .map((i) => [Math.floor(i / w), i % w]);
 
 beforeAll(() => tf.setBackend('tensorflow'));
 
@@ -52,10 +55,25 @@ describe('backtracking index mapping', () => {
     const obs1 = conv(1, 3, { strides: 2, padding: 'valid' }).apply(padded) as ST; // [2,2,1]
     const model = tf.model({ inputs: input, outputs: headOn(tf.layers.flatten().apply(obs1) as ST) });
     const masks = backtrackMasks(new ModelPlan(model), [ones(16), Uint8Array.from([1, 0, 0, 0])], [], 'input');
-    expect(kept(masks[0], 4)).toEqual([[0, 0], [0, 1], [1, 0], [1, 1]]);
+    expect(kept(masks[0], 4)).toEqual([
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+    ]);
     const last = backtrackMasks(new ModelPlan(model), [ones(16), Uint8Array.from([0, 0, 0, 1])], [], 'input');
     // Output (1,1) reads padded rows/cols 2..4 = input 1..3.
-    expect(kept(last[0], 4)).toEqual([[1, 1], [1, 2], [1, 3], [2, 1], [2, 2], [2, 3], [3, 1], [3, 2], [3, 3]]);
+    expect(kept(last[0], 4)).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [2, 1],
+      [2, 2],
+      [2, 3],
+      [3, 1],
+      [3, 2],
+      [3, 3],
+    ]);
   });
 
   it("TF 'same' padding with stride 2 pads the extra row/column at the bottom/right", () => {
@@ -65,9 +83,24 @@ describe('backtracking index mapping', () => {
     const model = tf.model({ inputs: input, outputs: headOn(tf.layers.flatten().apply(obs1) as ST) });
     const plan = new ModelPlan(model);
     const first = backtrackMasks(plan, [ones(16), Uint8Array.from([1, 0, 0, 0])], [], 'input');
-    expect(kept(first[0], 4)).toEqual([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]]);
+    expect(kept(first[0], 4)).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 0],
+      [2, 1],
+      [2, 2],
+    ]);
     const lastOnly = backtrackMasks(plan, [ones(16), Uint8Array.from([0, 0, 0, 1])], [], 'input');
-    expect(kept(lastOnly[0], 4)).toEqual([[2, 2], [2, 3], [3, 2], [3, 3]]);
+    expect(kept(lastOnly[0], 4)).toEqual([
+      [2, 2],
+      [2, 3],
+      [3, 2],
+      [3, 3],
+    ]);
   });
 
   it('Add: a unit reaches a kept unit through the identity branch as well as through the conv', () => {
@@ -95,7 +128,7 @@ describe('MC-BI never changes a module', () => {
     const g = tf.layers.globalAveragePooling2d({}).apply(s) as ST;
     const model = tf.model({ inputs: input, outputs: headOn(g, 4) });
     const plan = new ModelPlan(model);
-    const rand = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => ((i * 2654435761 + seed) >>> 28) % 3 === 0 ? 0 : 1);
+    const rand = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (((i * 2654435761 + seed) >>> 28) % 3 === 0 ? 0 : 1));
     const masks = plan.observationPoints.map((pt, i) => rand(pt.units, i));
     const head = moduleHead(plan.headWeights(), 2, 0.05);
     const back = backtrackMasks(plan, masks, head.removedFeatures, 'input');

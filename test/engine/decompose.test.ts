@@ -76,7 +76,9 @@ describe('decomposition of a hand-built net', () => {
     const plan = new ModelPlan(model);
     expect(plan.observationPoints.map((p) => p.shape)).toEqual([[8, 8, 4], [8, 8, 4], [4, 4, 6], [8]]);
     expect(plan.head.name).toBe(model.layers[model.layers.length - 1].name);
-    expect(plan.observationPoints[1].preActivationLayer).toBe(plan.steps.find((s) => s.className === 'Conv2D' && s.layer.name !== model.layers[1].name)?.layer.name);
+    expect(plan.observationPoints[1].preActivationLayer).toBe(
+      plan.steps.find((s) => s.className === 'Conv2D' && s.layer.name !== model.layers[1].name)?.layer.name,
+    );
   });
 
   it.each([0, 0.3])('one pass gives the masks of the naive per-module computation (tau %s)', async (tau) => {
@@ -154,14 +156,18 @@ describe('decomposition of a model without ReLU observation points', () => {
     const input = tf.input({ shape: [8, 8, 1] });
     let t: tf.SymbolicTensor;
     if (kind === 'conv') {
-      t = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }) }).apply(input) as tf.SymbolicTensor;
+      t = tf.layers
+        .conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }) })
+        .apply(input) as tf.SymbolicTensor;
       t = tf.layers.maxPooling2d({ poolSize: 2 }).apply(t) as tf.SymbolicTensor;
       t = tf.layers.flatten().apply(t) as tf.SymbolicTensor;
     } else {
       t = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
       t = tf.layers.dense({ units: 6, activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 6 }) }).apply(t) as tf.SymbolicTensor;
     }
-    const out = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 7 }) }).apply(t) as tf.SymbolicTensor;
+    const out = tf.layers
+      .dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 7 }) })
+      .apply(t) as tf.SymbolicTensor;
     return tf.model({ inputs: input, outputs: out });
   }
 
@@ -223,7 +229,7 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     }
   });
 
-  it('invariant: on every sample used for a module, its activations equal the model\'s and its P_c is the 2-unit softmax of the model\'s features', async () => {
+  it("invariant: on every sample used for a module, its activations equal the model's and its P_c is the 2-unit softmax of the model's features", async () => {
     const opts = { ...OPTS, samplesPerClass: SAMPLES, batchSize: 64, preprocessing: CIFAR_PREPROCESSING };
     const source = memorySource(train.images, [32, 32, 3]);
     const result = await decompose(model, source, train.labels, opts);
@@ -236,7 +242,12 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     for (const mod of result.modules.filter((m) => [0, 3, 9].includes(m.classIndex))) {
       const c = mod.classIndex;
       const u = sampling.tanglingPerClass[c];
-      const idx = [...pools[c].slice(0, sampling.concern[c]), ...Array.from({ length: 10 }, (_, k) => k).filter((k) => k !== c).flatMap((k) => pools[k].slice(0, u))];
+      const idx = [
+        ...pools[c].slice(0, sampling.concern[c]),
+        ...Array.from({ length: 10 }, (_, k) => k)
+          .filter((k) => k !== c)
+          .flatMap((k) => pools[k].slice(0, u)),
+      ];
       const x = toTensor(plan, await source.read(idx), idx.length, [32, 32, 3], opts.preprocessing);
       const plain: Float32Array[] = [];
       const features = runToFeatures(plan, x, { observe: (i, v) => (plain[i] = v.dataSync().slice() as Float32Array) });
@@ -274,7 +285,7 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     expect(checked).toBe(3 * 19);
   });
 
-  it('confidentOnly: a module\'s concern samples are the first inputs of its class the model gets right', async () => {
+  it("confidentOnly: a module's concern samples are the first inputs of its class the model gets right", async () => {
     const opts = { ...OPTS, samplesPerClass: 8, batchSize: 64, preprocessing: CIFAR_PREPROCESSING, confidentOnly: true, classes: [3] };
     // Test images: the model gets some of them wrong (it gets its own training images right).
     const test = cifarRecords('test_batch.bin', 400);
@@ -301,7 +312,10 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     const plan = new ModelPlan(model);
     const head = plan.headWeights();
     const all = plan.observationPoints.map((p) => new Uint8Array(p.units).fill(1));
-    const runner = new ModuleRunner(plan, Array.from({ length: 10 }, (_, c) => ({ masks: all, head: moduleHead(head, c) })));
+    const runner = new ModuleRunner(
+      plan,
+      Array.from({ length: 10 }, (_, c) => ({ masks: all, head: moduleHead(head, c) })),
+    );
     const test = cifarRecords('test_batch.bin', 64);
     const x = toTensor(plan, test.images, 64, [32, 32, 3], CIFAR_PREPROCESSING);
     const margins = runner.margins(x);
@@ -317,7 +331,10 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     const plan = new ModelPlan(model);
     const head = plan.headWeights();
     const all = plan.observationPoints.map((p) => new Uint8Array(p.units).fill(1));
-    const runner = new ModuleRunner(plan, Array.from({ length: 10 }, (_, c) => ({ masks: all, head: moduleHead(head, c) })));
+    const runner = new ModuleRunner(
+      plan,
+      Array.from({ length: 10 }, (_, c) => ({ masks: all, head: moduleHead(head, c) })),
+    );
     const test = cifarRecords('test_batch.bin', 500);
     let byMargin = 0;
     let byProbability = 0;

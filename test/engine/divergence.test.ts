@@ -8,7 +8,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-node';
-import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, compositionMargins, decompose, loadModel, moduleHead, rankByMargin, type ModuleSpec, type SampleSource } from '../../src/engine';
+import {
+  DEFAULT_DECOMPOSE_OPTIONS,
+  ModelPlan,
+  ModuleRunner,
+  compositionMargins,
+  decompose,
+  loadModel,
+  moduleHead,
+  rankByMargin,
+  type ModuleSpec,
+  type SampleSource,
+} from '../../src/engine';
 import { toTensor } from '../../src/engine/activity';
 import { runToFeatures } from '../../src/engine/graph';
 import { parseModelFile } from '../../src/store/formats/models';
@@ -23,7 +34,8 @@ type ST = tf.SymbolicTensor;
  */
 function residualNet(): tf.LayersModel {
   let seed = 11;
-  const conv = (filters: number, k: number, extra: object = {}) => tf.layers.conv2d({ filters, kernelSize: k, padding: 'same', kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }), ...extra });
+  const conv = (filters: number, k: number, extra: object = {}) =>
+    tf.layers.conv2d({ filters, kernelSize: k, padding: 'same', kernelInitializer: tf.initializers.glorotNormal({ seed: seed++ }), ...extra });
   const input = tf.input({ shape: [6, 6, 2] });
   const p0 = conv(4, 3, { activation: 'relu' }).apply(input) as ST;
   const c1 = conv(4, 3).apply(p0) as ST;
@@ -275,7 +287,7 @@ describe('shared-run module runner on a hand-built residual net', () => {
     runner.dispose();
   });
 
-  it('builds the naive path\'s masks only when that path runs, and frees them on dispose', () => {
+  it("builds the naive path's masks only when that path runs, and frees them on dispose", () => {
     const specs = modules();
     // Points some module masks: the shared run keeps 3 tensors per such point, plus d and e.
     const masked = plan.observationPoints.filter((_, i) => specs.some((s) => s.masks[i].some((v) => v === 0))).length;
@@ -296,7 +308,7 @@ describe('shared-run module runner on a hand-built residual net', () => {
     expect(tf.memory().numTensors).toBe(start);
   });
 
-  it('runToFeatures frees each intermediate after its last consumer (and a masked step\'s unmasked output at once)', async () => {
+  it("runToFeatures frees each intermediate after its last consumer (and a masked step's unmasked output at once)", async () => {
     const specs = modules();
     const runner = new ModuleRunner(plan, specs, 'post-activation', { sharedRun: false });
     runner.marginsNaive(x.slice(0, 1)).dispose(); // masks built

@@ -6,7 +6,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, loadModel, moduleHead, probabilityFromMargin, type DecomposedModule, type PreprocessingSpec, type SampleSource } from '../../src/engine';
+import {
+  DEFAULT_DECOMPOSE_OPTIONS,
+  ModelPlan,
+  ModuleRunner,
+  decompose,
+  loadModel,
+  moduleHead,
+  probabilityFromMargin,
+  type DecomposedModule,
+  type PreprocessingSpec,
+  type SampleSource,
+} from '../../src/engine';
 import { toTensor } from '../../src/engine/activity';
 import { exportModule, type ExportedModule } from '../../src/engine/export';
 import { SUPPORTED_LAYERS } from '../../src/engine/layers/supported';
@@ -34,27 +45,32 @@ async function reload(exported: ExportedModule): Promise<tf.LayersModel> {
   expect(json.weightsManifest).toHaveLength(1);
   expect(json.weightsManifest[0].paths).toEqual(['weights.bin']);
   const weights = exported.weights.slice(0);
-  return tf.loadLayersModel(
-    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: weights }),
-  );
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: weights }));
 }
 
 function layerClasses(exported: ExportedModule): string[] {
-  const topology = exported.modelJson.modelTopology as { model_config?: { config: { layers: { class_name: string }[] } }; config?: { layers: { class_name: string }[] } };
+  const topology = exported.modelJson.modelTopology as {
+    model_config?: { config: { layers: { class_name: string }[] } };
+    config?: { layers: { class_name: string }[] };
+  };
   const config = topology.model_config?.config ?? topology.config;
   return (config?.layers ?? []).map((l) => l.class_name);
 }
 
 function weightBytes(exported: ExportedModule): number {
   const bytes: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
-  return exported.modelJson.weightsManifest[0].weights.reduce(
-    (s, w) => s + w.shape.reduce((a, b) => a * b, 1) * bytes[w.quantization?.dtype ?? w.dtype],
-    0,
-  );
+  return exported.modelJson.weightsManifest[0].weights.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * bytes[w.quantization?.dtype ?? w.dtype], 0);
 }
 
 /** The service's P_c on the same raw pixels, in float64 from the float32 margins. */
-function serviceProbabilities(plan: ModelPlan, module: { masks: readonly Uint8Array[]; head: DecomposedModule['head'] }, pixels: Uint8Array, n: number, shape: number[], spec: PreprocessingSpec): number[] {
+function serviceProbabilities(
+  plan: ModelPlan,
+  module: { masks: readonly Uint8Array[]; head: DecomposedModule['head'] },
+  pixels: Uint8Array,
+  n: number,
+  shape: number[],
+  spec: PreprocessingSpec,
+): number[] {
   const runner = new ModuleRunner(plan, [module], 'post-activation');
   const x = toTensor(plan, pixels, n, shape, spec);
   const margins = runner.margins(x);
@@ -104,7 +120,9 @@ describe('module export of the real ResNet-20 (CIFAR-10), class 3', () => {
 
     const test = cifarRecords('test_batch.bin', 100);
     const original = (): number[] =>
-      tf.tidy(() => Array.from((model.predict(toTensor(plan, test.images.subarray(0, 3072 * 4), 4, [32, 32, 3], CIFAR_PREPROCESSING)) as tf.Tensor).dataSync()));
+      tf.tidy(() =>
+        Array.from((model.predict(toTensor(plan, test.images.subarray(0, 3072 * 4), 4, [32, 32, 3], CIFAR_PREPROCESSING)) as tf.Tensor).dataSync()),
+      );
     const originalBefore = original();
     const layersBefore = model.layers.map((l) => l.inboundNodes.length);
     const tensorsBefore = tf.memory().numTensors;
@@ -118,7 +136,11 @@ describe('module export of the real ResNet-20 (CIFAR-10), class 3', () => {
     expect(classes.every((c) => [...SUPPORTED_LAYERS, 'Multiply'].includes(c))).toBe(true);
     expect(classes.filter((c) => c === 'Multiply')).toHaveLength(maskedPoints);
     expect(classes).toContain('DepthwiseConv2D');
-    expect(exported.modelJson).toMatchObject({ format: 'layers-model', convertedBy: 'cnn-modules', userDefinedMetadata: { preprocessing: CIFAR_PREPROCESSING, classIndex: CLASS, className: 'cat' } });
+    expect(exported.modelJson).toMatchObject({
+      format: 'layers-model',
+      convertedBy: 'cnn-modules',
+      userDefinedMetadata: { preprocessing: CIFAR_PREPROCESSING, classIndex: CLASS, className: 'cat' },
+    });
     const specs = exported.modelJson.weightsManifest[0].weights;
     expect(specs.filter((w) => w.quantization?.dtype === 'uint8')).toHaveLength(maskedPoints);
     expect(exported.weights.byteLength).toBe(weightBytes(exported));

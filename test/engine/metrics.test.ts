@@ -6,7 +6,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-node';
-import { CompositionScorer, ModelPlan, ModuleRunner, evaluate, evaluateModules, moduleHead, probabilityFromMargin, rankByMargin, topK, type LabelledBatch } from '../../src/engine';
+import {
+  CompositionScorer,
+  ModelPlan,
+  ModuleRunner,
+  evaluate,
+  evaluateModules,
+  moduleHead,
+  probabilityFromMargin,
+  rankByMargin,
+  topK,
+  type LabelledBatch,
+} from '../../src/engine';
 import { AccuracyTally, OneVsRestTally } from '../../src/engine/metrics';
 
 /** Small integers (many ties), deterministic. */
@@ -37,14 +48,21 @@ describe('topK', () => {
       for (const k of [1, 3, 5]) {
         const beaten = (c: number) => row.filter((v, j) => v > row[c] || (v === row[c] && j < c)).length;
         const top = topK(row, k);
-        expect(top).toEqual(Array.from(row.keys()).filter((c) => beaten(c) < k).sort((a, b) => beaten(a) - beaten(b)));
+        expect(top).toEqual(
+          Array.from(row.keys())
+            .filter((c) => beaten(c) < k)
+            .sort((a, b) => beaten(a) - beaten(b)),
+        );
         expect(top[0]).toBe(row.indexOf(Math.max(...row)));
       }
     }
   });
 
   it('rankByMargin ranks each row of a margin matrix', () => {
-    expect(rankByMargin(Float32Array.from([1, -2, 1, 0, 5, 4]), 3, 2)).toEqual([[0, 2], [1, 2]]);
+    expect(rankByMargin(Float32Array.from([1, -2, 1, 0, 5, 4]), 3, 2)).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
   });
 });
 
@@ -90,7 +108,12 @@ describe('one-vs-rest and P_c', () => {
   });
 
   it('P_c is softmax([z_c, z_uc])[0] of the margin z_c - z_uc, stable at any margin', () => {
-    for (const [zc, zuc] of [[2, -1], [-3, 0.5], [0, 0], [10, 10.25]]) {
+    for (const [zc, zuc] of [
+      [2, -1],
+      [-3, 0.5],
+      [0, 0],
+      [10, 10.25],
+    ]) {
       expect(probabilityFromMargin(zc - zuc)).toBeCloseTo(Math.exp(zc) / (Math.exp(zc) + Math.exp(zuc)), 14);
     }
     expect(probabilityFromMargin(0)).toBe(0.5);

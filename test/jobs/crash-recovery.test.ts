@@ -34,25 +34,45 @@ describe('crash recovery', () => {
       return w;
     };
     let worker = start();
-    const model = await request(t.app.server).post('/models').field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING)).attach('file', path.join(RESNET_DIR, 'model.h5')).expect(202);
+    const model = await request(t.app.server)
+      .post('/models')
+      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
+      .attach('file', path.join(RESNET_DIR, 'model.h5'))
+      .expect(202);
     await waitFor(async () => ((await request(t.app.server).get(`/models/${model.body.id}`)).body.status === 'ready' ? true : undefined), 'the model import');
-    const ds = await request(t.app.server).post('/datasets').attach('file', fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin').expect(201);
-    const dec = await request(t.app.server).post('/decompositions').send({ modelId: model.body.id, datasetId: ds.body.id, options: { samplesPerClass: 400 } }).expect(202);
+    const ds = await request(t.app.server)
+      .post('/datasets')
+      .attach('file', fs.readFileSync(path.join(CIFAR_DIR, 'data_batch_1.bin')), 'data_batch_1.bin')
+      .expect(201);
+    const dec = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: ds.body.id, options: { samplesPerClass: 400 } })
+      .expect(202);
     const jobId = dec.body.jobId;
 
     for (let kill = 1; kill <= 3; kill++) {
       const pid = worker.proc.pid;
-      await waitFor(async () => {
-        const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
-        return row?.state === 'active' && row.stage === 'observing' && row.workerId?.includes(`:${pid}:`) ? row : undefined;
-      }, `worker ${kill} to be observing`, 120_000, 100);
+      await waitFor(
+        async () => {
+          const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
+          return row?.state === 'active' && row.stage === 'observing' && row.workerId?.includes(`:${pid}:`) ? row : undefined;
+        },
+        `worker ${kill} to be observing`,
+        120_000,
+        100,
+      );
       await worker.kill('SIGKILL');
       worker = start();
     }
-    const done = await waitFor(async () => {
-      const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
-      return row && ['completed', 'failed'].includes(row.state) ? row : undefined;
-    }, 'the decomposition to finish', 300_000, 250);
+    const done = await waitFor(
+      async () => {
+        const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
+        return row && ['completed', 'failed'].includes(row.state) ? row : undefined;
+      },
+      'the decomposition to finish',
+      300_000,
+      250,
+    );
     expect(done.state).toBe('completed');
     expect(done.workerId).toContain(`:${worker.proc.pid}:`);
     expect(await t.deps.db.module.count({ where: { decompositionId: dec.body.id } })).toBe(10);
@@ -78,11 +98,16 @@ describe('crash recovery', () => {
     await waitFor(async () => ((await api.get(`/models/${modelId}`)).body.status === 'ready' ? true : undefined), 'the model import', 120_000);
     const ev = await api.post('/evaluations').send({ modelId, datasetId, limit: 2000 }).expect(202);
     const pid = worker.proc.pid;
-    await waitFor(async () => {
-      const row = await t.deps.db.job.findUnique({ where: { id: ev.body.jobId } });
-      if (gone) throw new Error(`the worker exited before the job ran:\n${worker.output()}`);
-      return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${pid}:`) ? row : undefined;
-    }, 'the evaluation to be running', 120_000, 50);
+    await waitFor(
+      async () => {
+        const row = await t.deps.db.job.findUnique({ where: { id: ev.body.jobId } });
+        if (gone) throw new Error(`the worker exited before the job ran:\n${worker.output()}`);
+        return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${pid}:`) ? row : undefined;
+      },
+      'the evaluation to be running',
+      120_000,
+      50,
+    );
 
     worker.proc.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -105,10 +130,15 @@ describe('crash recovery', () => {
     const ev = await api.post('/evaluations').send({ modelId, datasetId, limit: 2000 }).expect(202);
     const jobId = ev.body.jobId;
     const holder = async (pid: number | undefined) =>
-      waitFor(async () => {
-        const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
-        return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${pid}:`) ? row : undefined;
-      }, `worker ${pid} to run the evaluation`, 120_000, 50);
+      waitFor(
+        async () => {
+          const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
+          return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${pid}:`) ? row : undefined;
+        },
+        `worker ${pid} to run the evaluation`,
+        120_000,
+        50,
+      );
     await holder(frozen.proc.pid);
 
     // Frozen, it cannot extend its lock: the queue hands the job to the next worker.

@@ -108,10 +108,14 @@ describe('model upload -> inspect-model job in a worker process', () => {
 
     const b = spawnWorker(slow);
     workers.push(b);
-    const done = await waitFor(async () => {
-      const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
-      return row && ['completed', 'failed'].includes(row.state) ? row : undefined;
-    }, 'worker B to finish the job', 90_000);
+    const done = await waitFor(
+      async () => {
+        const row = await t.deps.db.job.findUnique({ where: { id: jobId } });
+        return row && ['completed', 'failed'].includes(row.state) ? row : undefined;
+      },
+      'worker B to finish the job',
+      90_000,
+    );
     expect(done.state).toBe('completed');
     expect(done.workerId).toContain(`:${b.proc.pid}:`);
     expect(await t.deps.db.job.count({ where: { resourceId: up.body.id } })).toBe(1);

@@ -41,10 +41,15 @@ describe('PostgreSQL outage', () => {
 
     await sleep(1000);
     pg.stop();
-    const down = await waitFor(async () => {
-      const r = await api.get('/ready');
-      return r.status === 503 ? r.body : undefined;
-    }, '/ready to notice the outage', 10_000, 100);
+    const down = await waitFor(
+      async () => {
+        const r = await api.get('/ready');
+        return r.status === 503 ? r.body : undefined;
+      },
+      '/ready to notice the outage',
+      10_000,
+      100,
+    );
     expect(down.checks).toEqual({ postgres: 'down', redis: 'up' });
     // Longer than the retry backoff of a failing job (1 s + 2 s): attempts alone would not outlast it.
     await sleep(6000);
@@ -64,10 +69,15 @@ describe('PostgreSQL outage', () => {
     // A refused request left no row behind: one evaluation row per 202.
     expect(await t.deps.db.evaluation.count({ where: { modelId } })).toBe(accepted.length);
 
-    const jobs = await waitFor(async () => {
-      const rows = await t.deps.db.job.findMany({ where: { id: { in: accepted.map((a) => a.jobId) } } });
-      return rows.length === accepted.length && rows.every((r) => ['completed', 'failed', 'cancelled'].includes(r.state)) ? rows : undefined;
-    }, 'every accepted evaluation to finish', 180_000, 250);
+    const jobs = await waitFor(
+      async () => {
+        const rows = await t.deps.db.job.findMany({ where: { id: { in: accepted.map((a) => a.jobId) } } });
+        return rows.length === accepted.length && rows.every((r) => ['completed', 'failed', 'cancelled'].includes(r.state)) ? rows : undefined;
+      },
+      'every accepted evaluation to finish',
+      180_000,
+      250,
+    );
     expect(jobs.map((j) => j.state)).toEqual(accepted.map(() => 'completed'));
     // Jobs caught by the outage waited it out without spending an attempt.
     // Logged once for the outage, not once per job and retry.

@@ -25,7 +25,15 @@ describe('reconcileJobs', () => {
     const at = new Date(Date.now() - ageMs);
     const active = state === 'active';
     await t.deps.db.job.create({
-      data: { id, type: 'evaluate', state, data: { evaluationId: randomUUID() }, createdAt: at, startedAt: active ? at : null, heartbeatAt: active ? new Date(Date.now() - beatAgeMs) : null },
+      data: {
+        id,
+        type: 'evaluate',
+        state,
+        data: { evaluationId: randomUUID() },
+        createdAt: at,
+        startedAt: active ? at : null,
+        heartbeatAt: active ? new Date(Date.now() - beatAgeMs) : null,
+      },
     });
     return id;
   }

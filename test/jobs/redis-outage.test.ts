@@ -40,12 +40,17 @@ describe('Redis outage', () => {
   }
 
   async function evaluationsDone(app: TestApp, ids: string[]) {
-    return waitFor(async () => {
-      const evaluations = await app.deps.db.evaluation.findMany({ where: { id: { in: ids } } });
-      const jobs = await app.deps.db.job.findMany({ where: { id: { in: evaluations.map((e) => e.jobId ?? '') } } });
-      const rows = evaluations.map((e) => ({ ...e, job: jobs.find((j) => j.id === e.jobId) }));
-      return rows.length === ids.length && rows.every((r) => r.job && ['completed', 'failed', 'cancelled'].includes(r.job.state)) ? rows : undefined;
-    }, 'every accepted evaluation to finish', 180_000, 250);
+    return waitFor(
+      async () => {
+        const evaluations = await app.deps.db.evaluation.findMany({ where: { id: { in: ids } } });
+        const jobs = await app.deps.db.job.findMany({ where: { id: { in: evaluations.map((e) => e.jobId ?? '') } } });
+        const rows = evaluations.map((e) => ({ ...e, job: jobs.find((j) => j.id === e.jobId) }));
+        return rows.length === ids.length && rows.every((r) => r.job && ['completed', 'failed', 'cancelled'].includes(r.job.state)) ? rows : undefined;
+      },
+      'every accepted evaluation to finish',
+      180_000,
+      250,
+    );
   }
 
   it('stopped and restarted (append-only file): only 503s, /ready recovers, queued and running jobs complete', async () => {
@@ -73,7 +78,10 @@ describe('Redis outage', () => {
     // A refused request left no row behind: one evaluation row per 202.
     expect(await s.app.deps.db.evaluation.count({ where: { modelId: s.modelId } })).toBe(accepted.length);
 
-    const rows = await evaluationsDone(s.app, accepted.map((a) => a.id));
+    const rows = await evaluationsDone(
+      s.app,
+      accepted.map((a) => a.id),
+    );
     expect(rows.map((r) => r.job?.state)).toEqual(accepted.map(() => 'completed'));
     expect(s.worker.proc.exitCode).toBeNull();
     expect(s.worker.proc.signalCode).toBeNull();

@@ -68,7 +68,15 @@ describe('npm start: workers as child processes', () => {
       if (proc!.exitCode !== null) throw new Error(`npm start's entry exited:\n${out}`);
     };
     const base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (alive(), lines().some((l) => l.msg === 'cnn-modules is up') ? true : undefined), 'the API to be up', 120_000, 100);
+    await waitFor(
+      async () => {
+        alive();
+        return lines().some((l) => l.msg === 'cnn-modules is up') ? true : undefined;
+      },
+      'the API to be up',
+      120_000,
+      100,
+    );
     const apiPid = proc.pid!;
 
     const importModel = async (): Promise<string> => {
@@ -94,7 +102,15 @@ describe('npm start: workers as child processes', () => {
 
     // Killed, the child is restarted (logged), and the new child runs the next job.
     process.kill(childPid, 'SIGKILL');
-    await waitFor(async () => (alive(), started().length === 2 ? true : undefined), 'the child to be restarted', 60_000, 100);
+    await waitFor(
+      async () => {
+        alive();
+        return started().length === 2 ? true : undefined;
+      },
+      'the child to be restarted',
+      60_000,
+      100,
+    );
     expect(lines().find((l) => l.msg === 'worker process exited unexpectedly: restarting it')).toMatchObject({ pid: childPid, signal: 'SIGKILL' });
     const secondPid = started()[1].pid!;
     expect(secondPid).not.toBe(childPid);

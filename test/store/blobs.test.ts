@@ -30,9 +30,11 @@ describe('FsBlobStore', () => {
   it('streams large input without buffering and enforces maxBytes, leaving no temp file', async () => {
     const s = store();
     const chunk = Buffer.alloc(64 * 1024, 7);
-    const source = Readable.from((function* () {
-      for (let i = 0; i < 64; i++) yield chunk;
-    })());
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < 64; i++) yield chunk;
+      })(),
+    );
     await expect(s.putStream(source, { maxBytes: 1024 * 1024 })).rejects.toBeInstanceOf(PayloadTooLargeError);
     expect(fs.readdirSync(path.join(s.root, 'tmp'))).toEqual([]);
     const keys = [];

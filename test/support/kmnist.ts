@@ -7,7 +7,15 @@ import { KMNIST_DIR } from './fixtures';
 /** @param modelStatus 201 when the app waits for the import (IMPORT_WAIT_MS), else 202 */
 export async function uploadKmnist(server: Server, modelStatus: 201 | 202 = 201): Promise<{ modelId: string; datasetId: string }> {
   const api = request(server);
-  const model = await api.post('/models').field('preprocessing', JSON.stringify({ scale: 1 / 65025 })).attach('file', path.join(KMNIST_DIR, 'kmnist.h5')).expect(modelStatus);
-  const ds = await api.post('/datasets').attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz')).attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz')).expect(201);
+  const model = await api
+    .post('/models')
+    .field('preprocessing', JSON.stringify({ scale: 1 / 65025 }))
+    .attach('file', path.join(KMNIST_DIR, 'kmnist.h5'))
+    .expect(modelStatus);
+  const ds = await api
+    .post('/datasets')
+    .attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz'))
+    .attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz'))
+    .expect(201);
   return { modelId: model.body.id, datasetId: ds.body.id };
 }

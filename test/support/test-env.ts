@@ -11,8 +11,7 @@ import { loadConfig, type Config } from '../../src/config/env';
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SHARED = path.resolve(REPO_ROOT, '..', 'shared');
 
-export const TEST_DATABASE_URL =
-  process.env.TEST_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules_test';
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules_test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Environment for a test's API or worker process; `overrides` win. */

@@ -31,13 +31,27 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
 
   app.get<{ Params: IdParamsT }>(
     '/compositions/:id',
-    { schema: { tags: ['compositions'], summary: 'A composition, its modules and metrics', params: IdParams, response: { 200: Type.Ref('Composition'), ...problems(400, 401, 404, 503) } } },
+    {
+      schema: {
+        tags: ['compositions'],
+        summary: 'A composition, its modules and metrics',
+        params: IdParams,
+        response: { 200: Type.Ref('Composition'), ...problems(400, 401, 404, 503) },
+      },
+    },
     async (request) => compositions.getComposition(deps, request.params.id, ownerOf(request)),
   );
 
   app.get<{ Querystring: ListQueryT }>(
     '/compositions',
-    { schema: { tags: ['compositions'], summary: 'List compositions, newest first', querystring: ListQuery, response: { 200: CompositionList, ...problems(400, 401, 503) } } },
+    {
+      schema: {
+        tags: ['compositions'],
+        summary: 'List compositions, newest first',
+        querystring: ListQuery,
+        response: { 200: CompositionList, ...problems(400, 401, 503) },
+      },
+    },
     async (request) => compositions.listCompositions(deps, ownerOf(request), pageOf(request.query)),
   );
 
@@ -68,7 +82,7 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
         tags: ['compositions'],
         summary: 'Top-5 labels for images (multipart `image`) or raw pixel tensors (JSON {inputs: number[N][H][W][C]})',
         description:
-          'Inputs are raw pixels (as in the datasets); each module applies its own model\'s preprocessing. Images of another ' +
+          "Inputs are raw pixels (as in the datasets); each module applies its own model's preprocessing. Images of another " +
           'size are resized (bilinear) to the input shape. Probability = P_c of the module; ranking is by margin.',
         params: IdParams,
         response: {

@@ -39,7 +39,14 @@ export async function decompositionsRoutes(app: FastifyInstance, { deps }: { dep
 
   app.get<{ Params: IdParamsT }>(
     '/decompositions/:id',
-    { schema: { tags: ['decompositions'], summary: 'A decomposition, its modules and metrics', params: IdParams, response: { 200: Type.Ref('Decomposition'), ...problems(400, 401, 404, 503) } } },
+    {
+      schema: {
+        tags: ['decompositions'],
+        summary: 'A decomposition, its modules and metrics',
+        params: IdParams,
+        response: { 200: Type.Ref('Decomposition'), ...problems(400, 401, 404, 503) },
+      },
+    },
     async (request) => decompositions.getDecomposition(deps, request.params.id, ownerOf(request)),
   );
 
@@ -93,7 +100,14 @@ export async function decompositionsRoutes(app: FastifyInstance, { deps }: { dep
 
   app.get<{ Params: IdParamsT }>(
     '/modules/:id',
-    { schema: { tags: ['decompositions'], summary: 'A module: kept units per layer, one-vs-rest accuracy', params: IdParams, response: { 200: Type.Ref('Module'), ...problems(400, 401, 404, 503) } } },
+    {
+      schema: {
+        tags: ['decompositions'],
+        summary: 'A module: kept units per layer, one-vs-rest accuracy',
+        params: IdParams,
+        response: { 200: Type.Ref('Module'), ...problems(400, 401, 404, 503) },
+      },
+    },
     async (request) => decompositions.getModule(deps, request.params.id, ownerOf(request)),
   );
 

@@ -28,7 +28,14 @@ export async function evaluationsRoutes(app: FastifyInstance, { deps }: { deps: 
 
   app.get<{ Params: IdParamsT }>(
     '/evaluations/:id',
-    { schema: { tags: ['evaluations'], summary: 'An evaluation and, once done, its result', params: IdParams, response: { 200: Type.Ref('Evaluation'), ...problems(400, 401, 404, 503) } } },
+    {
+      schema: {
+        tags: ['evaluations'],
+        summary: 'An evaluation and, once done, its result',
+        params: IdParams,
+        response: { 200: Type.Ref('Evaluation'), ...problems(400, 401, 404, 503) },
+      },
+    },
     async (request) => evaluations.getEvaluation(deps, request.params.id, ownerOf(request)),
   );
 

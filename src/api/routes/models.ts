@@ -24,7 +24,10 @@ export async function modelsRoutes(app: FastifyInstance, { deps }: { deps: AppDe
     },
     async (request, reply) => {
       const { model, ready } = await models.uploadModel(deps, request, ownerOf(request));
-      return reply.code(ready ? 201 : 202).header('location', `/models/${model.id}`).send(model);
+      return reply
+        .code(ready ? 201 : 202)
+        .header('location', `/models/${model.id}`)
+        .send(model);
     },
   );
 

@@ -48,7 +48,9 @@ export async function operationsRoutes(app: FastifyInstance, { deps }: { deps: A
       const rt = await deps.runtime?.catch(() => undefined);
       const tfjs = rt ? { backend: rt.backend, package: rt.package, version: rt.version } : undefined;
       if (!pg || !redis) {
-        const down = Object.entries(checks).filter(([, v]) => v === 'down').map(([k]) => k);
+        const down = Object.entries(checks)
+          .filter(([, v]) => v === 'down')
+          .map(([k]) => k);
         return sendProblem(reply, 'SERVICE_UNAVAILABLE', `unreachable: ${down.join(', ')}`, { checks, ...(tfjs ? { tfjs } : {}) });
       }
       return { status: 'ready' as const, checks, ...(tfjs ? { tfjs } : {}) };

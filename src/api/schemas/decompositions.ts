@@ -6,8 +6,12 @@ import { DEFAULT_DECOMPOSE_OPTIONS as D } from '../../jobs/queues';
 export const DecompositionOptions = Type.Object(
   {
     samplesPerClass: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: D.samplesPerClass, description: 'concern samples per class' })),
-    tanglingRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: D.tanglingRatio, description: '|U_c| / |S_c|, spread evenly over the other classes' })),
-    tau: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: D.tau, description: 'a unit is kept when active on more than this fraction of the samples' })),
+    tanglingRatio: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 100, default: D.tanglingRatio, description: '|U_c| / |S_c|, spread evenly over the other classes' }),
+    ),
+    tau: Type.Optional(
+      Type.Number({ minimum: 0, exclusiveMaximum: 1, default: D.tau, description: 'a unit is kept when active on more than this fraction of the samples' }),
+    ),
     maskPoint: Type.Optional(Type.Union([Type.Literal('post-activation'), Type.Literal('pre-activation')], { default: D.maskPoint })),
     backtrack: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('last-layer'), Type.Literal('input')], { default: D.backtrack })),
     delta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, default: D.delta, description: 'MC-BLN weight threshold' })),

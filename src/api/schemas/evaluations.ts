@@ -27,7 +27,9 @@ export const EvaluationResult = Type.Object({
   perClass: Type.Array(Type.Number()),
   confusion: Type.Array(Type.Array(Type.Integer()), { description: 'rows = true class, columns = predicted' }),
   labels: Type.Optional(Type.Array(Type.String(), { description: 'compositions: the labels that perClass and the confusion rows follow' })),
-  baseline: Type.Optional(Type.Object({ top1: Type.Number(), top5: Type.Number() }, { description: 'compositions of one model: that model restricted to their classes' })),
+  baseline: Type.Optional(
+    Type.Object({ top1: Type.Number(), top5: Type.Number() }, { description: 'compositions of one model: that model restricted to their classes' }),
+  ),
 });
 
 export const EvaluationView = Type.Object(
@@ -51,7 +53,10 @@ export type EvaluationViewT = Static<typeof EvaluationView>;
 
 export const EvaluationList = ListOf(Type.Ref('Evaluation'));
 
-export const EvaluationListQuery = Type.Object({ ...PageQuery, modelId: FilterId, compositionId: FilterId, datasetId: FilterId }, { additionalProperties: false });
+export const EvaluationListQuery = Type.Object(
+  { ...PageQuery, modelId: FilterId, compositionId: FilterId, datasetId: FilterId },
+  { additionalProperties: false },
+);
 export type EvaluationListQueryT = Static<typeof EvaluationListQuery>;
 
 export const Accepted = Type.Object({ id: Type.String(), jobId: Type.String() });

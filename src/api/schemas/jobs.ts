@@ -2,7 +2,13 @@ import { Type, type Static } from '@sinclair/typebox';
 import { JOB_TYPES } from '../../jobs/queues';
 import { FilterId, ListOf, PageQuery } from './common';
 
-export const JobState = Type.Union([Type.Literal('queued'), Type.Literal('active'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('cancelled')]);
+export const JobState = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('active'),
+  Type.Literal('completed'),
+  Type.Literal('failed'),
+  Type.Literal('cancelled'),
+]);
 
 export const JobView = Type.Object(
   {

@@ -42,7 +42,11 @@ function checkMembers(members: Member[], sources: Map<string, ModuleSource>): vo
   }
 }
 
-async function membersOf(deps: AppDeps, body: CompositionRequestT, ownerId: string | null): Promise<{ members: Member[]; base?: string; sources: Map<string, ModuleSource> }> {
+async function membersOf(
+  deps: AppDeps,
+  body: CompositionRequestT,
+  ownerId: string | null,
+): Promise<{ members: Member[]; base?: string; sources: Map<string, ModuleSource> }> {
   if ('baseCompositionId' in body) {
     const b = body as ComposeByReplacingT;
     const base = await compositionsRepo.findComposition(deps.db, b.baseCompositionId, ownerId);
@@ -117,7 +121,11 @@ export async function getComposition(deps: AppDeps, id: string, ownerId: string 
 
 export async function listCompositions(deps: AppDeps, ownerId: string | null, page: PageRequest): Promise<{ items: CompositionViewT[]; nextCursor?: string }> {
   const p = await compositionsRepo.listCompositions(deps.db, ownerId, page);
-  const jobs = await jobsOf(deps.db, p.items.map((c) => c.id), 'compose');
+  const jobs = await jobsOf(
+    deps.db,
+    p.items.map((c) => c.id),
+    'compose',
+  );
   return { ...p, items: p.items.map((c) => compositionView(c, jobs.get(c.id))) };
 }
 

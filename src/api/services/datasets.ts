@@ -103,7 +103,8 @@ export async function deleteDataset(deps: AppDeps, id: string, ownerId: string |
   const ds = await inTransaction(deps.db, async (tx) => {
     const found = await datasetsRepo.findDataset(tx, id, ownerId);
     const use = await datasetsRepo.datasetUse(tx, id);
-    if (use.runningJobs > 0) throw new ConflictError(`dataset ${id} is used by ${use.runningJobs} unfinished job(s); wait for them or cancel them with DELETE /jobs/<id>`);
+    if (use.runningJobs > 0)
+      throw new ConflictError(`dataset ${id} is used by ${use.runningJobs} unfinished job(s); wait for them or cancel them with DELETE /jobs/<id>`);
     if (use.decompositions > 0) throw new ConflictError(`dataset ${id} is used by ${use.decompositions} decomposition(s); delete them first`);
     await datasetsRepo.deleteDataset(tx, id);
     return found;

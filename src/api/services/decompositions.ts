@@ -54,7 +54,10 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
   return { id, jobId };
 }
 
-function decompositionView(dec: decompositionsRepo.Decomposition & { modules: decompositionsRepo.ModuleSummary[] }, job: JobRow | null | undefined): DecompositionViewT {
+function decompositionView(
+  dec: decompositionsRepo.Decomposition & { modules: decompositionsRepo.ModuleSummary[] },
+  job: JobRow | null | undefined,
+): DecompositionViewT {
   return {
     id: dec.id,
     ...jobFacts(job),
@@ -84,7 +87,11 @@ export async function listDecompositions(
   page: PageRequest,
 ): Promise<{ items: DecompositionViewT[]; nextCursor?: string }> {
   const p = await decompositionsRepo.listDecompositions(deps.db, ownerId, filter, page);
-  const jobs = await jobsOf(deps.db, p.items.map((d) => d.id), 'decompose');
+  const jobs = await jobsOf(
+    deps.db,
+    p.items.map((d) => d.id),
+    'decompose',
+  );
   return { ...p, items: p.items.map((d) => decompositionView(d, jobs.get(d.id))) };
 }
 
@@ -126,7 +133,12 @@ export async function getModule(deps: AppDeps, id: string, ownerId: string | nul
   return moduleView(await modulesRepo.findModule(deps.db, id, ownerId));
 }
 
-export async function listModules(deps: AppDeps, ownerId: string | null, filter: modulesRepo.ModuleFilter, page: PageRequest): Promise<{ items: ModuleViewT[]; nextCursor?: string }> {
+export async function listModules(
+  deps: AppDeps,
+  ownerId: string | null,
+  filter: modulesRepo.ModuleFilter,
+  page: PageRequest,
+): Promise<{ items: ModuleViewT[]; nextCursor?: string }> {
   const p = await modulesRepo.listModules(deps.db, ownerId, filter, page);
   return { ...p, items: p.items.map(moduleView) };
 }

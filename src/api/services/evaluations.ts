@@ -41,7 +41,11 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
   } else {
     const composition = await findComposition(deps.db, body.compositionId as string, ownerId);
     const dataset = await findDataset(deps.db, body.datasetId, ownerId);
-    const sources = await findModuleSources(deps.db, composition.modules.map((m) => m.moduleId), ownerId);
+    const sources = await findModuleSources(
+      deps.db,
+      composition.modules.map((m) => m.moduleId),
+      ownerId,
+    );
     const members = composition.modules.map((m) => {
       const s = sources.get(m.moduleId)!;
       return { label: m.label, classIndex: s.module.classIndex, modelId: s.model.id, modelClasses: s.model.numClasses ?? 0, inputShape: s.model.inputShape };
@@ -90,9 +94,18 @@ export async function getEvaluation(deps: AppDeps, id: string, ownerId: string |
   return evaluationView(await evaluationsRepo.findEvaluation(deps.db, id, ownerId), job);
 }
 
-export async function listEvaluations(deps: AppDeps, ownerId: string | null, filter: evaluationsRepo.EvaluationFilter, page: PageRequest): Promise<{ items: EvaluationViewT[]; nextCursor?: string }> {
+export async function listEvaluations(
+  deps: AppDeps,
+  ownerId: string | null,
+  filter: evaluationsRepo.EvaluationFilter,
+  page: PageRequest,
+): Promise<{ items: EvaluationViewT[]; nextCursor?: string }> {
   const p = await evaluationsRepo.listEvaluations(deps.db, ownerId, filter, page);
-  const jobs = await jobsOf(deps.db, p.items.map((e) => e.id), 'evaluate');
+  const jobs = await jobsOf(
+    deps.db,
+    p.items.map((e) => e.id),
+    'evaluate',
+  );
   return { ...p, items: p.items.map((e) => evaluationView(e, jobs.get(e.id))) };
 }
 

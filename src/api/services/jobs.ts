@@ -37,7 +37,12 @@ export async function getJob(deps: AppDeps, id: string, ownerId: string | null):
   return jobView(await jobsRepo.findJob(deps.db, id, ownerId));
 }
 
-export async function listJobs(deps: AppDeps, ownerId: string | null, filter: jobsRepo.JobFilter, page: PageRequest): Promise<{ items: JobViewT[]; nextCursor?: string }> {
+export async function listJobs(
+  deps: AppDeps,
+  ownerId: string | null,
+  filter: jobsRepo.JobFilter,
+  page: PageRequest,
+): Promise<{ items: JobViewT[]; nextCursor?: string }> {
   const p = await jobsRepo.listJobs(deps.db, ownerId, filter, page);
   return { ...p, items: p.items.map(jobView) };
 }
@@ -45,7 +50,10 @@ export async function listJobs(deps: AppDeps, ownerId: string | null, filter: jo
 /** 409 naming what still runs, for deletes of resources that jobs are working on. */
 export function refuseWhileRunning(what: string, running: jobsRepo.JobRow[]): void {
   if (running.length === 0) return;
-  const shown = running.slice(0, 3).map((j) => `${j.type} job ${j.id} (${j.state})`).join(', ');
+  const shown = running
+    .slice(0, 3)
+    .map((j) => `${j.type} job ${j.id} (${j.state})`)
+    .join(', ');
   throw new ConflictError(`${what} is in use by ${running.length} unfinished job(s): ${shown}; wait for them or cancel them with DELETE /jobs/<id>`);
 }
 

@@ -87,8 +87,7 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
     }
     const name = upload.fields.name?.trim() || file.filename || 'model';
     if (name.length > 200) throw new BadRequestError('field "name" is longer than 200 characters');
-    const preprocessing =
-      parseJsonField<PreprocessingT>('preprocessing', upload.fields.preprocessing, schemaCheck(Preprocessing)) ?? { scale: 1 };
+    const preprocessing = parseJsonField<PreprocessingT>('preprocessing', upload.fields.preprocessing, schemaCheck(Preprocessing)) ?? { scale: 1 };
     const classNames = parseJsonField<string[]>('classNames', upload.fields.classNames, schemaCheck(ClassNames));
     if (preprocessing.mean && preprocessing.std && preprocessing.mean.length !== preprocessing.std.length) {
       throw new BadRequestError('field "preprocessing": mean and std must have the same length');
@@ -142,7 +141,11 @@ export async function getModel(deps: AppDeps, id: string, ownerId: string | null
 
 export async function listModels(deps: AppDeps, ownerId: string | null, page: PageRequest): Promise<{ items: ModelViewT[]; nextCursor?: string }> {
   const p = await modelsRepo.listModels(deps.db, ownerId, page);
-  const jobs = await jobsOf(deps.db, p.items.filter((m) => m.status !== 'ready').map((m) => m.id), 'inspect-model');
+  const jobs = await jobsOf(
+    deps.db,
+    p.items.filter((m) => m.status !== 'ready').map((m) => m.id),
+    'inspect-model',
+  );
   return { ...p, items: p.items.map((r) => modelView(r, undefined, jobs.get(r.id))) };
 }
 

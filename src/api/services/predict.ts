@@ -20,7 +20,12 @@ const MAX_INPUTS = 64;
 const MAX_SIDE = 4096;
 
 export const PredictJson = Type.Object(
-  { inputs: Type.Array(Type.Array(Type.Array(Type.Array(Type.Number(), { minItems: 1, maxItems: 4 }), { minItems: 1, maxItems: MAX_SIDE }), { minItems: 1, maxItems: MAX_SIDE }), { minItems: 1, maxItems: MAX_INPUTS }) },
+  {
+    inputs: Type.Array(
+      Type.Array(Type.Array(Type.Array(Type.Number(), { minItems: 1, maxItems: 4 }), { minItems: 1, maxItems: MAX_SIDE }), { minItems: 1, maxItems: MAX_SIDE }),
+      { minItems: 1, maxItems: MAX_INPUTS },
+    ),
+  },
   { additionalProperties: false },
 );
 

@@ -32,7 +32,14 @@ export async function recordAndEnqueue<T extends JobType>(
   const jobId = randomUUID();
   await inTransaction(deps.db, async (tx) => {
     await write(tx, jobId);
-    await createJob(tx, { id: jobId, ownerId: job.ownerId, type: job.type, data: job.data as Prisma.InputJsonValue, resourceId: job.resourceId, modelId: job.modelId ?? null });
+    await createJob(tx, {
+      id: jobId,
+      ownerId: job.ownerId,
+      type: job.type,
+      data: job.data as Prisma.InputJsonValue,
+      resourceId: job.resourceId,
+      modelId: job.modelId ?? null,
+    });
   });
   try {
     await deps.queues.enqueue(job.type, jobId, job.data);

@@ -19,7 +19,13 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
   let relearned: number | undefined;
   if (options.continuousLearning) {
     await ctx.progress(2, 'continuous-learning');
-    relearned = await applyContinuousLearning(ctx, comp.id, options.continuousLearning.datasetIds, options.labelMapping, options.continuousLearning.labelMappings);
+    relearned = await applyContinuousLearning(
+      ctx,
+      comp.id,
+      options.continuousLearning.datasetIds,
+      options.labelMapping,
+      options.continuousLearning.labelMappings,
+    );
   }
   await ctx.progress(5, 'loading');
   await compositionRuntime(ctx.db, ctx.blobs, comp.id, ctx.pins);
@@ -35,7 +41,10 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     energy: energyOf((Date.now() - started) / 1000, ctx.config.energy),
     // The one-time cost this composition reuses, for comparison with its own.
     // Members read again: continuous learning may have pointed them at new module versions.
-    decompositionEnergy: await decompositionEnergy(ctx.db, (await findCompositionById(ctx.db, comp.id)).modules.map((m) => m.moduleId)),
+    decompositionEnergy: await decompositionEnergy(
+      ctx.db,
+      (await findCompositionById(ctx.db, comp.id)).modules.map((m) => m.moduleId),
+    ),
   };
   await ctx.record((tx) => recordCompositionMetrics(tx, comp.id, metrics));
   return { compositionId: comp.id, ...(score ? { top1: (score as { top1: number }).top1 } : {}) };

@@ -4,15 +4,7 @@
  * (content-addressed, so a retry rewrites the same keys) and all module rows commit in one
  * transaction. With an evaluation dataset, the metrics follow.
  */
-import {
-  ENGINE_VERSION,
-  ModelPlan,
-  ModuleRunner,
-  decompose,
-  evaluateModules,
-  maskJaccard,
-  type DecomposeOptions,
-} from '../../engine';
+import { ENGINE_VERSION, ModelPlan, ModuleRunner, decompose, evaluateModules, maskJaccard, type DecomposeOptions } from '../../engine';
 import { decompositionForRun, recordDecompositionResults } from '../../store/decompositions';
 import { findModelById } from '../../store/models';
 import type { LayerKept, NewModule } from '../../store/modules';

@@ -116,7 +116,8 @@ async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipLimits):
     if (name.endsWith('/')) continue;
     // Two entries with one name would let a checker and a reader see different files.
     if (files.has(name)) throw new UnprocessableError(`${source}: zip lists ${JSON.stringify(name)} twice`);
-    checkDeclaredSize(source, entry, limits, (declaredTotal += entry.uncompressedSize));
+    declaredTotal += entry.uncompressedSize;
+    checkDeclaredSize(source, entry, limits, declaredTotal);
     files.set(name, entry);
   }
   return files;

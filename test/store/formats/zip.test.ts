@@ -67,13 +67,21 @@ describe('one zip policy for models and datasets', () => {
   });
 
   it('an entry whose data inflates past its declared size → 422, stopped while inflating', () =>
-    expectSamePolicy(buildZip(readFirst({ data: Buffer.alloc(5000, 0x20), declaredSize: 100 })), UnprocessableError, /zip entry "(model\.json|x\.npy|a\/1\.png)" is damaged or lies about its size/));
+    expectSamePolicy(
+      buildZip(readFirst({ data: Buffer.alloc(5000, 0x20), declaredSize: 100 })),
+      UnprocessableError,
+      /zip entry "(model\.json|x\.npy|a\/1\.png)" is damaged or lies about its size/,
+    ));
 
   it('a 50 MB entry of zeros (a bomb with honest sizes) → 422 from its declared ratio, before inflating', async () => {
     const bomb = buildZip([{ name: 'a/zeros.npy', data: Buffer.alloc(50_000_000) }]);
     expect(bomb.length).toBeLessThan(100_000);
     const started = Date.now();
-    await expectSamePolicy(bomb, UnprocessableError, /zip entry "a\/zeros\.npy" declares a compression ratio of \d+:1 .*above 200 is refused as a possible zip bomb/);
+    await expectSamePolicy(
+      bomb,
+      UnprocessableError,
+      /zip entry "a\/zeros\.npy" declares a compression ratio of \d+:1 .*above 200 is refused as a possible zip bomb/,
+    );
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
@@ -100,13 +108,22 @@ describe('one zip policy for models and datasets', () => {
     ['a\\..\\evil.npy', /unsafe zip entry name \(invalid characters in fileName/],
     ['a/\0.npy', /unsafe zip entry name "a\/\\u0000\.npy" contains a NUL byte/],
   ])('an entry named %j → 422 "unsafe zip entry name"', (name, detail) =>
-    expectSamePolicy(buildZip([...readFirst({ data: Buffer.from('{}') }), { name, data: Buffer.from('x') }]), UnprocessableError, detail));
+    expectSamePolicy(buildZip([...readFirst({ data: Buffer.from('{}') }), { name, data: Buffer.from('x') }]), UnprocessableError, detail),
+  );
 
   it('a name listed twice → 422', () =>
-    expectSamePolicy(buildZip([...readFirst({ data: Buffer.from('{}') }), { name: 'x.npy', data: Buffer.from('x') }]), UnprocessableError, /zip lists "x\.npy" twice/));
+    expectSamePolicy(
+      buildZip([...readFirst({ data: Buffer.from('{}') }), { name: 'x.npy', data: Buffer.from('x') }]),
+      UnprocessableError,
+      /zip lists "x\.npy" twice/,
+    ));
 
   it('an entry in a compression method other than stored or deflate → 422 naming it', () =>
-    expectSamePolicy(buildZip(readFirst({ data: Buffer.from('{}'), method: 14 })), UnprocessableError, /"(model\.json|x\.npy|a\/1\.png)" is encrypted or uses compression method 14; only stored and deflate/));
+    expectSamePolicy(
+      buildZip(readFirst({ data: Buffer.from('{}'), method: 14 })),
+      UnprocessableError,
+      /"(model\.json|x\.npy|a\/1\.png)" is encrypted or uses compression method 14; only stored and deflate/,
+    ));
 });
 
 describe('openZip', () => {
@@ -141,7 +158,10 @@ describe('openZip', () => {
   it('reads 60,000 sorted int64 labels (past 200:1), which a 64 KiB floor refused', async () => {
     const labels = new BigInt64Array(60_000).map((_, i) => BigInt(Math.floor(i / 6000)));
     const y = makeNpy('<i8', [60_000], Buffer.from(labels.buffer));
-    const npz = buildZip([{ name: 'x.npy', data: makeNpy('|u1', [60_000, 1, 1], Buffer.alloc(60_000)) }, { name: 'y.npy', data: y }]);
+    const npz = buildZip([
+      { name: 'x.npy', data: makeNpy('|u1', [60_000, 1, 1], Buffer.alloc(60_000)) },
+      { name: 'y.npy', data: y },
+    ]);
     const zip = await openZip(npz, DEFAULT_MODEL_PARSE_LIMITS, 'labels.npz');
     const entry = zip.entries.get('y.npy')!;
     expect(entry.uncompressedSize).toBeGreaterThan(64 * 1024);

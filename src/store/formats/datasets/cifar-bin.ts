@@ -39,12 +39,8 @@ export function readCifarBin(files: readonly DatasetFile[], labelMode: CifarLabe
   for (const f of batches) {
     if (f.bytes.length === 0 || f.bytes.length % record !== 0) {
       const hint =
-        !labelMode && f.bytes.length > 0 && f.bytes.length % cifarRecordBytes('fine') === 0
-          ? '; it looks like CIFAR-100, pass labelMode fine or coarse'
-          : '';
-      throw new BadRequestError(
-        `${f.name}: ${f.bytes.length} bytes is not a positive multiple of the ${record}-byte ${dataset} record${hint}`,
-      );
+        !labelMode && f.bytes.length > 0 && f.bytes.length % cifarRecordBytes('fine') === 0 ? '; it looks like CIFAR-100, pass labelMode fine or coarse' : '';
+      throw new BadRequestError(`${f.name}: ${f.bytes.length} bytes is not a positive multiple of the ${record}-byte ${dataset} record${hint}`);
     }
   }
   const n = batches.reduce((sum, f) => sum + f.bytes.length / record, 0);
@@ -55,8 +51,7 @@ export function readCifarBin(files: readonly DatasetFile[], labelMode: CifarLabe
   const classNames = meta ? parseClassNames(meta) : undefined;
   const maxClasses = labelMode === 'coarse' ? 20 : labelMode === 'fine' ? 100 : 10;
   const limit = Math.min(classNames?.length ?? maxClasses, maxClasses);
-  const why =
-    classNames && classNames.length < maxClasses ? `${meta!.name} lists ${limit} classes` : `${dataset} has ${maxClasses} classes`;
+  const why = classNames && classNames.length < maxClasses ? `${meta!.name} lists ${limit} classes` : `${dataset} has ${maxClasses} classes`;
 
   const images = allocate(() => new Uint8Array(n * CIFAR_PIXEL_BYTES), limits);
   const labels = new Int32Array(n);
@@ -69,9 +64,7 @@ export function readCifarBin(files: readonly DatasetFile[], labelMode: CifarLabe
     for (let at = 0; at < bytes.length; at += record, i++) {
       const label = bytes[at + labelOffset]!;
       if (label >= limit) {
-        throw new BadRequestError(
-          `${f.name}: record ${at / record} has label ${label}; ${why}, so labels must be 0..${limit - 1}`,
-        );
+        throw new BadRequestError(`${f.name}: record ${at / record} has label ${label}; ${why}, so labels must be 0..${limit - 1}`);
       }
       labels[i] = label;
       const src = at + pixelOffset;

@@ -38,11 +38,7 @@ function idxLengthMatches(b: Buffer): boolean {
 }
 
 /** @throws UnsupportedFormatError (415) when no format fits. */
-export async function detectDatasetFormat(
-  files: readonly DatasetFile[],
-  labelMode: CifarLabelMode,
-  limits: DatasetLimits,
-): Promise<DatasetFormat> {
+export async function detectDatasetFormat(files: readonly DatasetFile[], labelMode: CifarLabelMode, limits: DatasetLimits): Promise<DatasetFormat> {
   const kinds = files.map(sniff);
   if (kinds.includes('zip')) {
     let hasNpy = false;
@@ -67,7 +63,5 @@ export async function detectDatasetFormat(
     if (batches.length > 0 && batches.every((f) => f.bytes.length > 0 && f.bytes.length % record === 0)) return 'cifar-bin';
   }
   const seen = files.map((f, i) => `${f.name} (${kinds[i]})`).join(', ');
-  throw new UnsupportedFormatError(
-    `cannot detect the dataset format of ${seen}; pass format as one of cifar-bin, idx, npz, image-folder`,
-  );
+  throw new UnsupportedFormatError(`cannot detect the dataset format of ${seen}; pass format as one of cifar-bin, idx, npz, image-folder`);
 }

@@ -43,9 +43,7 @@ export async function readIdx(files: readonly DatasetFile[], limits: DatasetLimi
     const isLabels = array.header.dims.length === 1;
     const taken = isLabels ? labels : images;
     if (taken) {
-      throw new BadRequestError(
-        `idx: both ${taken.header.source} and ${file.name} are ${isLabels ? 'label' : 'image'} files; upload one of each`,
-      );
+      throw new BadRequestError(`idx: both ${taken.header.source} and ${file.name} are ${isLabels ? 'label' : 'image'} files; upload one of each`);
     }
     if (isLabels) labels = array;
     else images = array;
@@ -57,9 +55,7 @@ export async function readIdx(files: readonly DatasetFile[], limits: DatasetLimi
 
   const [n, h, w, c = 1] = images.header.dims as [number, number, number, number?];
   if (labels.header.dims[0] !== n) {
-    throw new BadRequestError(
-      `image/label count mismatch: ${n} images in ${images.header.source}, ${labels.header.dims[0]} labels in ${labels.header.source}`,
-    );
+    throw new BadRequestError(`image/label count mismatch: ${n} images in ${images.header.source}, ${labels.header.dims[0]} labels in ${labels.header.source}`);
   }
   const shape: Shape4 = [n, h, w, c];
   return {

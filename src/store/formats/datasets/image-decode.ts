@@ -75,19 +75,10 @@ function probeJpeg(bytes: Buffer, source: string): ImageInfo {
  * Decodes into `out` at `offset` as HWC with `info.channels` channels.
  * @throws BadRequestError for corrupt data or an image over `maxImagePixels`.
  */
-export function decodeImageInto(
-  bytes: Buffer,
-  info: ImageInfo,
-  source: string,
-  out: Uint8Array,
-  offset: number,
-  limits: DatasetLimits,
-): void {
+export function decodeImageInto(bytes: Buffer, info: ImageInfo, source: string, out: Uint8Array, offset: number, limits: DatasetLimits): void {
   const pixels = info.width * info.height;
   if (pixels === 0 || pixels > limits.maxImagePixels) {
-    throw new BadRequestError(
-      `${source}: ${info.height}x${info.width} image; images must have 1 to ${limits.maxImagePixels} pixels`,
-    );
+    throw new BadRequestError(`${source}: ${info.height}x${info.width} image; images must have 1 to ${limits.maxImagePixels} pixels`);
   }
   let rgba: Uint8Array;
   let step: number;

@@ -33,7 +33,10 @@ export async function readImageFolder(files: readonly DatasetFile[], limits: Dat
   }
   const file = files[0]!;
   const zip = await openZip(file.bytes, zipLimits(limits), file.name);
-  const images = classify(file.name, [...zip.entries.values()].filter((e) => isImageEntryName(e.name)));
+  const images = classify(
+    file.name,
+    [...zip.entries.values()].filter((e) => isImageEntryName(e.name)),
+  );
   checkImageCount(file.name, images.length, limits);
   const classNames = [...new Set(images.map((i) => i.className))];
   const classIndex = new Map(classNames.map((name, i) => [name, i]));
@@ -85,9 +88,7 @@ function classify(archive: string, entries: readonly ZipEntryInfo[]): ImageEntry
   const images = entries.map((entry, i): ImageEntry => {
     const parts = paths[i]!;
     if (parts.length !== 2) {
-      throw new BadRequestError(
-        `${archive}: ${JSON.stringify(entry.name)} is not in a class folder; expected <class>/<image> (one folder level per class)`,
-      );
+      throw new BadRequestError(`${archive}: ${JSON.stringify(entry.name)} is not in a class folder; expected <class>/<image> (one folder level per class)`);
     }
     return { entry, className: parts[0]!, fileName: parts[1]! };
   });

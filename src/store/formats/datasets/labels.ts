@@ -26,9 +26,7 @@ export function finishDataset(format: DatasetFormat, d: DecodedDataset): ParsedD
   const [n, h, w, c] = d.shape;
   if (n === 0) throw new BadRequestError(`${d.imageSource}: holds no images`);
   if (d.labels.length !== n) {
-    throw new BadRequestError(
-      `image/label count mismatch: ${n} images in ${d.imageSource}, ${d.labels.length} labels in ${d.labelSource}`,
-    );
+    throw new BadRequestError(`image/label count mismatch: ${n} images in ${d.imageSource}, ${d.labels.length} labels in ${d.labelSource}`);
   }
   if (d.images.length !== n * h * w * c) {
     // A reader bug, not bad input: fail loudly rather than hand out a tensor of the wrong size.
@@ -40,9 +38,7 @@ export function finishDataset(format: DatasetFormat, d: DecodedDataset): ParsedD
   for (let i = 0; i < n; i++) {
     const label = d.labels[i]!;
     if (label < 0 || label >= limit) {
-      throw new BadRequestError(
-        `label ${label} at index ${i} in ${d.labelSource} is out of range: labels must be in [0, ${limit - 1}] (${why})`,
-      );
+      throw new BadRequestError(`label ${label} at index ${i} in ${d.labelSource} is out of range: labels must be in [0, ${limit - 1}] (${why})`);
     }
     if (label > max) max = label;
   }

@@ -50,20 +50,13 @@ export function resolveLimits(options: ParseDatasetOptions): DatasetLimits {
  * Checks a declared image tensor [n, h, w, c] of `bytesPerElement`-byte elements.
  * @throws BadRequestError for empty or absurd dimensions, PayloadTooLargeError past `maxBytes`.
  */
-export function checkImageTensor(
-  source: string,
-  dims: readonly [number, number, number, number],
-  bytesPerElement: number,
-  limits: DatasetLimits,
-): void {
+export function checkImageTensor(source: string, dims: readonly [number, number, number, number], bytesPerElement: number, limits: DatasetLimits): void {
   const [n, h, w, c] = dims;
   if (!dims.every((d) => Number.isSafeInteger(d) && d > 0)) {
     throw new BadRequestError(`${source}: declares images of shape [${dims.join(', ')}]; every dimension must be positive`);
   }
   if (h * w > limits.maxImagePixels) {
-    throw new BadRequestError(
-      `${source}: declares ${h}x${w} images, more than the limit of ${limits.maxImagePixels} pixels per image`,
-    );
+    throw new BadRequestError(`${source}: declares ${h}x${w} images, more than the limit of ${limits.maxImagePixels} pixels per image`);
   }
   if (c > MAX_CHANNELS) {
     throw new BadRequestError(`${source}: declares ${c} channels per pixel; at most ${MAX_CHANNELS} are supported`);

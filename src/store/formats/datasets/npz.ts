@@ -58,9 +58,7 @@ export async function readNpz(files: readonly DatasetFile[], limits: DatasetLimi
   const [n] = npyImageShape(imageHeader, limits);
   const labelValues = readNpyLabels(labelBytes, readNpyHeader(labelBytes, labels.source), limits);
   if (n !== labelValues.length) {
-    throw new BadRequestError(
-      `image/label count mismatch: ${n} images in ${images.source}, ${labelValues.length} labels in ${labels.source}`,
-    );
+    throw new BadRequestError(`image/label count mismatch: ${n} images in ${images.source}, ${labelValues.length} labels in ${labels.source}`);
   }
   const decoded = readNpyImages(imageBytes, imageHeader, limits);
   return { ...decoded, labels: labelValues, imageSource: images.source, labelSource: labels.source };
@@ -94,9 +92,7 @@ function pickPair(arrays: readonly ArrayRef[]): [ArrayRef, ArrayRef] | undefined
     if (y) pairs.push([x, y]);
   }
   if (pairs.length > 1) {
-    throw new BadRequestError(
-      `npz: several image/label pairs (${pairs.map(([x, y]) => `${x.key}/${y.key}`).join(', ')}); upload one split as x and y`,
-    );
+    throw new BadRequestError(`npz: several image/label pairs (${pairs.map(([x, y]) => `${x.key}/${y.key}`).join(', ')}); upload one split as x and y`);
   }
   return pairs[0];
 }

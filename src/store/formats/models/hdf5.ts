@@ -127,13 +127,13 @@ function decodeString(v: unknown): string | undefined {
 
 export function attrString(node: JsfiveNode, name: string): string | undefined {
   const attrs = h5(`the attributes of ${node.name}`, () => node.attrs);
-  return Object.prototype.hasOwnProperty.call(attrs, name) ? decodeString(attrs[name]) : undefined;
+  return Object.hasOwn(attrs, name) ? decodeString(attrs[name]) : undefined;
 }
 
 /** A list-of-strings attribute (e.g. `layer_names`); undefined when absent. */
 export function attrStringList(node: JsfiveNode, name: string): string[] | undefined {
   const attrs = h5(`the attributes of ${node.name}`, () => node.attrs);
-  if (!Object.prototype.hasOwnProperty.call(attrs, name)) return undefined;
+  if (!Object.hasOwn(attrs, name)) return undefined;
   const v = attrs[name];
   const list = typeof v === 'string' ? [v] : Array.isArray(v) ? v : undefined;
   const out = list?.map(decodeString);

@@ -61,6 +61,9 @@ export function parseKerasH5(bytes: Buffer, limits: ModelParseLimits): ParsedMod
   const builder = new WeightSetBuilder();
   readWeights(file, modelWeights, builder);
   const weights = builder.build();
-  assertWeightsMatchLayers(modelTopology, weights.weightSpecs.map((s) => s.name));
+  assertWeightsMatchLayers(
+    modelTopology,
+    weights.weightSpecs.map((s) => s.name),
+  );
   return { format: 'h5', ...(kerasVersion ? { kerasVersion } : {}), modelTopology, ...weights };
 }

@@ -104,6 +104,9 @@ export async function parseKerasZip(zip: ZipArchive, limits: ModelParseLimits): 
   const builder = new WeightSetBuilder();
   readWeights(file, modelTopology, builder);
   const weights = builder.build();
-  assertWeightsMatchLayers(modelTopology, weights.weightSpecs.map((s) => s.name));
+  assertWeightsMatchLayers(
+    modelTopology,
+    weights.weightSpecs.map((s) => s.name),
+  );
   return { format: 'keras', ...(typeof version === 'string' ? { kerasVersion: version } : {}), modelTopology, ...weights };
 }

@@ -16,7 +16,16 @@ type JsonObject = { [key: string]: Json };
 const MODEL_CLASSES = new Set(['Sequential', 'Functional', 'Model']);
 // Keras 3 layer-config keys with no tfjs meaning. tfjs ignores unknown keys today; dropping them
 // keeps the stored topology clean and safe against stricter tfjs versions.
-const DROPPED_LAYER_KEYS = new Set(['optional', 'quantization_config', 'synchronized', 'renorm', 'renorm_clipping', 'renorm_momentum', 'lora_rank', 'lora_alpha']);
+const DROPPED_LAYER_KEYS = new Set([
+  'optional',
+  'quantization_config',
+  'synchronized',
+  'renorm',
+  'renorm_clipping',
+  'renorm_momentum',
+  'lora_rank',
+  'lora_alpha',
+]);
 // Variables are float32 under mixed policies; tfjs computes in float32 only.
 const POLICY_DTYPES: Record<string, string> = { mixed_float16: 'float32', mixed_bfloat16: 'float32' };
 
@@ -33,7 +42,9 @@ export function toTfjsModelConfig(raw: unknown, source: string): Record<string, 
     throw new UnprocessableError(`${source} is not a Keras model config ({class_name, config} expected)`);
   }
   if (!MODEL_CLASSES.has(raw.class_name)) {
-    throw new UnprocessableError(`${source} describes a ${JSON.stringify(raw.class_name)}, not a Sequential or Functional model (subclassed models cannot be loaded)`);
+    throw new UnprocessableError(
+      `${source} describes a ${JSON.stringify(raw.class_name)}, not a Sequential or Functional model (subclassed models cannot be loaded)`,
+    );
   }
   const model = translateModel(raw.class_name, raw.config, source);
   assertSingleInputOutput(model);
@@ -84,7 +95,7 @@ function translateLayer(layer: Json, what: string): JsonObject {
   let config: JsonObject;
   if (MODEL_CLASSES.has(layer.class_name)) {
     // A nested model: its config is a whole model config.
-    config = (translateModel(layer.class_name, layer.config, where).config as JsonObject);
+    config = translateModel(layer.class_name, layer.config, where).config as JsonObject;
   } else {
     config = translateLayerConfig(layer.config, where);
   }
@@ -128,7 +139,7 @@ function translateValue(v: Json): Json {
   if (Array.isArray(v)) return v.map(translateValue);
   if (!isObject(v)) return v;
   if (isSerializedObject(v)) {
-    const config = isObject(v.config) ? translateObjectConfig(v.config) : v.config ?? {};
+    const config = isObject(v.config) ? translateObjectConfig(v.config) : (v.config ?? {});
     return regularizerAlias(v.class_name as string, config);
   }
   if (typeof v.class_name === 'string' && 'config' in v && isObject(v.config)) {

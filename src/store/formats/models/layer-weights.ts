@@ -25,12 +25,7 @@ const TABLE: Record<string, (c: Config) => string[]> = {
   DepthwiseConv2D: (c) => withBias(c, ['depthwise_kernel']),
   SeparableConv1D: (c) => withBias(c, ['depthwise_kernel', 'pointwise_kernel']),
   SeparableConv2D: (c) => withBias(c, ['depthwise_kernel', 'pointwise_kernel']),
-  BatchNormalization: (c) => [
-    ...(flag(c, 'scale') ? ['gamma'] : []),
-    ...(flag(c, 'center') ? ['beta'] : []),
-    'moving_mean',
-    'moving_variance',
-  ],
+  BatchNormalization: (c) => [...(flag(c, 'scale') ? ['gamma'] : []), ...(flag(c, 'center') ? ['beta'] : []), 'moving_mean', 'moving_variance'],
   LayerNormalization: (c) => [...(flag(c, 'scale') ? ['gamma'] : []), ...(flag(c, 'center') ? ['beta'] : [])],
   Embedding: () => ['embeddings'],
   PReLU: () => ['alpha'],

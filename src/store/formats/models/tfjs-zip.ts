@@ -112,6 +112,9 @@ export async function parseTfjsZip(zip: ZipArchive, modelJson: string): Promise<
   const builder = new WeightSetBuilder();
   for (const [g, group] of json.weightsManifest.entries()) await readGroup(zip, dir, group, g, builder);
   const weights = builder.build();
-  assertWeightsMatchLayers(modelTopology, weights.weightSpecs.map((s) => s.name));
+  assertWeightsMatchLayers(
+    modelTopology,
+    weights.weightSpecs.map((s) => s.name),
+  );
   return { format: 'tfjs', ...(typeof version === 'string' ? { kerasVersion: version } : {}), modelTopology, ...weights };
 }

@@ -25,7 +25,11 @@ describe('cifar-bin', () => {
   it('transposes CHW planes to HWC for every channel', async () => {
     const d = await parseDataset([testBatch], { format: 'cifar-bin' });
     const rec = 1 * 3073; // second record
-    for (const [y, x] of [[0, 0], [5, 17], [31, 31]] as const) {
+    for (const [y, x] of [
+      [0, 0],
+      [5, 17],
+      [31, 31],
+    ] as const) {
       for (let c = 0; c < 3; c++) {
         expect(d.images[3072 + (y * 32 + x) * 3 + c]).toBe(testBatch.bytes[rec + 1 + c * 1024 + y * 32 + x]);
       }

@@ -18,7 +18,13 @@ describe('dataset format detection and options', () => {
 
   it('answers 415 when an explicit format does not match the bytes', async () => {
     await expectAppError(
-      parseDataset([{ name: 'x.zip', bytes: makeZip([]) }, { name: 'l', bytes: makeIdx([1], new Uint8Array(1)) }], { format: 'idx' }),
+      parseDataset(
+        [
+          { name: 'x.zip', bytes: makeZip([]) },
+          { name: 'l', bytes: makeIdx([1], new Uint8Array(1)) },
+        ],
+        { format: 'idx' },
+      ),
       415,
       /x\.zip: not an IDX file/,
     );
@@ -31,13 +37,23 @@ describe('dataset format detection and options', () => {
     await expectAppError(parseDataset([bin], { maxImages: 0 }), 400, /maxImages must be a positive integer/);
     await expectAppError(parseDataset([bin], { maxImages: 1.5 }), 400, /maxImages/);
     await expectAppError(
-      parseDataset([{ name: 'i', bytes: makeIdx([1, 1, 1], new Uint8Array(1)) }, { name: 'l', bytes: makeIdx([1], new Uint8Array(1)) }], { labelMode: 'fine' }),
+      parseDataset(
+        [
+          { name: 'i', bytes: makeIdx([1, 1, 1], new Uint8Array(1)) },
+          { name: 'l', bytes: makeIdx([1], new Uint8Array(1)) },
+        ],
+        { labelMode: 'fine' },
+      ),
       400,
       /labelMode only applies to cifar-bin/,
     );
   });
 
   it('enforces maxImages from declared counts', async () => {
-    await expectAppError(parseDataset([{ name: 'b.bin', bytes: Buffer.alloc(3073 * 3) }], { maxImages: 2 }), 400, /b\.bin: declares 3 images, more than the limit of 2/);
+    await expectAppError(
+      parseDataset([{ name: 'b.bin', bytes: Buffer.alloc(3073 * 3) }], { maxImages: 2 }),
+      400,
+      /b\.bin: declares 3 images, more than the limit of 2/,
+    );
   });
 });

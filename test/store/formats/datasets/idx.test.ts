@@ -19,10 +19,7 @@ describe('idx', () => {
   });
 
   it('reads MNIST train (60000)', async () => {
-    const d = await parseDataset([
-      sharedFile('data/mnist/train-images-idx3-ubyte.gz'),
-      sharedFile('data/mnist/train-labels-idx1-ubyte.gz'),
-    ]);
+    const d = await parseDataset([sharedFile('data/mnist/train-images-idx3-ubyte.gz'), sharedFile('data/mnist/train-labels-idx1-ubyte.gz')]);
     expect(d.count).toBe(60000);
     expect(d.shape).toEqual([60000, 28, 28, 1]);
     expect(d.classCounts.reduce((a, b) => a + b, 0)).toBe(60000);
@@ -30,10 +27,7 @@ describe('idx', () => {
   });
 
   it('reads Fashion-MNIST test (1000 per class)', async () => {
-    const d = await parseDataset([
-      sharedFile('data/fashion-mnist/t10k-images-idx3-ubyte.gz'),
-      sharedFile('data/fashion-mnist/t10k-labels-idx1-ubyte.gz'),
-    ]);
+    const d = await parseDataset([sharedFile('data/fashion-mnist/t10k-images-idx3-ubyte.gz'), sharedFile('data/fashion-mnist/t10k-labels-idx1-ubyte.gz')]);
     expect(d.shape).toEqual([10000, 28, 28, 1]);
     expect(d.classCounts).toEqual(new Array(10).fill(1000));
     expect(Array.from(d.labels.subarray(0, 5))).toEqual([9, 2, 1, 1, 6]);
@@ -65,7 +59,13 @@ describe('idx', () => {
     const started = Date.now();
     for (const bytes of [header, zlib.gzipSync(header)]) {
       await expectAppError(
-        parseDataset([{ name: 'huge.idx', bytes }, { name: 'l.idx', bytes: labels }], { format: 'idx' }),
+        parseDataset(
+          [
+            { name: 'huge.idx', bytes },
+            { name: 'l.idx', bytes: labels },
+          ],
+          { format: 'idx' },
+        ),
         400,
         /huge\.idx: declares 1000000000x1000000000 images/,
       );
@@ -108,7 +108,13 @@ describe('idx', () => {
     await expectAppError(parseDataset([{ name: 'f.idx', bytes: floats }, lbl], { format: 'idx' }), 400, /f\.idx: IDX element type float32/);
     const img = makeIdx([1, 1, 1], new Uint8Array(1));
     await expectAppError(
-      parseDataset([{ name: 'a', bytes: img }, { name: 'b', bytes: img }], { format: 'idx' }),
+      parseDataset(
+        [
+          { name: 'a', bytes: img },
+          { name: 'b', bytes: img },
+        ],
+        { format: 'idx' },
+      ),
       400,
       /both a and b are image files/,
     );

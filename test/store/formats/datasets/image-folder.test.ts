@@ -62,7 +62,12 @@ describe('image-folder', () => {
 
   it('gives grayscale PNGs one channel', async () => {
     const gray = Uint8Array.from({ length: 4 * 4 * 3 }, (_, i) => Math.floor(i / 3) * 10);
-    const d = await parseDataset([zipFile([{ name: 'digits/7/a.png', data: png(gray, 4, 4, 0) }, { name: 'digits/1/b.png', data: png(gray, 4, 4, 0) }])]);
+    const d = await parseDataset([
+      zipFile([
+        { name: 'digits/7/a.png', data: png(gray, 4, 4, 0) },
+        { name: 'digits/1/b.png', data: png(gray, 4, 4, 0) },
+      ]),
+    ]);
     expect(d.shape).toEqual([2, 4, 4, 1]);
     expect(d.classNames).toEqual(['1', '7']);
     expect(Array.from(d.images.subarray(0, 16))).toEqual(Array.from({ length: 16 }, (_, i) => i * 10));
@@ -117,7 +122,12 @@ describe('image-folder', () => {
 
   it('rejects images outside class folders', async () => {
     await expectAppError(
-      parseDataset([zipFile([{ name: 'a/1.png', data: png(cifarHwc(0), 32, 32) }, { name: 'loose.png', data: png(cifarHwc(0), 32, 32) }])]),
+      parseDataset([
+        zipFile([
+          { name: 'a/1.png', data: png(cifarHwc(0), 32, 32) },
+          { name: 'loose.png', data: png(cifarHwc(0), 32, 32) },
+        ]),
+      ]),
       400,
       /"loose\.png" is not in a class folder/,
     );

@@ -44,9 +44,7 @@ describe('npz', () => {
   it('reads Keras-style x_test/y_test with [N,1] big-endian labels', async () => {
     const labels = Buffer.alloc(6);
     [2, 0, 1].forEach((v, i) => labels.writeUInt16BE(v, i * 2));
-    const d = await parseDataset([
-      npz('cifar-like.npz', { x_test: makeNpy('|u1', [3, 1, 1, 3], Buffer.alloc(9, 7)), y_test: makeNpy('>u2', [3, 1], labels) }),
-    ]);
+    const d = await parseDataset([npz('cifar-like.npz', { x_test: makeNpy('|u1', [3, 1, 1, 3], Buffer.alloc(9, 7)), y_test: makeNpy('>u2', [3, 1], labels) })]);
     expect(Array.from(d.labels)).toEqual([2, 0, 1]);
   });
 
@@ -81,12 +79,18 @@ describe('npz', () => {
     const huge = makeNpy('|u1', [1_000_000, 1000, 1000], Buffer.alloc(16));
     const started = Date.now();
     await expectAppError(
-      parseDataset([{ name: 'huge.npy', bytes: huge }, { name: 'y.npy', bytes: makeNpy('|u1', [1], Buffer.alloc(1)) }]),
+      parseDataset([
+        { name: 'huge.npy', bytes: huge },
+        { name: 'y.npy', bytes: makeNpy('|u1', [1], Buffer.alloc(1)) },
+      ]),
       413,
       /exceeds the limit of 4294967296 bytes/,
     );
     await expectAppError(
-      parseDataset([{ name: 'x.npy', bytes: makeNpy('|u1', [1, 1, 1], Buffer.alloc(1)) }, { name: 'y.npy', bytes: makeNpy('<i8', [1e12], Buffer.alloc(8)) }]),
+      parseDataset([
+        { name: 'x.npy', bytes: makeNpy('|u1', [1, 1, 1], Buffer.alloc(1)) },
+        { name: 'y.npy', bytes: makeNpy('<i8', [1e12], Buffer.alloc(8)) },
+      ]),
       400,
       /y\.npy: declares 1000000000000 images, more than the limit/,
     );
@@ -104,21 +108,13 @@ describe('npz', () => {
     const withX = (x: Buffer, labels = y) => parseDataset([npz('d.npz', { x, y: labels })]);
     await expectAppError(withX(makeNpy('|O', [1, 1, 1], Buffer.alloc(8))), 400, /d\.npz:x\.npy: object arrays are not supported/);
     await expectAppError(withX(makeNpy('<f8', [1, 1, 1], Buffer.alloc(8))), 400, /image dtype <f8 is not supported; convert to uint8 or float32/);
-    await expectAppError(
-      withX(makeNpy('|u1', [1, 1, 1], Buffer.alloc(1)), makeNpy('<f4', [1], Buffer.alloc(4))),
-      400,
-      /label dtype <f4 is not supported/,
-    );
+    await expectAppError(withX(makeNpy('|u1', [1, 1, 1], Buffer.alloc(1)), makeNpy('<f4', [1], Buffer.alloc(4))), 400, /label dtype <f4 is not supported/);
     await expectAppError(withX(makeNpy('|u1', [1, 4, 4], Buffer.alloc(10))), 400, /truncated: shape \(1, 4, 4\) needs 16 data bytes, found 10/);
   });
 
   it('rejects ambiguous or missing arrays', async () => {
     const a = makeNpy('|u1', [1, 1, 1], Buffer.alloc(1));
     await expectAppError(parseDataset([npz('one.npz', { arr_0: a })]), 400, /found one\.npz:arr_0\.npy/);
-    await expectAppError(
-      parseDataset([npz('two.npz', { arr_0: a, arr_1: a })]),
-      400,
-      /cannot tell images from labels/,
-    );
+    await expectAppError(parseDataset([npz('two.npz', { arr_0: a, arr_1: a })]), 400, /cannot tell images from labels/);
   });
 });

@@ -2,7 +2,7 @@
  * Bad model files: each becomes a typed AppError (415, 422, 413 or 400) whose detail names the problem,
  * never a raw exception. The malicious files are built here from the real fixtures.
  */
-import { AppError, BadRequestError, PayloadTooLargeError, UnprocessableError, UnsupportedFormatError } from '../../../../src/errors';
+import { type AppError, BadRequestError, PayloadTooLargeError, UnprocessableError, UnsupportedFormatError } from '../../../../src/errors';
 import { parseModelFile, type ModelParseLimits } from '../../../../src/store/formats/models';
 import { readFixture, readZipEntry, resnetTfjsEntries } from './fixtures';
 import { buildZip, type ZipEntrySpec } from '../../../support/zip-builder';
@@ -50,8 +50,7 @@ describe('parseModelFile rejects bad files with typed errors', () => {
     it('bytes of no model format (a PNG header) → 415', () =>
       expectRejected(Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), UnsupportedFormatError, 415, /not a Keras HDF5/));
 
-    it('truncated HDF5 (the first 1000 bytes of kmnist.h5) → 422', () =>
-      expectRejected(kmnist().subarray(0, 1000), UnprocessableError, 422, /truncated/));
+    it('truncated HDF5 (the first 1000 bytes of kmnist.h5) → 422', () => expectRejected(kmnist().subarray(0, 1000), UnprocessableError, 422, /truncated/));
 
     it('HDF5 cut 100 bytes short, where every weight is still present → 422', () => {
       const b = kmnist();
@@ -72,18 +71,36 @@ describe('parseModelFile rejects bad files with typed errors', () => {
 
   describe('zips that are no model', () => {
     it('a zip without model.json (and not a .keras) → 415 naming model.json', () =>
-      expectRejected(buildZip([{ name: 'readme.txt', data: Buffer.from('hello') }, { name: 'weights.bin', data: Buffer.alloc(64) }]), UnsupportedFormatError, 415, /no model\.json/));
+      expectRejected(
+        buildZip([
+          { name: 'readme.txt', data: Buffer.from('hello') },
+          { name: 'weights.bin', data: Buffer.alloc(64) },
+        ]),
+        UnsupportedFormatError,
+        415,
+        /no model\.json/,
+      ));
 
     it('half a .keras (config.json without model.weights.h5) → 422 naming the missing entry', () =>
       expectRejected(buildZip([{ name: 'config.json', data: Buffer.from('{}') }]), UnprocessableError, 422, /no model\.weights\.h5/));
 
     it('a TF.js zip whose shard is missing → 422 naming the shard', () => {
       const { json } = tfjsParts();
-      return expectRejected(buildZip([{ name: 'model.json', data: Buffer.from(JSON.stringify(json)) }]), UnprocessableError, 422, /group1-shard1of1\.bin.*missing/);
+      return expectRejected(
+        buildZip([{ name: 'model.json', data: Buffer.from(JSON.stringify(json)) }]),
+        UnprocessableError,
+        422,
+        /group1-shard1of1\.bin.*missing/,
+      );
     });
 
     it('a TF.js graph model → 422', () =>
-      expectRejected(buildZip([{ name: 'model.json', data: Buffer.from('{"format":"graph-model","modelTopology":{}}') }]), UnprocessableError, 422, /graph-model/));
+      expectRejected(
+        buildZip([{ name: 'model.json', data: Buffer.from('{"format":"graph-model","modelTopology":{}}') }]),
+        UnprocessableError,
+        422,
+        /graph-model/,
+      ));
 
     it('model.json that is not JSON → 422', () =>
       expectRejected(buildZip([{ name: 'model.json', data: Buffer.from('{"modelTopology": ') }]), UnprocessableError, 422, /not valid JSON/));
@@ -100,7 +117,12 @@ describe('parseModelFile rejects bad files with typed errors', () => {
     });
 
     it('an entry that declares 1000 bytes but inflates to 50 MB is stopped while inflating', () =>
-      expectRejected(buildZip([{ name: 'model.json', data: Buffer.alloc(50_000_000, 0x20), declaredSize: 1000 }]), UnprocessableError, 422, /"model\.json".*lies about its size/));
+      expectRejected(
+        buildZip([{ name: 'model.json', data: Buffer.alloc(50_000_000, 0x20), declaredSize: 1000 }]),
+        UnprocessableError,
+        422,
+        /"model\.json".*lies about its size/,
+      ));
 
     // 413 as on the dataset route: the byte budget is a size limit (shared zip policy, src/store/formats/zip.ts).
     it('a zip whose entries together exceed maxUncompressedBytes → 413', () => {
@@ -125,8 +147,7 @@ describe('parseModelFile rejects bad files with typed errors', () => {
       ['C:/evil.txt', /absolute path/],
       ['C:\\evil.txt', /invalid characters|backslash/],
       ['..\\evil.txt', /invalid characters|backslash/],
-    ])('entry %j', (name, detail) =>
-      expectRejected(buildZip([...resnetTfjsEntries(), { name, data: Buffer.from('x') }]), UnprocessableError, 422, detail));
+    ])('entry %j', (name, detail) => expectRejected(buildZip([...resnetTfjsEntries(), { name, data: Buffer.from('x') }]), UnprocessableError, 422, detail));
 
     it('a shard path in model.json that leaves the archive', () => {
       const { json, shard } = tfjsParts();
@@ -199,7 +220,10 @@ describe('parseModelFile rejects bad files with typed errors', () => {
 
   it('a model with two outputs, visible in its config → 422', () => {
     const { json, shard } = tfjsParts();
-    json.modelTopology.model_config.config.output_layers = [['fc', 0, 0], ['avgpool', 0, 0]];
+    json.modelTopology.model_config.config.output_layers = [
+      ['fc', 0, 0],
+      ['avgpool', 0, 0],
+    ];
     return expectRejected(tfjsZip(json, shard), UnprocessableError, 422, /1 inputs and 2 outputs/);
   });
 });

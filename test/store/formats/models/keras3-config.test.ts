@@ -31,19 +31,73 @@ function k3Layer(className: string, name: string, config: Json, inputs?: string 
   };
 }
 
-const conv = (extra: Json = {}) => ({ filters: 4, kernel_size: [3, 3], strides: [1, 1], padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1], groups: 1, activation: 'linear', use_bias: true, kernel_initializer: glorot(), bias_initializer: init('Zeros'), kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null, ...extra });
-const bn = (extra: Json = {}) => ({ axis: -1, momentum: 0.99, epsilon: 0.001, center: true, scale: true, beta_initializer: init('Zeros'), gamma_initializer: init('Ones'), moving_mean_initializer: init('Zeros'), moving_variance_initializer: init('Ones'), synchronized: false, renorm: false, renorm_clipping: null, renorm_momentum: 0.99, ...extra });
+const conv = (extra: Json = {}) => ({
+  filters: 4,
+  kernel_size: [3, 3],
+  strides: [1, 1],
+  padding: 'same',
+  data_format: 'channels_last',
+  dilation_rate: [1, 1],
+  groups: 1,
+  activation: 'linear',
+  use_bias: true,
+  kernel_initializer: glorot(),
+  bias_initializer: init('Zeros'),
+  kernel_regularizer: null,
+  bias_regularizer: null,
+  activity_regularizer: null,
+  kernel_constraint: null,
+  bias_constraint: null,
+  ...extra,
+});
+const bn = (extra: Json = {}) => ({
+  axis: -1,
+  momentum: 0.99,
+  epsilon: 0.001,
+  center: true,
+  scale: true,
+  beta_initializer: init('Zeros'),
+  gamma_initializer: init('Ones'),
+  moving_mean_initializer: init('Zeros'),
+  moving_variance_initializer: init('Ones'),
+  synchronized: false,
+  renorm: false,
+  renorm_clipping: null,
+  renorm_momentum: 0.99,
+  ...extra,
+});
 /** Depthwise and separable convs have no filters/kernel_* keys; Keras 3 writes depthwise_* and pointwise_* instead. */
 const depthwise = (extra: Json = {}) => {
   const { filters: _f, kernel_initializer: _i, kernel_regularizer: _r, kernel_constraint: _c, ...rest } = conv(extra);
   return { ...rest, depth_multiplier: 1, depthwise_initializer: glorot(), depthwise_regularizer: null, depthwise_constraint: null };
 };
-const dense = (units: number, extra: Json = {}) => ({ units, activation: 'softmax', use_bias: true, kernel_initializer: glorot(), bias_initializer: init('Zeros'), kernel_regularizer: null, bias_regularizer: null, kernel_constraint: null, bias_constraint: null, quantization_config: null, ...extra });
+const dense = (units: number, extra: Json = {}) => ({
+  units,
+  activation: 'softmax',
+  use_bias: true,
+  kernel_initializer: glorot(),
+  bias_initializer: init('Zeros'),
+  kernel_regularizer: null,
+  bias_regularizer: null,
+  kernel_constraint: null,
+  bias_constraint: null,
+  quantization_config: null,
+  ...extra,
+});
 
 /** Keras 3 Sequential, as `model.get_config()` would write it, covering every table entry used by CNNs. */
 function keras3Sequential(withInputLayer = true): Json {
   const layers = [
-    ...(withInputLayer ? [{ module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 8, 8, 3], dtype: 'float32', sparse: false, ragged: false, name: 'input_layer', optional: false }, registered_name: null }] : []),
+    ...(withInputLayer
+      ? [
+          {
+            module: 'keras.layers',
+            class_name: 'InputLayer',
+            config: { batch_shape: [null, 8, 8, 3], dtype: 'float32', sparse: false, ragged: false, name: 'input_layer', optional: false },
+            registered_name: null,
+          },
+        ]
+      : []),
     k3Layer('Conv2D', 'conv_a', conv({ kernel_regularizer: { module: 'keras.regularizers', class_name: 'L2', config: { l2: 1e-4 }, registered_name: null } })),
     k3Layer('BatchNormalization', 'bn_a', bn({ center: false })),
     k3Layer('DepthwiseConv2D', 'dw', depthwise({ use_bias: false })),
@@ -65,7 +119,14 @@ function keras3Sequential(withInputLayer = true): Json {
 /** Keras 3 Functional with a residual Add (list of tensors in args) and a Concatenate. */
 function keras3Functional(): Json {
   const layers = [
-    { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 8, 8, 3], dtype: 'float32', sparse: false, ragged: false, name: 'inp', optional: false }, registered_name: null, name: 'inp', inbound_nodes: [] },
+    {
+      module: 'keras.layers',
+      class_name: 'InputLayer',
+      config: { batch_shape: [null, 8, 8, 3], dtype: 'float32', sparse: false, ragged: false, name: 'inp', optional: false },
+      registered_name: null,
+      name: 'inp',
+      inbound_nodes: [],
+    },
     k3Layer('Conv2D', 'c1', conv({ filters: 3, use_bias: false }), 'inp'),
     k3Layer('BatchNormalization', 'b1', bn(), 'c1', { mask: null }),
     k3Layer('Add', 'add', {}, ['b1', 'inp']),
@@ -73,7 +134,12 @@ function keras3Functional(): Json {
     k3Layer('Flatten', 'flat', { data_format: 'channels_last' }, 'cat'),
     k3Layer('Dense', 'out', dense(5), 'flat'),
   ];
-  return { module: 'keras.src.models.functional', class_name: 'Functional', config: { name: 'fn', trainable: true, layers, input_layers: ['inp', 0, 0], output_layers: ['out', 0, 0] }, registered_name: 'Functional' };
+  return {
+    module: 'keras.src.models.functional',
+    class_name: 'Functional',
+    config: { name: 'fn', trainable: true, layers, input_layers: ['inp', 0, 0], output_layers: ['out', 0, 0] },
+    registered_name: 'Functional',
+  };
 }
 
 /** Every tfjs layer's weight names equal what the `.keras` table predicts, in order. */
@@ -84,7 +150,10 @@ function expectTableMatchesTfjs(model: tf.LayersModel, topology: Json): void {
     const l = configs.get(layer.name);
     if (!l) continue;
     const predicted = expectedWeightNames(l.class_name as string, l.config) ?? [];
-    expect({ layer: layer.name, weights: layer.weights.map((w) => w.originalName) }).toEqual({ layer: layer.name, weights: predicted.map((n) => `${layer.name}/${n}`) });
+    expect({ layer: layer.name, weights: layer.weights.map((w) => w.originalName) }).toEqual({
+      layer: layer.name,
+      weights: predicted.map((n) => `${layer.name}/${n}`),
+    });
     checked += predicted.length;
   }
   expect(checked).toBeGreaterThan(0);
@@ -94,7 +163,8 @@ describe('Keras 3 config translation', () => {
   it('turns the ResNet .keras config into the fixture tfjs model.json config (same graph, same layers)', async () => {
     const keras = readFixture('resnet20-cifar10', 'model.keras');
     const raw = JSON.parse((await readZipEntry(keras, 'config.json')).toString('utf8')) as unknown;
-    const expected = (JSON.parse(readFixture('resnet20-cifar10', 'tfjs', 'model.json').toString('utf8')) as { modelTopology: { model_config: Json } }).modelTopology.model_config;
+    const expected = (JSON.parse(readFixture('resnet20-cifar10', 'tfjs', 'model.json').toString('utf8')) as { modelTopology: { model_config: Json } })
+      .modelTopology.model_config;
     // The one difference: Keras 3 Dense no longer has activity_regularizer; its absence means null.
     const fc = ((expected.config as Json).layers as Json[]).find((l) => l.name === 'fc')!.config as Json;
     delete fc.activity_regularizer;
@@ -109,7 +179,18 @@ describe('Keras 3 config translation', () => {
   it('translates a Keras 3 Sequential that tfjs then builds, with the weight names the table predicts', () => {
     const topology = toTfjsModelConfig(keras3Sequential(), 'test');
     const text = JSON.stringify(topology);
-    for (const gone of ['"module"', 'registered_name', 'DTypePolicy', '"batch_shape"', 'input_axes', 'synchronized', 'quantization_config', 'keepdims', 'build_config', '"optional"']) {
+    for (const gone of [
+      '"module"',
+      'registered_name',
+      'DTypePolicy',
+      '"batch_shape"',
+      'input_axes',
+      'synchronized',
+      'quantization_config',
+      'keepdims',
+      'build_config',
+      '"optional"',
+    ]) {
       expect(text).not.toContain(gone);
     }
     const first = ((topology.config as Json).layers as Json[])[0]!.config as Json;
@@ -136,7 +217,12 @@ describe('Keras 3 config translation', () => {
   it('translates a Keras 3 Functional with Add/Concatenate inbound lists into Keras 2 nodes', async () => {
     const topology = toTfjsModelConfig(keras3Functional(), 'test');
     const layers = new Map(((topology.config as Json).layers as Json[]).map((l) => [l.name as string, l]));
-    expect(layers.get('add')!.inbound_nodes).toEqual([[['b1', 0, 0, {}], ['inp', 0, 0, {}]]]);
+    expect(layers.get('add')!.inbound_nodes).toEqual([
+      [
+        ['b1', 0, 0, {}],
+        ['inp', 0, 0, {}],
+      ],
+    ]);
     expect(layers.get('b1')!.inbound_nodes).toEqual([[['c1', 0, 0, {}]]]); // mask: null dropped
     expect((topology.config as Json).input_layers).toEqual([['inp', 0, 0]]);
     const m = await tf.models.modelFromJSON(topology as never);
@@ -151,10 +237,26 @@ describe('Keras 3 config translation', () => {
     ['keepdims=true pooling', { class_name: 'Sequential', config: { layers: [k3Layer('GlobalAveragePooling2D', 'g', { keepdims: true })] } }, /keepdims=true/],
     [
       'a tensor passed as a keyword argument',
-      { class_name: 'Functional', config: { layers: [k3Layer('Dense', 'd', dense(2), 'inp', { mask: tensor('inp') })], input_layers: [['inp', 0, 0]], output_layers: [['d', 0, 0]] } },
+      {
+        class_name: 'Functional',
+        config: { layers: [k3Layer('Dense', 'd', dense(2), 'inp', { mask: tensor('inp') })], input_layers: [['inp', 0, 0]], output_layers: [['d', 0, 0]] },
+      },
       /keyword argument "mask"/,
     ],
-    ['two inputs', { ...keras3Functional(), config: { ...(keras3Functional().config as Json), input_layers: [['inp', 0, 0], ['c1', 0, 0]] } }, /2 inputs and 1 outputs/],
+    [
+      'two inputs',
+      {
+        ...keras3Functional(),
+        config: {
+          ...(keras3Functional().config as Json),
+          input_layers: [
+            ['inp', 0, 0],
+            ['c1', 0, 0],
+          ],
+        },
+      },
+      /2 inputs and 1 outputs/,
+    ],
   ])('rejects %s with a 422', (_label, raw, detail) => {
     let err: unknown;
     try {

@@ -69,7 +69,10 @@ describe('parseModelFile on the real fixtures', () => {
   });
 
   it('all ResNet-20 formats yield the same weights under the same names', async () => {
-    const [keras, h5] = await Promise.all([parseModelFile(readFixture('resnet20-cifar10', 'model.keras')), parseModelFile(readFixture('resnet20-cifar10', 'model.h5'))]);
+    const [keras, h5] = await Promise.all([
+      parseModelFile(readFixture('resnet20-cifar10', 'model.keras')),
+      parseModelFile(readFixture('resnet20-cifar10', 'model.h5')),
+    ]);
     const tfjs = await parseModelFile(buildZip(resnetTfjsEntries()));
     for (const other of [h5, tfjs]) {
       expect(other.weightSpecs).toEqual(keras.weightSpecs);
@@ -87,7 +90,12 @@ describe('parseModelFile on the real fixtures', () => {
     const labels = (await readNpz(path.join(KMNIST_DIR, 'kmnist-test-labels.npz'))).data as Uint8Array;
     expect(imgs.shape).toEqual([10000, 28, 28]);
     // The authors' loader divides by 255 twice (see the fixture README).
-    const x = tf.tidy(() => tf.tensor4d(Float32Array.from(imgs.data as Uint8Array), [10000, 28, 28, 1]).div(255).div(255));
+    const x = tf.tidy(() =>
+      tf
+        .tensor4d(Float32Array.from(imgs.data as Uint8Array), [10000, 28, 28, 1])
+        .div(255)
+        .div(255),
+    );
     const out = await predict(parsed, x);
     x.dispose();
     expect(out.params).toBe(KMNIST_PARAMS);
