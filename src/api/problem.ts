@@ -37,6 +37,9 @@ function toProblem(err: FastifyError | Error): { code: ErrorCode; detail: string
   if (fe.code && FASTIFY_CODES[fe.code]) return { code: FASTIFY_CODES[fe.code], detail: fe.message };
   if (fe.code === 'P2025') return { code: 'NOT_FOUND', detail: 'the resource does not exist' };
   if (fe.code === 'P2002') return { code: 'CONFLICT', detail: 'the resource already exists' };
+  // A foreign key refused a write: a concurrent request deleted what this one refers to, or the
+  // other way round (a delete lost to a new reference). Retrying sees the new state.
+  if (fe.code === 'P2003') return { code: 'CONFLICT', detail: 'a resource this request refers to was changed by another request meanwhile; try again' };
   if (isServiceUnavailable(err)) return { code: 'SERVICE_UNAVAILABLE', detail: 'a backing service (PostgreSQL or Redis) is unreachable; retry later' };
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const byStatus = (Object.keys(ERROR_CATALOG) as ErrorCode[]).find((c) => ERROR_CATALOG[c].status === fe.statusCode);

@@ -1,15 +1,16 @@
 /**
- * A composition ready to run: one ModuleGroup per source model. Compositions are immutable, so a
- * worker keeps the last few it loaded (bounded; evicted runners free their tensors once no job
- * uses them). A runtime holds its models for as long as it lives.
+ * A composition ready to run: one ModuleGroup per source model. A composition's members change
+ * only once, when continuous learning points them at new module versions, so a worker keeps the
+ * last few runtimes it loaded, keyed by composition and members (bounded; evicted runners free
+ * their tensors once no job uses them). A runtime holds its models for as long as it lives.
  */
 import { ModelPlan, ModuleRunner, type MaskPoint, type ModuleGroup } from '../engine';
 import type { BlobStore } from '../store/blobs';
 import type { PrismaClient } from '../store/db';
-import { compositionSources } from '../store/compositions';
+import { compositionMemberIds, compositionSources } from '../store/compositions';
 import type { ModuleSource } from '../store/modules';
 import { PinnedCache, PinScope } from './pinned-cache';
-import type { LabelledModule } from './label-matching';
+import { labelled, type LabelledModule } from './label-matching';
 import { cachedModel } from './model-cache';
 import { loadModuleSpec } from './module-loader';
 
@@ -58,12 +59,7 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
   }
   return {
     labels: composition.labels,
-    members: sources.map((s, i) => ({
-      label: composition.labels[i],
-      classIndex: s.module.classIndex,
-      modelId: s.model.id,
-      modelClasses: s.model.numClasses ?? 0,
-    })),
+    members: sources.map((s, i) => labelled(composition.labels[i], s)),
     groups,
     inputShape: sources[0].model.inputShape as number[],
     ...(groups.length === 1 ? { singleModelClasses: sources.map((s) => s.module.classIndex) } : {}),
@@ -72,6 +68,9 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
 }
 
 /** The composition ready to run, held until `scope` (the job) is released. */
-export function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositionId: string, scope: PinScope): Promise<CompositionRuntime> {
-  return runtimes.get(compositionId, () => load(db, blobs, compositionId), scope);
+export async function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositionId: string, scope: PinScope): Promise<CompositionRuntime> {
+  // Keyed by the members too: continuous learning points members at new module versions when the
+  // compose job runs, and a runtime an earlier predict or evaluation loaded must not outlive that.
+  const key = `${compositionId}:${(await compositionMemberIds(db, compositionId)).join(',')}`;
+  return runtimes.get(key, () => load(db, blobs, compositionId), scope);
 }

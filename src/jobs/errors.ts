@@ -32,7 +32,9 @@ export class NoRowError extends Error {
 }
 
 /** Failures that can pass: I/O errors of the system (errno codes) and database time-outs or conflicts. */
-const TRANSIENT_PRISMA = /^P1\d{3}$|^P2024$|^P2034$/;
+// P2024: no pool connection in time; P2028: a transaction could not start in time; P2034: a write
+// conflict or deadlock.
+const TRANSIENT_PRISMA = /^P1\d{3}$|^P2024$|^P2028$|^P2034$/;
 
 export function isTransient(err: unknown): boolean {
   if (isServiceUnavailable(err)) return true;

@@ -7,6 +7,7 @@
  *   modules come from one model with at least as many classes as the dataset).
  */
 import { UnprocessableError } from '../errors';
+import type { ModuleSource } from '../store/modules';
 
 export interface LabelledModule {
   readonly label: string;
@@ -15,16 +16,33 @@ export interface LabelledModule {
   readonly modelClasses: number;
 }
 
+/** A composition member as label matching sees it. */
+export function labelled(label: string, source: ModuleSource): LabelledModule {
+  return { label, classIndex: source.module.classIndex, modelId: source.model.id, modelClasses: source.model.numClasses ?? 0 };
+}
+
 export interface DatasetClasses {
   readonly id: string;
   readonly numClasses: number;
   readonly classNames: string[] | null;
 }
 
-/** @returns per dataset class, the position of its label among `modules`, or -1 when it has none */
-export function matchDatasetClasses(ds: DatasetClasses, modules: readonly LabelledModule[], labelMapping?: Record<string, string>): number[] {
+/**
+ * @param strictKeys every mapping key must be a class of this dataset (an evaluation's mapping is
+ *   for its one dataset; a composition's also serves its continuous-learning datasets)
+ * @returns per dataset class, the position of its label among `modules`, or -1 when it has none
+ * @throws UnprocessableError when nothing matches, or the mapping names a label (or, strict, a
+ *   class) that does not exist: a typo would otherwise score fewer classes without a word
+ */
+export function matchDatasetClasses(
+  ds: DatasetClasses,
+  modules: readonly LabelledModule[],
+  labelMapping?: Record<string, string>,
+  strictKeys = false,
+): number[] {
   const labels = modules.map((m) => m.label);
   const names = ds.classNames ?? Array.from({ length: ds.numClasses }, (_, i) => String(i));
+  if (labelMapping) checkMapping(ds, names, labels, labelMapping, strictKeys);
   let toLabel = names.map((n) => labels.indexOf(labelMapping && Object.hasOwn(labelMapping, n) ? labelMapping[n] : n));
   if (toLabel.every((p) => p < 0) && !ds.classNames && !labelMapping && byIndexApplies(ds, modules)) {
     toLabel = names.map((_, i) => modules.findIndex((m) => m.classIndex === i));
@@ -42,4 +60,17 @@ export function matchDatasetClasses(ds: DatasetClasses, modules: readonly Labell
 function byIndexApplies(ds: DatasetClasses, modules: readonly LabelledModule[]): boolean {
   const oneModel = new Set(modules.map((m) => m.modelId)).size === 1;
   return oneModel && modules.every((m) => m.modelClasses >= ds.numClasses);
+}
+
+function checkMapping(ds: DatasetClasses, names: string[], labels: string[], mapping: Record<string, string>, strictKeys: boolean): void {
+  const badLabels = [...new Set(Object.values(mapping))].filter((l) => !labels.includes(l));
+  if (badLabels.length > 0) {
+    throw new UnprocessableError(
+      `labelMapping maps to ${badLabels.map((l) => JSON.stringify(l)).join(', ')}, not labels of the composition (${labels.join(', ')})`,
+    );
+  }
+  const badKeys = strictKeys ? Object.keys(mapping).filter((k) => !names.includes(k)) : [];
+  if (badKeys.length > 0) {
+    throw new UnprocessableError(`labelMapping names ${badKeys.map((k) => JSON.stringify(k)).join(', ')}, not classes of dataset ${ds.id}`);
+  }
 }

@@ -100,6 +100,12 @@ export async function compositionSources(db: Db, id: string): Promise<{ composit
   return { composition: toComposition(row), sources: row.modules.map((m) => toModuleSource(m.module)) };
 }
 
+/** The module ids of the members, in order. */
+export async function compositionMemberIds(db: Db, id: string): Promise<string[]> {
+  const rows = await db.compositionModule.findMany({ where: { compositionId: id }, orderBy: { position: 'asc' }, select: { moduleId: true } });
+  return rows.map((r) => r.moduleId);
+}
+
 /** A new module version (continuous learning) that the member at `position` now points to. */
 export async function pointMemberAt(db: Db, compositionId: string, position: number, version: NewModule): Promise<void> {
   await ensureModule(db, version);
@@ -110,10 +116,16 @@ export async function recordCompositionMetrics(db: Db, id: string, metrics: Reco
   await db.composition.update({ where: { id }, data: { metrics: metrics as Prisma.InputJsonValue, finishedAt: new Date() } });
 }
 
-/** Unfinished jobs on the composition (compose, predict) or on its evaluations. */
+/** The module versions continuous learning made for this composition (ids "<composition>-<position>"). */
+async function versionsMadeFor(db: Db, id: string) {
+  return db.module.findMany({ where: { id: { startsWith: `${id}-` }, parentModuleId: { not: null } } });
+}
+
+/** Unfinished jobs on the composition (compose, predict), its evaluations, or its module versions (export). */
 export async function compositionRunningJobs(db: Db, id: string): Promise<JobRow[]> {
-  const evaluations = await db.evaluation.findMany({ where: { compositionId: id }, select: { id: true } });
-  return db.job.findMany({ where: { resourceId: { in: [id, ...evaluations.map((e) => e.id)] }, state: { in: [...UNFINISHED_STATES] } } });
+  const [evaluations, versions] = await Promise.all([db.evaluation.findMany({ where: { compositionId: id }, select: { id: true } }), versionsMadeFor(db, id)]);
+  const resources = [id, ...evaluations.map((e) => e.id), ...versions.map((v) => v.id)];
+  return db.job.findMany({ where: { resourceId: { in: resources }, state: { in: [...UNFINISHED_STATES] } } });
 }
 
 /**
@@ -124,12 +136,13 @@ export async function deleteComposition(db: Db, id: string): Promise<string[]> {
   const evaluations = await db.evaluation.findMany({ where: { compositionId: id }, select: { id: true } });
   await db.job.deleteMany({ where: { resourceId: { in: [id, ...evaluations.map((e) => e.id)] } } });
   await db.evaluation.deleteMany({ where: { compositionId: id } });
-  const versions = await db.module.findMany({ where: { id: { startsWith: `${id}-` }, parentModuleId: { not: null } } });
+  const versions = await versionsMadeFor(db, id);
   await db.composition.deleteMany({ where: { id } });
   const unused = [];
   for (const v of versions) {
     if ((await db.compositionModule.count({ where: { moduleId: v.id } })) === 0) unused.push(v);
   }
+  await db.job.deleteMany({ where: { resourceId: { in: unused.map((v) => v.id) } } });
   await db.module.deleteMany({ where: { id: { in: unused.map((v) => v.id) } } });
   return unused.flatMap(moduleBlobs);
 }

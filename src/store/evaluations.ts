@@ -76,10 +76,6 @@ export async function listEvaluations(db: Db, ownerId: string | null, filter: Ev
   return readPage(page, (take) => db.evaluation.findMany({ where, orderBy: PAGE_ORDER, take }), toEvaluation);
 }
 
-export async function evaluationIdsOfComposition(db: Db, compositionId: string): Promise<string[]> {
-  return (await db.evaluation.findMany({ where: { compositionId }, select: { id: true } })).map((e) => e.id);
-}
-
 export async function recordEvaluationResult(db: Db, id: string, result: EvaluationResult): Promise<void> {
   await db.evaluation.update({ where: { id }, data: { result: result as unknown as Prisma.InputJsonValue, finishedAt: new Date() } });
 }

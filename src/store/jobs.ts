@@ -14,7 +14,6 @@ export type JobRow = Prisma.JobGetPayload<object>;
 export type JobState = 'queued' | 'active' | 'completed' | 'failed' | 'cancelled';
 export const FINISHED_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
 export const UNFINISHED_STATES: readonly JobState[] = ['queued', 'active'];
-export const JOB_STATES: readonly JobState[] = [...UNFINISHED_STATES, ...FINISHED_STATES];
 
 export interface JobErrorInfo {
   title: string;
@@ -73,12 +72,6 @@ export async function jobsOf(db: Db, resourceIds: string[], type: string): Promi
   return new Map(rows.map((r) => [r.resourceId as string, r]));
 }
 
-/** Queued or running jobs that work on any of these resources (what makes them busy). */
-export async function unfinishedJobsOn(db: Db, resourceIds: string[], types?: string[]): Promise<JobRow[]> {
-  if (resourceIds.length === 0) return [];
-  return db.job.findMany({ where: { resourceId: { in: resourceIds }, state: { in: [...UNFINISHED_STATES] }, ...(types ? { type: { in: types } } : {}) } });
-}
-
 /** Queued or running jobs of a model (imports, evaluations, decompositions name it). */
 export async function countUnfinishedJobsOfModel(db: Db, modelId: string): Promise<number> {
   return db.job.count({ where: { modelId, state: { in: [...UNFINISHED_STATES] } } });
@@ -87,11 +80,6 @@ export async function countUnfinishedJobsOfModel(db: Db, modelId: string): Promi
 /** An export of the module that is still queued or running, to join instead of starting another. */
 export async function unfinishedJob(db: Db, resourceId: string, type: string): Promise<JobRow | null> {
   return db.job.findFirst({ where: { resourceId, type, state: { in: [...UNFINISHED_STATES] } } });
-}
-
-/** Finished job rows of deleted resources go with them (an unfinished one would have refused the delete). */
-export async function deleteJobsOf(db: Db, resourceIds: string[]): Promise<void> {
-  if (resourceIds.length > 0) await db.job.deleteMany({ where: { resourceId: { in: resourceIds } } });
 }
 
 export async function deleteJob(db: Db, id: string): Promise<void> {

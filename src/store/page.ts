@@ -1,7 +1,8 @@
 /**
- * Keyset pages over (createdAt, id), newest first: stable while rows are added, and each page is
- * one indexed range read whatever its depth (an offset would rescan every earlier page). The
- * cursor is opaque to clients: the last row's createdAt and id, base64url-encoded.
+ * Keyset pages over (createdAt, id), newest first: rows added meanwhile do not shift later pages
+ * (an offset would repeat or skip rows, and rescan every earlier page), and each page is a range
+ * read of the tables' (ownerId, createdAt, id) indexes. The cursor is opaque to clients: the last
+ * row's createdAt and id, base64url-encoded.
  */
 import { BadRequestError } from '../errors';
 

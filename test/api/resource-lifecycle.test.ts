@@ -119,8 +119,24 @@ describe('resources after their jobs: evaluate a composition, delete, list', () 
     const c = await untilFinished(t.app.server, `/compositions/${mapped.body.id}`, { timeoutMs: 120_000 });
     expect(c.status).toBe('completed');
     expect(c.metrics.count).toBe(3);
-    // An evaluation of a model that scored nothing is an error, never a 0: refused up front as well.
+    // An evaluation of a composition that would score nothing is an error, never a 0: refused up front as well.
     await api().post('/evaluations').send({ compositionId: mapped.body.id, datasetId: named.body.id }).expect(422);
+    // A typo in a mapping would silently score fewer classes: refused, naming it.
+    const typoLabel = await api()
+      .post('/compositions')
+      .send({ modules: modules.map((m) => ({ moduleId: m.id })), evalDatasetId: named.body.id, labelMapping: { cat: 'o', dog: 'kii' } })
+      .expect(422);
+    expect(typoLabel.body.detail).toMatch(/"kii"/);
+    const typoClass = await api()
+      .post('/evaluations')
+      .send({ compositionId: mapped.body.id, datasetId: named.body.id, labelMapping: { cat: 'o', bird: 'ki' } })
+      .expect(422);
+    expect(typoClass.body.detail).toMatch(/"bird"/);
+    const ok = await api()
+      .post('/evaluations')
+      .send({ compositionId: mapped.body.id, datasetId: named.body.id, labelMapping: { cat: 'o', dog: 'ki' } })
+      .expect(202);
+    expect((await untilFinished(t.app.server, `/evaluations/${ok.body.id}`, { timeoutMs: 120_000 })).result.count).toBe(3);
   });
 
   it('POST /evaluations {compositionId, datasetId} scores an existing composition on a dataset, exactly as its own metrics did', async () => {

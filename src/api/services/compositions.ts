@@ -12,7 +12,7 @@ import { inTransaction } from '../../store/db';
 import { jobOf, jobsOf, type JobRow } from '../../store/jobs';
 import { findModuleSources, type ModuleSource } from '../../store/modules';
 import type { PageRequest } from '../../store/page';
-import { matchDatasetClasses } from '../../jobs/label-matching';
+import { labelled, matchDatasetClasses } from '../../jobs/label-matching';
 import type { ComposeByReplacingT, ComposeFromModulesT, CompositionRequestT, CompositionViewT } from '../schemas/compositions';
 import type { AppDeps } from '../deps';
 import { checkImageShape } from './evaluations';
@@ -73,10 +73,7 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
     // Refused now rather than scored on no image later.
     matchDatasetClasses(
       ds,
-      members.map((m) => {
-        const s = sources.get(m.moduleId)!;
-        return { label: m.label, classIndex: s.module.classIndex, modelId: s.model.id, modelClasses: s.model.numClasses ?? 0 };
-      }),
+      members.map((m) => labelled(m.label, sources.get(m.moduleId)!)),
       body.labelMapping,
     );
   }
@@ -102,7 +99,7 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
 function compositionView(c: compositionsRepo.Composition, job: JobRow | null | undefined): CompositionViewT {
   return {
     id: c.id,
-    ...jobFacts(job),
+    ...jobFacts(job, c.finishedAt),
     labels: c.labels,
     modules: c.modules,
     ...(c.baseCompositionId ? { baseCompositionId: c.baseCompositionId } : {}),

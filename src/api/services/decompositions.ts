@@ -60,7 +60,7 @@ function decompositionView(
 ): DecompositionViewT {
   return {
     id: dec.id,
-    ...jobFacts(job),
+    ...jobFacts(job, dec.finishedAt),
     modelId: dec.modelId,
     datasetId: dec.datasetId,
     ...(dec.evalDatasetId ? { evalDatasetId: dec.evalDatasetId } : {}),

@@ -9,7 +9,7 @@ import { jobOf, jobsOf, type JobRow } from '../../store/jobs';
 import { findModel } from '../../store/models';
 import { findModuleSources } from '../../store/modules';
 import type { PageRequest } from '../../store/page';
-import { matchDatasetClasses } from '../../jobs/label-matching';
+import { labelled, matchDatasetClasses } from '../../jobs/label-matching';
 import type { EvaluationRequestT, EvaluationViewT } from '../schemas/evaluations';
 import type { AppDeps } from '../deps';
 import { jobFacts, refuseWhileRunning } from './jobs';
@@ -46,12 +46,9 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
       composition.modules.map((m) => m.moduleId),
       ownerId,
     );
-    const members = composition.modules.map((m) => {
-      const s = sources.get(m.moduleId)!;
-      return { label: m.label, classIndex: s.module.classIndex, modelId: s.model.id, modelClasses: s.model.numClasses ?? 0, inputShape: s.model.inputShape };
-    });
-    checkImageShape(members[0].inputShape, dataset, 'dataset');
-    matchDatasetClasses(dataset, members, body.labelMapping);
+    const members = composition.modules.map((m) => labelled(m.label, sources.get(m.moduleId)!));
+    checkImageShape(sources.get(composition.modules[0].moduleId)!.model.inputShape, dataset, 'dataset');
+    matchDatasetClasses(dataset, members, body.labelMapping, true);
   }
   const id = randomUUID();
   const jobId = await recordAndEnqueue(
@@ -76,7 +73,7 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
 function evaluationView(ev: evaluationsRepo.Evaluation, job: JobRow | null | undefined): EvaluationViewT {
   return {
     id: ev.id,
-    ...jobFacts(job),
+    ...jobFacts(job, ev.finishedAt),
     ...(ev.modelId ? { modelId: ev.modelId } : {}),
     ...(ev.compositionId ? { compositionId: ev.compositionId } : {}),
     datasetId: ev.datasetId,

@@ -28,8 +28,10 @@ export function jobView(row: jobsRepo.JobRow): JobViewT {
  * What a resource shows of the job that makes it: the one mapper from job row to resource status
  * (a resource has no state of its own) and, when it failed, the job's problem.
  */
-export function jobFacts(job: jobsRepo.JobRow | null | undefined): { status: string; error?: { title: string; detail: string } } {
-  if (!job) return { status: 'queued' };
+export function jobFacts(job: jobsRepo.JobRow | null | undefined, finishedAt: Date | null): { status: string; error?: { title: string; detail: string } } {
+  // Every resource commits with its job row and loses it only with itself; should one be missing,
+  // the recorded results are the only sign of the outcome.
+  if (!job) return { status: finishedAt ? 'completed' : 'queued' };
   return { status: job.state, ...(job.state === 'failed' && job.error ? { error: job.error as { title: string; detail: string } } : {}) };
 }
 

@@ -35,13 +35,11 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
 
   const stored = [];
   for (const m of result.modules) {
-    const masks = await ctx.blobs.putBuffer(packMasks(m.masks));
-    const head = await ctx.blobs.putBuffer(packHead(m.head.kernel, m.head.bias));
     const kept = m.kept.reduce((a, b) => a + b, 0);
     stored.push({
       module: m,
-      masksBlob: masks.key,
-      headBlob: head.key,
+      masks: packMasks(m.masks),
+      head: packHead(m.head.kernel, m.head.bias),
       keptFraction: kept / totalUnits,
       perLayer: points.map((p, i) => ({ layer: p.layer, units: p.units, kept: m.kept[i] })),
     });
@@ -89,11 +87,16 @@ async function save(
   decompositionId: string,
   ownerId: string | null,
   classNames: string[],
-  stored: { module: { classIndex: number }; masksBlob: string; headBlob: string; keptFraction: number; perLayer: LayerKept[]; oneVsRest?: number }[],
+  stored: { module: { classIndex: number }; masks: Uint8Array; head: Uint8Array; keptFraction: number; perLayer: LayerKept[]; oneVsRest?: number }[],
   points: { layer: string; shape: number[]; units: number }[],
   metrics: Record<string, unknown>,
 ): Promise<void> {
-  const modules: NewModule[] = stored.map((s) => ({
+  // Written just before the rows that refer to them commit: blobs are shared by content, and a
+  // delete elsewhere releases a blob that no row refers to yet (an identical earlier
+  // decomposition being deleted while this one evaluated would otherwise take them).
+  const keys: { masksBlob: string; headBlob: string }[] = [];
+  for (const s of stored) keys.push({ masksBlob: (await ctx.blobs.putBuffer(s.masks)).key, headBlob: (await ctx.blobs.putBuffer(s.head)).key });
+  const modules: NewModule[] = stored.map((s, i) => ({
     // Keyed by (decomposition, class): a retried job replaces, never duplicates.
     id: `${decompositionId}-${s.module.classIndex}`,
     ownerId,
@@ -102,8 +105,7 @@ async function save(
     className: classNames[s.module.classIndex] ?? String(s.module.classIndex),
     keptFraction: s.keptFraction,
     perLayer: s.perLayer,
-    masksBlob: s.masksBlob,
-    headBlob: s.headBlob,
+    ...keys[i],
     ...(s.oneVsRest !== undefined ? { oneVsRest: { accuracy: s.oneVsRest } } : {}),
   }));
   await ctx.record((tx) => recordDecompositionResults(tx, decompositionId, { engineVersion: ENGINE_VERSION, observationPoints: points, metrics, modules }));
