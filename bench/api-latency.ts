@@ -16,13 +16,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import IORedis from 'ioredis';
-import { Client } from 'pg';
+import { dropDatabase, dropRedisPrefix, freePort } from './scratch-services';
 
 const ROOT = path.resolve(__dirname, '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
@@ -45,46 +43,6 @@ const SAMPLES = Number(arg('samples', '1000'));
 const MODES = arg('modes', 'inline,process').split(',') as Mode[];
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules_bench_latency';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function dropDatabase(url: string): Promise<void> {
-  const u = new URL(url);
-  const name = decodeURIComponent(u.pathname.slice(1));
-  u.pathname = '/postgres';
-  const admin = new Client({ connectionString: u.toString() });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function dropRedisPrefix(prefix: string): Promise<number> {
-  const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  let removed = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) removed += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return removed;
-}
 
 async function json(res: Response): Promise<any> {
   const body = await res.json();
@@ -262,7 +220,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
       }
     }
     await sleep(500);
-    await dropRedisPrefix(prefix).catch(() => 0);
+    await dropRedisPrefix(REDIS_URL, prefix).catch(() => 0);
     fs.rmSync(blobDir, { recursive: true, force: true });
   }
 }

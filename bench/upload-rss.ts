@@ -24,13 +24,12 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
-import IORedis from 'ioredis';
+import { dropDatabase, dropRedisPrefix } from './scratch-services';
 
 const ROOT = path.resolve(__dirname, '..');
 const MiB = 1024 * 1024;
 const DB_NAME = 'cnn_modules_rss';
-const ADMIN_URL = 'postgresql://postgres:postgres@127.0.0.1:5432/postgres';
+const DATABASE_URL = `postgresql://postgres:postgres@127.0.0.1:5432/${DB_NAME}`;
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const QUEUE_PREFIX = 'rss';
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -173,7 +172,7 @@ function startServer(port: number, blobDir: string): Server {
     IMPORT_WAIT_MS: '0',
     MAX_UPLOAD_BYTES: String(1024 * MiB),
     BLOB_DIR: blobDir,
-    DATABASE_URL: `postgresql://postgres:postgres@127.0.0.1:5432/${DB_NAME}`,
+    DATABASE_URL,
     REDIS_URL,
     QUEUE_PREFIX,
     LOG_LEVEL: 'warn',
@@ -310,34 +309,6 @@ function uploadModel(port: number, size: number, chunked: boolean): Promise<Http
 }
 
 // ---------------------------------------------------------------- cleanup
-
-async function dropDatabase(): Promise<void> {
-  const admin = new Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
-}
-
-/** Removes the BullMQ keys under this script's own queue prefix. */
-async function dropQueueKeys(): Promise<number> {
-  const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  let removed = 0;
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) removed += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return removed;
-}
 
 // ---------------------------------------------------------------- main
 
@@ -498,11 +469,11 @@ async function main(): Promise<number> {
     }
     await fsp.rm(blobDir, { recursive: true, force: true });
     cleanups.push(`removed ${blobDir}`);
-    await dropDatabase().then(
+    await dropDatabase(DATABASE_URL).then(
       () => cleanups.push(`dropped database ${DB_NAME}`),
       (e: Error) => cleanups.push(`could not drop database ${DB_NAME}: ${e.message}`),
     );
-    await dropQueueKeys().then(
+    await dropRedisPrefix(REDIS_URL, QUEUE_PREFIX).then(
       (n) => cleanups.push(`removed ${n} Redis key(s) under "${QUEUE_PREFIX}:"`),
       (e: Error) => cleanups.push(`could not clean Redis: ${e.message}`),
     );
