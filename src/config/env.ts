@@ -5,6 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { ConfigError } from './errors';
+
+export { ConfigError };
 
 export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 /** Where `npm start` runs its WORKERS workers: child processes (default) or the API's own process. */
@@ -66,13 +69,6 @@ export interface EnergyConfig {
   readonly gpuWatts: number;
   readonly gpus: number;
   readonly co2eKgPerKwh: number;
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-  }
 }
 
 type Env = Record<string, string | undefined>;

@@ -42,11 +42,14 @@ function tsFiles(dir: string): string[] {
   });
 }
 
-// A Prisma query is a model delegate call (`db.model.findMany(`) or a transaction (`db.$transaction(`).
+// A Prisma query is a model delegate call (`db.model.findMany(`), a transaction or a raw query
+// (`db.$transaction(`, `db.$queryRaw`), with any whitespace (a formatter may break the chain).
 const MODELS = 'model|dataset|decomposition|module|composition|compositionModule|evaluation|job|apiKey';
 const METHODS =
   'findMany|findFirst|findUnique|findUniqueOrThrow|findFirstOrThrow|create|createMany|update|updateMany|upsert|delete|deleteMany|count|groupBy|aggregate';
-const PRISMA_CALL = new RegExp(`\\.\\$transaction\\(|\\.(${MODELS})\\.(${METHODS})\\(`);
+const PRISMA_CALL = new RegExp(
+  `\\.\\s*\\$(transaction|queryRaw|executeRaw|queryRawUnsafe|executeRawUnsafe)\\b|\\.\\s*(${MODELS})\\s*\\.\\s*(${METHODS})\\s*\\(`,
+);
 
 /** `file:line: text` of every Prisma call in src/ outside src/store. */
 function prismaCallsOutsideStore(): string[] {
@@ -55,11 +58,11 @@ function prismaCallsOutsideStore(): string[] {
   const hits: string[] = [];
   for (const file of tsFiles(src)) {
     if (file.startsWith(store)) continue;
-    fs.readFileSync(file, 'utf8')
-      .split('\n')
-      .forEach((line, i) => {
-        if (PRISMA_CALL.test(line)) hits.push(`${path.relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
-      });
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(new RegExp(PRISMA_CALL.source, 'g'))) {
+      const line = text.slice(0, m.index).split('\n').length;
+      hits.push(`${path.relative(ROOT, file)}:${line}: ${m[0].replace(/\s+/g, '')}`);
+    }
   }
   return hits;
 }
@@ -81,5 +84,8 @@ describe('rooms and doors', () => {
     expect(PRISMA_CALL.test('await db.compositionModule.createMany({ data })')).toBe(true);
     expect(PRISMA_CALL.test('return deps.db.$transaction(async (tx) => {')).toBe(true);
     expect(PRISMA_CALL.test('models.findMany(')).toBe(false);
+    // A chain the formatter broke over lines.
+    expect(PRISMA_CALL.test('await tx.evaluation\n      .findMany({ where })')).toBe(true);
+    expect(PRISMA_CALL.test('await db.$queryRaw`SELECT 1`')).toBe(true);
   });
 });
