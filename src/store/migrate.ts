@@ -69,7 +69,8 @@ export async function migrate(databaseUrl: string, dir = migrationsDir()): Promi
   const result: MigrationResult = { applied: [], alreadyApplied: [] };
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
-    // Its own schema keeps the bookkeeping out of `prisma migrate diff --from-url` (npm run db:diff).
+    // Its own schema keeps the bookkeeping out of the public schema that schema.prisma describes
+    // (test/store/migrate.test.ts compares the two).
     await client.query('CREATE SCHEMA IF NOT EXISTS cnn_meta');
     await client.query(`CREATE TABLE IF NOT EXISTS cnn_meta.migrations (
       name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
