@@ -117,19 +117,14 @@ export async function setModuleExport(db: Db, id: string, exportBlob: string): P
   await db.module.update({ where: { id }, data: { exportBlob } });
 }
 
-export interface NewModule {
-  readonly id: string;
-  readonly ownerId: string | null;
-  readonly decompositionId: string;
-  readonly classIndex: number;
-  readonly className: string;
-  readonly keptFraction: number;
-  readonly perLayer: LayerKept[];
-  readonly masksBlob: string;
-  readonly headBlob: string;
+/** A module row to write: what the job knows (the model comes with the decomposition; export later). */
+export type NewModule = Pick<
+  Module,
+  'id' | 'ownerId' | 'decompositionId' | 'classIndex' | 'className' | 'keptFraction' | 'perLayer' | 'masksBlob' | 'headBlob'
+> & {
   readonly oneVsRest?: { accuracy: number };
   readonly parentModuleId?: string;
-}
+};
 
 export async function createModule(db: Db, m: NewModule): Promise<void> {
   await db.module.create({ data: { ...m, perLayer: m.perLayer as unknown as Prisma.InputJsonValue } });

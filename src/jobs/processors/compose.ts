@@ -3,7 +3,7 @@
  * own preprocessing), after continuous learning when asked, and, with an evaluation dataset,
  * scores it (composition-scoring.ts).
  */
-import { findCompositionById, recordCompositionMetrics } from '../../store/compositions';
+import { compositionMemberIds, findCompositionById, recordCompositionMetrics } from '../../store/compositions';
 import { findDatasetById } from '../../store/datasets';
 import { decompositionEnergy } from '../../store/decompositions';
 import { compositionRuntime } from '../composition-runtime';
@@ -41,10 +41,7 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     energy: energyOf((Date.now() - started) / 1000, ctx.config.energy),
     // The one-time cost this composition reuses, for comparison with its own.
     // Members read again: continuous learning may have pointed them at new module versions.
-    decompositionEnergy: await decompositionEnergy(
-      ctx.db,
-      (await findCompositionById(ctx.db, comp.id)).modules.map((m) => m.moduleId),
-    ),
+    decompositionEnergy: await decompositionEnergy(ctx.db, await compositionMemberIds(ctx.db, comp.id)),
   };
   await ctx.record((tx) => recordCompositionMetrics(tx, comp.id, metrics));
   return { compositionId: comp.id, ...(score ? { top1: (score as { top1: number }).top1 } : {}) };
