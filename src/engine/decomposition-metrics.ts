@@ -9,7 +9,7 @@ import type { LabelledBatch } from './evaluate';
 import { toTensor } from './activity';
 import type { ModelPlan } from './graph';
 import { AccuracyTally, OneVsRestTally, topK, type TopK } from './metrics';
-import type { ModuleRunner } from './modules';
+import type { MarginSource } from './modules';
 import type { PreprocessingSpec } from './preprocess';
 
 export interface CompositionEvalOptions {
@@ -35,7 +35,7 @@ export interface CompositionMetrics {
 
 export async function evaluateModules(
   plan: ModelPlan,
-  runner: ModuleRunner,
+  runner: MarginSource,
   batches: AsyncIterable<LabelledBatch>,
   opts: CompositionEvalOptions,
 ): Promise<CompositionMetrics> {

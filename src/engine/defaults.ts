@@ -18,3 +18,16 @@ export const DEFAULT_DECOMPOSE_OPTIONS = {
  * against speed), so not a user option and not recorded with a job's options.
  */
 export const DECOMPOSE_BATCH_SIZE = 128;
+
+/**
+ * Defaults of `options.compact` (compact modules) besides its required FLOPs budget. The criterion,
+ * allocation and ridge strength are the winners of `npm run bench -- --only compact`
+ * (bench/README.md); `calibration` is concern inputs per module (as many tangling inputs).
+ */
+export const DEFAULT_COMPACT_OPTIONS = {
+  criterion: 'energy' as 'activation-rate' | 'energy' | 'taylor',
+  allocation: 'global' as 'uniform' | 'global',
+  refit: true,
+  ridge: 1e-3,
+  calibration: 256,
+};

@@ -19,7 +19,9 @@ import * as tf from '@tensorflow/tfjs';
 import { EngineError } from './errors';
 import type { ModelPlan } from './graph';
 import { marginWeights, type ModuleHead } from './head';
+import { cloneLayer } from './layer-clone';
 import type { PreprocessingSpec } from './preprocess';
+import { encodeWeights } from './weights';
 
 type Layer = tf.layers.Layer;
 type SymbolicTensor = tf.SymbolicTensor;
@@ -49,7 +51,6 @@ export interface ExportedModelJson {
 export const EXPORT_WEIGHTS_FILE = 'weights.bin';
 
 const PREFIX = 'cnn_module';
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 
 /**
  * Builds the module as a standalone TF.js layers model and serializes it.
@@ -119,22 +120,6 @@ class Names {
     this.used.add(name);
     return name;
   }
-}
-
-/** The plan's layer as a new layer with the same config (minus training-only parts). */
-function cloneLayer(layer: Layer): Layer {
-  const className = layer.getClassName();
-  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
-  if (!entry) throw new EngineError('UNSUPPORTED_LAYER', `layer ${layer.name} (${className}) cannot be exported`);
-  const config = { ...(layer.getConfig() as Record<string, unknown>) };
-  // Shape hints belong to an input layer of the original (Sequential) model, not to this call.
-  for (const key of ['batchInputShape', 'inputShape', 'batchSize', 'inputDType']) delete config[key];
-  // Constraints and regularizers only act in training; dropping them keeps setWeights a plain copy.
-  for (const key of Object.keys(config)) {
-    if (key.endsWith('Constraint') || key.endsWith('Regularizer')) config[key] = null;
-  }
-  const [ctor, fromConfig] = entry;
-  return fromConfig(ctor, config as tf.serialization.ConfigDict) as unknown as Layer;
 }
 
 /**
@@ -263,42 +248,4 @@ function perChannel(values: readonly number[] | undefined, channels: number, fal
     throw new EngineError('SHAPE_MISMATCH', `preprocessing has ${values.length} values for ${channels} channels`);
   }
   return Array.from({ length: channels }, (_, c) => (values.length === 1 ? values[0] : values[c]));
-}
-
-/**
- * The model's weights as one little-endian buffer in `model.weights` order, named by their
- * original names (what tf.loadLayersModel matches on). The 0/1 mask kernels are stored as uint8
- * with quantization {scale 1, min 0}, which TF.js dequantizes exactly (q * 1 + 0).
- */
-function encodeWeights(model: tf.LayersModel, maskLayers: ReadonlySet<string>): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer } {
-  const variables = model.weights;
-  const values = model.getWeights();
-  const parts: Uint8Array[] = [];
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  variables.forEach((v, i) => {
-    const t = values[i];
-    if (!DTYPE_BYTES[t.dtype]) throw new EngineError('INVALID_MODEL', `weight ${v.originalName} has dtype ${t.dtype}, which cannot be exported`);
-    const name = v.originalName;
-    const spec: tf.io.WeightsManifestEntry = { name, shape: [...t.shape], dtype: t.dtype as 'float32' | 'int32' | 'bool' };
-    const raw = t.dataSync();
-    const layerName = name.slice(0, name.lastIndexOf('/'));
-    if (t.dtype === 'float32' && maskLayers.has(layerName) && raw.every((x) => Number.isInteger(x) && x >= 0 && x <= 255)) {
-      parts.push(Uint8Array.from(raw as ArrayLike<number>));
-      specs.push({ ...spec, quantization: { dtype: 'uint8', scale: 1, min: 0 } });
-      return;
-    }
-    // A byte view copies the data whatever realm its typed array comes from.
-    const view = ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : Uint8Array.from(raw as ArrayLike<number>);
-    if (t.dtype === 'bool' && view.byteLength !== t.size) throw new EngineError('INVALID_MODEL', `weight ${name} has an unexpected bool layout`);
-    parts.push(view);
-    specs.push(spec);
-  });
-  const total = parts.reduce((sum, p) => sum + p.byteLength, 0);
-  const buf = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    buf.set(p, at);
-    at += p.byteLength;
-  }
-  return { specs, data: buf.buffer };
 }

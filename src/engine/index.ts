@@ -7,7 +7,7 @@ export { evaluate, predictScores, type LabelledBatch, type EvaluateOptions, type
 export const ENGINE_VERSION = '0.1.0';
 export { ModelPlan, type ObservationPoint, type HeadWeights } from './graph';
 export { decompose, DEFAULT_DECOMPOSE_OPTIONS, DECOMPOSE_BATCH_SIZE, type DecomposeOptions, type Decomposition, type DecomposedModule } from './decompose';
-export { ModuleRunner, type ModuleSpec, type MaskPoint } from './modules';
+export { ModuleRunner, RunnerSet, type MarginSource, type ModuleSpec, type MaskPoint } from './modules';
 export { moduleHead, marginWeights, type ModuleHead } from './head';
 export { topK, rankByMargin, probabilityFromMargin } from './metrics';
 export type { SampleSource } from './activity';
@@ -17,3 +17,9 @@ export { CompositionScorer, compositionMargins, modelScores, type ModuleGroup, t
 export { exportModule, EXPORT_WEIGHTS_FILE, type ExportableModule, type ExportedModule, type ExportedModelJson } from './export';
 export { fitImage } from './resize';
 export { batchCounts, toTensor } from './activity';
+export { compactModules, calibrationIndices, type CompactDecompositionOptions } from './compact/decomposition';
+export type { CompactModule, CompactLayer, CompactOptions } from './compact/compact';
+export { COMPACT_CRITERIA, type CompactCriterion } from './compact/criteria';
+export { COMPACT_ALLOCATIONS, type CompactAllocation } from './compact/allocation';
+export { DEFAULT_COMPACT_OPTIONS } from './defaults';
+export { modelArtifacts } from './weights';

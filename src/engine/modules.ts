@@ -54,6 +54,29 @@ export interface PassStats {
 /** Naive inputs after which the shared run is measured again. */
 const PROBE_AFTER = 1024;
 
+/** What gives module margins [n x M] for a preprocessed batch: a runner, or several side by side. */
+export interface MarginSource {
+  margins(x: tf.Tensor): tf.Tensor2D;
+}
+
+/** Runners side by side on the same input (compact modules each run their own network): margins concatenated in order. */
+export class RunnerSet implements MarginSource {
+  constructor(readonly runners: readonly ModuleRunner[]) {}
+
+  margins(x: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() =>
+      tf.concat(
+        this.runners.map((r) => r.margins(x)),
+        1,
+      ),
+    );
+  }
+
+  dispose(): void {
+    for (const r of this.runners) r.dispose();
+  }
+}
+
 export interface ModuleSpec {
   /** Per observation point, per unit: 1 kept, 0 masked. */
   readonly masks: readonly Uint8Array[];
