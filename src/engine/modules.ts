@@ -64,12 +64,11 @@ export class RunnerSet implements MarginSource {
   constructor(readonly runners: readonly ModuleRunner[]) {}
 
   margins(x: tf.Tensor): tf.Tensor2D {
-    return tf.tidy(() =>
-      tf.concat(
-        this.runners.map((r) => r.margins(x)),
-        1,
-      ),
-    );
+    // Not in a tidy: a runner builds its mask tensors on first use and keeps them.
+    const parts = this.runners.map((r) => r.margins(x));
+    const out = tf.concat(parts, 1);
+    tf.dispose(parts);
+    return out;
   }
 
   dispose(): void {

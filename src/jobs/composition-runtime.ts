@@ -1,18 +1,19 @@
 /**
- * A composition ready to run: one ModuleGroup per source model. A composition's members change
+ * A composition ready to run: one ModuleGroup per source model for its mask modules, and one per
+ * compact module (its own small network). A composition's members change
  * only once, when continuous learning points them at new module versions, so a worker keeps the
  * last few runtimes it loaded, keyed by composition and members (bounded; evicted runners free
  * their tensors once no job uses them). A runtime holds its models for as long as it lives.
  */
-import { ModelPlan, ModuleRunner, type MaskPoint, type ModuleGroup } from '../engine';
+import { ModelPlan, ModuleRunner, type MaskPoint, type ModuleGroup, type PreprocessingSpec } from '../engine';
+import { cachedModel } from './model-cache';
 import type { BlobStore } from '../store/blobs';
 import type { PrismaClient } from '../store/db';
 import { compositionMemberIds, compositionSources } from '../store/compositions';
 import type { ModuleSource } from '../store/modules';
 import { PinnedCache, PinScope } from './pinned-cache';
 import { labelled, type LabelledModule } from './label-matching';
-import { cachedModel } from './model-cache';
-import { loadModuleSpec } from './module-loader';
+import { loadModule } from './module-loader';
 
 export interface CompositionRuntime {
   readonly labels: string[];
@@ -21,8 +22,11 @@ export interface CompositionRuntime {
   readonly groups: ModuleGroup[];
   /** Input shape [H, W, C] shared by every module. */
   readonly inputShape: number[];
-  /** Model class index of each label when one model serves all (for the baseline). */
-  readonly singleModelClasses?: number[];
+  /**
+   * When one model serves every label: that model, and the class index of each label (the
+   * baseline is the model restricted to those classes).
+   */
+  readonly baseline?: { readonly plan: ModelPlan; readonly preprocessing: PreprocessingSpec; readonly classes: number[] };
   /** Frees the runners and lets go of the models. */
   dispose(): void;
 }
@@ -32,26 +36,41 @@ const runtimes = new PinnedCache<CompositionRuntime>(MAX_CACHED, (rt) => rt.disp
 
 async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): Promise<CompositionRuntime> {
   const { composition, sources } = await compositionSources(db, compositionId);
-  const byModel = new Map<string, { positions: number[]; sources: ModuleSource[] }>();
+  // Mask modules of one model share a run of that model; a compact module runs its own network.
+  const byRun = new Map<string, { positions: number[]; sources: ModuleSource[] }>();
   sources.forEach((src, position) => {
-    const g = byModel.get(src.model.id) ?? { positions: [], sources: [] };
+    const key = src.module.networkBlob ? `compact:${src.module.id}` : `model:${src.model.id}`;
+    const g = byRun.get(key) ?? { positions: [], sources: [] };
     g.positions.push(position);
     g.sources.push(src);
-    byModel.set(src.model.id, g);
+    byRun.set(key, g);
   });
+  const byRunKeys = [...byRun.keys()];
   const groups: ModuleGroup[] = [];
+  let baseline: CompositionRuntime['baseline'];
   const models = new PinScope();
   const dispose = () => {
     groups.forEach((g) => g.runner.dispose());
     models.release();
   };
   try {
-    for (const g of byModel.values()) {
+    for (const g of byRun.values()) {
       const first = g.sources[0];
-      const plan = new ModelPlan(await cachedModel(blobs, first.model.canonicalBlob!, models));
-      const specs = await Promise.all(g.sources.map((s) => loadModuleSpec(blobs, s.module, s.observationPoints)));
-      const maskPoint = (first.options.maskPoint ?? 'post-activation') as MaskPoint;
-      groups.push({ plan, runner: new ModuleRunner(plan, specs, maskPoint), preprocessing: first.model.preprocessing, positions: g.positions });
+      const loaded = await Promise.all(g.sources.map((s) => loadModule(blobs, s, models)));
+      const plan = loaded[0].plan;
+      const maskPoint = (first.module.networkBlob ? 'post-activation' : (first.options.maskPoint ?? 'post-activation')) as MaskPoint;
+      const runner = new ModuleRunner(
+        plan,
+        loaded.map((l) => l.spec),
+        maskPoint,
+      );
+      groups.push({ plan, runner, preprocessing: first.model.preprocessing, positions: g.positions });
+    }
+    if (new Set(sources.map((s) => s.model.id)).size === 1) {
+      const model = sources[0].model;
+      const own = groups.find((_, i) => !byRunKeys[i].startsWith('compact:'));
+      const plan = own?.plan ?? new ModelPlan(await cachedModel(blobs, model.canonicalBlob as string, models));
+      baseline = { plan, preprocessing: model.preprocessing, classes: sources.map((s) => s.module.classIndex) };
     }
   } catch (err) {
     dispose();
@@ -62,7 +81,7 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
     members: sources.map((s, i) => labelled(composition.labels[i], s)),
     groups,
     inputShape: sources[0].model.inputShape as number[],
-    ...(groups.length === 1 ? { singleModelClasses: sources.map((s) => s.module.classIndex) } : {}),
+    ...(baseline ? { baseline } : {}),
     dispose,
   };
 }

@@ -27,8 +27,8 @@ export async function scoreComposition(
   const rt = await compositionRuntime(ctx.db, ctx.blobs, compositionId, ctx.pins);
   const k = rt.labels.length;
   const toLabel = matchDatasetClasses(ds, rt.members, labelMapping);
-  const single = rt.singleModelClasses ? rt.groups[0] : undefined;
-  const scorer = new CompositionScorer(k, rt.singleModelClasses);
+  const single = rt.baseline;
+  const scorer = new CompositionScorer(k, single?.classes);
   const imageShape = ds.shape.slice(1);
   const per = imageShape.reduce((a, b) => a * b, 1);
   let read = 0;

@@ -6,14 +6,13 @@
  * A module that changes becomes a new module version (parentModuleId = the original, which is
  * left as it was) and the composition points to it.
  */
-import { ModelPlan, batchCounts, toTensor } from '../engine';
+import { batchCounts, toTensor } from '../engine';
 import { compositionSources, pointMemberAt } from '../store/compositions';
 import { findDatasetById } from '../store/datasets';
 import type { NewModule } from '../store/modules';
 import { packMasks } from '../store/module-blobs';
 import { blobSource, readLabels } from './dataset-batches';
-import { cachedModel } from './model-cache';
-import { loadModuleSpec } from './module-loader';
+import { loadModule } from './module-loader';
 import type { JobContext } from './context';
 
 const BATCH = 128;
@@ -46,8 +45,8 @@ export async function applyContinuousLearning(
     const mod = src.module;
     const opts = src.options as { samplesPerClass?: number; tanglingRatio?: number };
     const perClass = Math.max(1, Math.floor(((opts.samplesPerClass ?? 1000) * (opts.tanglingRatio ?? 1)) / Math.max(1, labels.length - 1)));
-    const plan = new ModelPlan(await cachedModel(ctx.blobs, src.model.canonicalBlob!, ctx.pins));
-    const spec = await loadModuleSpec(ctx.blobs, mod, src.observationPoints);
+    // A compact module widens the masks of its own network, the same way.
+    const { plan, spec, points } = await loadModule(ctx.blobs, src, ctx.pins);
     const masks = spec.masks.map((m) => m.slice());
     for (const [other, label] of labels.entries()) {
       if (other === position) continue;
@@ -73,7 +72,9 @@ export async function applyContinuousLearning(
     const kept = masks.map((m) => m.reduce((a, v) => a + v, 0));
     if (kept.reduce((a, b) => a + b, 0) === before) continue;
     const blob = await ctx.blobs.putBuffer(packMasks(masks));
-    const points = src.observationPoints;
+    // Kept units are reported against the model's points (a compact network's are fewer).
+    const keptAt = new Map(points.map((p, i) => [p.layer, kept[i]]));
+    const modelPoints = src.observationPoints;
     versions.push({
       position,
       version: {
@@ -82,10 +83,11 @@ export async function applyContinuousLearning(
         decompositionId: mod.decompositionId,
         classIndex: mod.classIndex,
         className: mod.className,
-        keptFraction: kept.reduce((a, b) => a + b, 0) / points.reduce((s, p) => s + p.units, 0),
-        perLayer: points.map((p, i) => ({ layer: p.layer, units: p.units, kept: kept[i] })),
+        keptFraction: kept.reduce((a, b) => a + b, 0) / modelPoints.reduce((s, p) => s + p.units, 0),
+        perLayer: modelPoints.map((p) => ({ layer: p.layer, units: p.units, kept: keptAt.get(p.layer) ?? 0 })),
         masksBlob: blob.key,
         headBlob: mod.headBlob,
+        ...(mod.networkBlob && mod.compact ? { networkBlob: mod.networkBlob, compact: mod.compact } : {}),
         parentModuleId: mod.id,
       },
     });

@@ -22,7 +22,7 @@ export interface JobDataMap {
 export type JobType = keyof JobDataMap;
 
 /** Options a decompose job runs with when the request leaves them out (recorded with the job). */
-export { DEFAULT_DECOMPOSE_OPTIONS } from '../engine/defaults';
+export { DEFAULT_COMPACT_OPTIONS, DEFAULT_DECOMPOSE_OPTIONS } from '../engine/defaults';
 export const JOB_TYPES: readonly JobType[] = ['inspect-model', 'evaluate', 'decompose', 'compose', 'export-module', 'predict'];
 
 export function queueName(type: JobType): string {

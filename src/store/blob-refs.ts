@@ -6,7 +6,7 @@ export async function isBlobReferenced(db: Db, key: string): Promise<boolean> {
   const [models, datasets, modules] = await Promise.all([
     db.model.count({ where: { OR: [{ sourceBlob: key }, { canonicalBlob: key }] } }),
     db.dataset.count({ where: { OR: [{ imagesBlob: key }, { labelsBlob: key }] } }),
-    db.module.count({ where: { OR: [{ masksBlob: key }, { headBlob: key }, { exportBlob: key }] } }),
+    db.module.count({ where: { OR: [{ masksBlob: key }, { headBlob: key }, { exportBlob: key }, { networkBlob: key }] } }),
   ]);
   return models + datasets + modules > 0;
 }

@@ -2,7 +2,7 @@
 import type { Db, Prisma } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
-import { createModule, moduleBlobs, type NewModule, type ObservationPoint } from './modules';
+import { costFractions, createModule, moduleBlobs, type CompactFigures, type NewModule, type ObservationPoint } from './modules';
 import { UNFINISHED_STATES, type JobRow } from './jobs';
 import { toDataset, type Dataset } from './datasets';
 
@@ -11,6 +11,9 @@ export interface ModuleSummary {
   readonly classIndex: number;
   readonly className: string;
   readonly keptFraction: number;
+  /** The module's FLOPs and parameters against the model's (1 for mask modules). */
+  readonly flopsFraction: number;
+  readonly paramsFraction: number;
 }
 
 export interface Decomposition {
@@ -55,12 +58,17 @@ export async function createDecomposition(db: Db, d: NewDecomposition): Promise<
   await db.decomposition.create({ data: { ...d, classes: d.classes ?? undefined, options: d.options as Prisma.InputJsonValue } });
 }
 
-const MODULE_SUMMARY = { orderBy: { classIndex: 'asc' as const }, select: { id: true, classIndex: true, className: true, keptFraction: true } };
+const MODULE_SUMMARY = { orderBy: { classIndex: 'asc' as const }, select: { id: true, classIndex: true, className: true, keptFraction: true, compact: true } };
+
+function toSummary(row: { id: string; classIndex: number; className: string; keptFraction: number; compact: unknown }): ModuleSummary {
+  const { compact, ...rest } = row;
+  return { ...rest, ...costFractions(compact as CompactFigures | null) };
+}
 
 export async function findDecomposition(db: Db, id: string, ownerId: string | null): Promise<Decomposition & { modules: ModuleSummary[] }> {
   const row = await db.decomposition.findFirst({ where: { id, ownerId }, include: { modules: { ...MODULE_SUMMARY, where: { parentModuleId: null } } } });
   if (!row) throw new NotFoundError('decomposition', id);
-  return { ...toDecomposition(row), modules: row.modules };
+  return { ...toDecomposition(row), modules: row.modules.map(toSummary) };
 }
 
 /** For the worker: the decomposition with its datasets. */
@@ -85,7 +93,7 @@ export async function listDecompositions(
   return readPage(
     page,
     (take) => db.decomposition.findMany({ where, include: { modules: { ...MODULE_SUMMARY, where: { parentModuleId: null } } }, orderBy: PAGE_ORDER, take }),
-    (row) => ({ ...toDecomposition(row), modules: row.modules }),
+    (row) => ({ ...toDecomposition(row), modules: row.modules.map(toSummary) }),
   );
 }
 

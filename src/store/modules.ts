@@ -13,6 +13,27 @@ export interface LayerKept {
   readonly kept: number;
 }
 
+/** A compact module's cost against its model (multiply-accumulates as FLOPs, as the literature counts). */
+export interface CompactFigures {
+  readonly flopsFraction: number;
+  readonly paramsFraction: number;
+  readonly flops: number;
+  readonly modelFlops: number;
+  readonly params: number;
+  readonly modelParams: number;
+  /** Size of the stored network blob, and of the model in the same format. */
+  readonly networkBytes: number;
+  readonly modelBytes: number;
+  readonly criterion: string;
+  /** Output channels kept per Conv2D/Dense layer. */
+  readonly layers: { readonly layer: string; readonly channels: number; readonly kept: number }[];
+}
+
+/** FLOPs and parameters of a module against its model's: a mask module runs the whole model (1). */
+export function costFractions(compact: CompactFigures | null): { flopsFraction: number; paramsFraction: number } {
+  return { flopsFraction: compact?.flopsFraction ?? 1, paramsFraction: compact?.paramsFraction ?? 1 };
+}
+
 export interface Module {
   readonly id: string;
   readonly ownerId: string | null;
@@ -26,6 +47,9 @@ export interface Module {
   readonly headBlob: string;
   readonly oneVsRest: { accuracy: number } | null;
   readonly exportBlob: string | null;
+  /** Compact modules: their own network (masks and head are laid out on it). */
+  readonly networkBlob: string | null;
+  readonly compact: CompactFigures | null;
   readonly parentModuleId: string | null;
   readonly createdAt: Date;
 }
@@ -63,6 +87,8 @@ function toModule(row: ModuleRow): Module {
     headBlob: row.headBlob,
     oneVsRest: (row.oneVsRest as { accuracy: number } | null) ?? null,
     exportBlob: row.exportBlob,
+    networkBlob: row.networkBlob,
+    compact: (row.compact as unknown as CompactFigures | null) ?? null,
     parentModuleId: row.parentModuleId,
     createdAt: row.createdAt,
   };
@@ -124,18 +150,24 @@ export type NewModule = Pick<
 > & {
   readonly oneVsRest?: { accuracy: number };
   readonly parentModuleId?: string;
+  readonly networkBlob?: string;
+  readonly compact?: CompactFigures;
 };
 
+function moduleData(m: NewModule) {
+  return { ...m, perLayer: m.perLayer as unknown as Prisma.InputJsonValue, compact: m.compact as unknown as Prisma.InputJsonValue | undefined };
+}
+
 export async function createModule(db: Db, m: NewModule): Promise<void> {
-  await db.module.create({ data: { ...m, perLayer: m.perLayer as unknown as Prisma.InputJsonValue } });
+  await db.module.create({ data: moduleData(m) });
 }
 
 /** A module version (continuous learning); a retry that made it already keeps the first. */
 export async function ensureModule(db: Db, m: NewModule): Promise<void> {
-  await db.module.upsert({ where: { id: m.id }, create: { ...m, perLayer: m.perLayer as unknown as Prisma.InputJsonValue }, update: {} });
+  await db.module.upsert({ where: { id: m.id }, create: moduleData(m), update: {} });
 }
 
 /** Blob keys of modules, to release after their rows are gone. */
-export function moduleBlobs(m: Pick<Module, 'masksBlob' | 'headBlob' | 'exportBlob'>): string[] {
-  return [m.masksBlob, m.headBlob, ...(m.exportBlob ? [m.exportBlob] : [])];
+export function moduleBlobs(m: Pick<Module, 'masksBlob' | 'headBlob' | 'exportBlob' | 'networkBlob'>): string[] {
+  return [m.masksBlob, m.headBlob, ...(m.exportBlob ? [m.exportBlob] : []), ...(m.networkBlob ? [m.networkBlob] : [])];
 }

@@ -1,7 +1,45 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FilterId, ListOf, PageQuery } from './common';
 // The defaults' one definition is the engine's; the api reaches it through the queue contract.
-import { DEFAULT_DECOMPOSE_OPTIONS as D } from '../../jobs/queues';
+import { DEFAULT_COMPACT_OPTIONS as C, DEFAULT_DECOMPOSE_OPTIONS as D } from '../../jobs/queues';
+
+export const CompactOptions = Type.Object(
+  {
+    flops: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      description: "each module's budget: its multiply-accumulates as a fraction of the model's (1 keeps every channel)",
+    }),
+    criterion: Type.Optional(
+      Type.Union([Type.Literal('activation-rate'), Type.Literal('energy'), Type.Literal('taylor')], {
+        default: C.criterion,
+        description: 'how channels are ranked: activation rate, energy (mean squared activation x outgoing weight norm), or |margin gradient x activation|',
+      }),
+    ),
+    allocation: Type.Optional(
+      Type.Union([Type.Literal('uniform'), Type.Literal('global')], {
+        default: C.allocation,
+        description: 'uniform: every layer keeps the same fraction; global: layers give channels by score per FLOP saved',
+      }),
+    ),
+    refit: Type.Optional(Type.Boolean({ default: C.refit, description: 're-fit the remaining layers by ridge regression (false: cut only)' })),
+    ridge: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 10, default: C.ridge, description: 'ridge strength, relative to the mean diagonal of the normal equations' }),
+    ),
+    calibration: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10_000,
+        default: C.calibration,
+        description: 'concern inputs per module for scoring and re-fitting (as many tangling inputs from the other classes)',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'make compact modules: channels cut physically to the budget and the rest re-fitted in closed form (no training)',
+  },
+);
 
 export const DecompositionOptions = Type.Object(
   {
@@ -17,6 +55,7 @@ export const DecompositionOptions = Type.Object(
     delta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, default: D.delta, description: 'MC-BLN weight threshold' })),
     confidentOnly: Type.Optional(Type.Boolean({ default: D.confidentOnly, description: 'use only samples the model classifies correctly' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: D.seed })),
+    compact: Type.Optional(CompactOptions),
   },
   { additionalProperties: false },
 );
@@ -39,6 +78,14 @@ export const ModuleSummary = Type.Object({
   classIndex: Type.Integer(),
   className: Type.String(),
   keptFraction: Type.Number(),
+  flopsFraction: Type.Number({ description: "the module's FLOPs as a fraction of the model's (1 for mask modules)" }),
+  paramsFraction: Type.Number({ description: "the module's parameters as a fraction of the model's (1 for mask modules)" }),
+});
+
+const Cost = Type.Object({
+  params: Type.Integer(),
+  flops: Type.Number({ description: 'multiply-accumulates per input' }),
+  sizeBytes: Type.Integer({ description: 'stored network (canonical format)' }),
 });
 
 const TopK = Type.Object({ top1: Type.Number(), top5: Type.Number() }, { additionalProperties: true });
@@ -85,6 +132,21 @@ export const ModuleView = Type.Object(
     keptFraction: Type.Number(),
     perLayer: Type.Array(Type.Object({ layer: Type.String(), units: Type.Integer(), kept: Type.Integer() })),
     oneVsRest: Type.Optional(Type.Object({ accuracy: Type.Number() })),
+    flopsFraction: Type.Number({ description: "the module's FLOPs as a fraction of the model's (1 for mask modules)" }),
+    paramsFraction: Type.Number({ description: "the module's parameters as a fraction of the model's (1 for mask modules)" }),
+    compact: Type.Optional(
+      Type.Object(
+        {
+          module: Cost,
+          model: Cost,
+          criterion: Type.String(),
+          layers: Type.Array(Type.Object({ layer: Type.String(), channels: Type.Integer(), kept: Type.Integer() }), {
+            description: 'output channels kept per Conv2D/Dense layer',
+          }),
+        },
+        { description: 'compact modules: their own network beside the model (the mask module) they were cut from' },
+      ),
+    ),
     parentModuleId: Type.Optional(Type.String({ description: 'for versions made by continuous learning: the module it extends' })),
     createdAt: Type.String({ format: 'date-time' }),
   },

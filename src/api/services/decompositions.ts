@@ -114,6 +114,15 @@ export async function deleteDecomposition(deps: AppDeps, id: string, ownerId: st
   await releaseBlobs(deps.db, deps.blobs, blobs);
 }
 
+function compactView(c: modulesRepo.CompactFigures): NonNullable<ModuleViewT['compact']> {
+  return {
+    module: { params: c.params, flops: c.flops, sizeBytes: c.networkBytes },
+    model: { params: c.modelParams, flops: c.modelFlops, sizeBytes: c.modelBytes },
+    criterion: c.criterion,
+    layers: c.layers,
+  };
+}
+
 function moduleView(m: modulesRepo.Module): ModuleViewT {
   return {
     id: m.id,
@@ -124,6 +133,8 @@ function moduleView(m: modulesRepo.Module): ModuleViewT {
     keptFraction: m.keptFraction,
     perLayer: m.perLayer,
     ...(m.oneVsRest ? { oneVsRest: m.oneVsRest } : {}),
+    ...modulesRepo.costFractions(m.compact),
+    ...(m.compact ? { compact: compactView(m.compact) } : {}),
     ...(m.parentModuleId ? { parentModuleId: m.parentModuleId } : {}),
     createdAt: m.createdAt.toISOString(),
   };

@@ -4,14 +4,28 @@
  * (content-addressed, so a retry rewrites the same keys) and all module rows commit in one
  * transaction. With an evaluation dataset, the metrics follow.
  */
-import { ENGINE_VERSION, ModelPlan, ModuleRunner, decompose, evaluateModules, maskJaccard, type DecomposeOptions } from '../../engine';
+import type * as tf from '@tensorflow/tfjs';
+import {
+  ENGINE_VERSION,
+  ModelPlan,
+  ModuleRunner,
+  decompose,
+  evaluateModules,
+  maskJaccard,
+  type DecomposedModule,
+  type DecomposeOptions,
+  type MarginSource,
+} from '../../engine';
+import type { Dataset } from '../../store/datasets';
+import { UnprocessableError } from '../../errors';
 import { decompositionForRun, recordDecompositionResults } from '../../store/decompositions';
 import { findModelById } from '../../store/models';
-import type { LayerKept, NewModule } from '../../store/modules';
+import type { CompactFigures, LayerKept, NewModule } from '../../store/modules';
 import { packHead, packMasks } from '../../store/module-blobs';
 import { cachedModel } from '../model-cache';
 import { blobSource, datasetBatches, readLabels } from '../dataset-batches';
 import { energyOf } from '../energy';
+import { compactDecomposition, type CompactRequest, type Compaction } from '../compaction';
 import type { JobContext, Processor } from '../context';
 
 export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
@@ -21,60 +35,69 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   const classNames = model.classNames ?? [];
   const tfModel = await cachedModel(ctx.blobs, model.canonicalBlob!, ctx.pins);
   const options = { ...dec.options, preprocessing: model.preprocessing } as unknown as DecomposeOptions;
+  const compactRequest = (dec.options as { compact?: CompactRequest }).compact;
+  // With compaction, observing ends at 40 % and compacting takes 40-65 %.
+  const observed = compactRequest ? 38 : 58;
   const classes = dec.classes ?? undefined;
 
   await ctx.progress(1, 'sampling');
   const train = dec.dataset;
   const labels = await readLabels(ctx.blobs, train);
-  const result = await decompose(tfModel, blobSource(ctx.blobs, train), labels, { ...options, classes }, async (stage, fraction) => {
-    if (stage === 'observing') await ctx.progress(2 + 58 * fraction, 'observing');
-    else await ctx.progress(stage === 'masking' ? 60 : 1, stage);
+  const source = blobSource(ctx.blobs, train);
+  const result = await decompose(tfModel, source, labels, { ...options, classes }, async (stage, fraction) => {
+    if (stage === 'observing') await ctx.progress(2 + observed * fraction, 'observing');
+    else await ctx.progress(stage === 'masking' ? 2 + observed : 1, stage);
   });
   const points = result.observationPoints.map((p) => ({ layer: p.layer, shape: [...p.shape], units: p.units }));
   const totalUnits = points.reduce((s, p) => s + p.units, 0);
 
-  const stored = [];
-  for (const m of result.modules) {
-    const kept = m.kept.reduce((a, b) => a + b, 0);
-    stored.push({
+  let compaction: Compaction | undefined;
+  if (compactRequest) {
+    if (options.maskPoint !== 'post-activation') throw new UnprocessableError('compact modules need post-activation masks (options.maskPoint)');
+    compaction = await compactDecomposition(
+      tfModel,
+      source,
+      labels,
+      result.modules,
+      compactRequest,
+      { seed: options.seed, preprocessing: options.preprocessing, points },
+      (done) => ctx.progress(40 + (25 * done) / result.modules.length, 'compacting'),
+    );
+  }
+
+  const stored: StoredModule[] = result.modules.map((m, i) => {
+    const c = compaction?.modules[i];
+    if (c)
+      return {
+        module: m,
+        masks: packMasks(c.masks),
+        head: packHead(c.head.kernel, c.head.bias),
+        keptFraction: c.keptFraction,
+        perLayer: c.perLayer,
+        network: c.network,
+        compact: c.figures,
+      };
+    return {
       module: m,
       masks: packMasks(m.masks),
       head: packHead(m.head.kernel, m.head.bias),
-      keptFraction: kept / totalUnits,
-      perLayer: points.map((p, i) => ({ layer: p.layer, units: p.units, kept: m.kept[i] })),
-    });
-  }
+      keptFraction: m.kept.reduce((a, b) => a + b, 0) / totalUnits,
+      perLayer: points.map((p, j) => ({ layer: p.layer, units: p.units, kept: m.kept[j] })),
+    };
+  });
   await ctx.progress(65, 'masking');
 
   let metrics: Record<string, unknown> | undefined;
-  if (dec.evalDataset) {
-    const plan = new ModelPlan(tfModel);
-    const runner = new ModuleRunner(plan, result.modules, options.maskPoint);
-    try {
-      const ds = dec.evalDataset;
-      const evaluation = await evaluateModules(plan, runner, datasetBatches(ctx.blobs, ds, 256), {
-        imageShape: ds.shape.slice(1),
-        preprocessing: options.preprocessing,
-        moduleClasses: result.modules.map((m) => m.classIndex),
-        onProgress: (done) => ctx.progress(65 + (33 * done) / ds.count, 'evaluating'),
-      });
-      metrics = {
-        count: evaluation.count,
-        model: evaluation.model,
-        composed: evaluation.composed,
-        agreement: evaluation.agreement,
-        oneVsRest: evaluation.oneVsRest,
-        jaccard: maskJaccard(result.modules.map((m) => m.masks)),
-      };
-      stored.forEach((s, i) => ((s as { oneVsRest?: number }).oneVsRest = evaluation.oneVsRest[i]));
-    } finally {
-      runner.dispose();
-    }
+  try {
+    metrics = dec.evalDataset ? await evaluate(ctx, tfModel, result.modules, compaction?.runner, options, dec.evalDataset, stored) : undefined;
+  } finally {
+    compaction?.runner.dispose();
   }
   metrics = {
     ...(metrics ?? { jaccard: maskJaccard(result.modules.map((m) => m.masks)) }),
     keptFraction: stored.reduce((s, m) => s + m.keptFraction, 0) / Math.max(1, stored.length),
     inputsRun: result.inputsRun,
+    ...(compaction ? { compact: compaction.summary } : {}),
     energy: energyOf((Date.now() - started) / 1000, ctx.config.energy),
   };
 
@@ -82,20 +105,67 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   return { decompositionId: dec.id, modules: stored.length, ...(metrics.composed ? { composedTop1: (metrics.composed as { top1: number }).top1 } : {}) };
 };
 
+interface StoredModule {
+  readonly module: { classIndex: number };
+  readonly masks: Uint8Array;
+  readonly head: Uint8Array;
+  readonly keptFraction: number;
+  readonly perLayer: LayerKept[];
+  readonly network?: Buffer;
+  readonly compact?: CompactFigures;
+  oneVsRest?: number;
+}
+
+/** Metrics on the evaluation dataset: the model beside the composition of the modules made (the compact ones when compacted). */
+async function evaluate(
+  ctx: JobContext<'decompose'>,
+  tfModel: tf.LayersModel,
+  modules: readonly DecomposedModule[],
+  compactRunner: MarginSource | undefined,
+  options: DecomposeOptions,
+  ds: Dataset,
+  stored: StoredModule[],
+): Promise<Record<string, unknown>> {
+  const plan = new ModelPlan(tfModel);
+  const maskRunner = compactRunner ? undefined : new ModuleRunner(plan, modules, options.maskPoint);
+  try {
+    const evaluation = await evaluateModules(plan, compactRunner ?? (maskRunner as ModuleRunner), datasetBatches(ctx.blobs, ds, 256), {
+      imageShape: ds.shape.slice(1),
+      preprocessing: options.preprocessing,
+      moduleClasses: modules.map((m) => m.classIndex),
+      onProgress: (done) => ctx.progress(65 + (33 * done) / ds.count, 'evaluating'),
+    });
+    stored.forEach((s, i) => (s.oneVsRest = evaluation.oneVsRest[i]));
+    return {
+      count: evaluation.count,
+      model: evaluation.model,
+      composed: evaluation.composed,
+      agreement: evaluation.agreement,
+      oneVsRest: evaluation.oneVsRest,
+      jaccard: maskJaccard(modules.map((m) => m.masks)),
+    };
+  } finally {
+    maskRunner?.dispose();
+  }
+}
+
 async function save(
   ctx: JobContext<'decompose'>,
   decompositionId: string,
   ownerId: string | null,
   classNames: string[],
-  stored: { module: { classIndex: number }; masks: Uint8Array; head: Uint8Array; keptFraction: number; perLayer: LayerKept[]; oneVsRest?: number }[],
+  stored: StoredModule[],
   points: { layer: string; shape: number[]; units: number }[],
   metrics: Record<string, unknown>,
 ): Promise<void> {
   // Written just before the rows that refer to them commit: blobs are shared by content, and a
   // delete elsewhere releases a blob that no row refers to yet (an identical earlier
   // decomposition being deleted while this one evaluated would otherwise take them).
-  const keys: { masksBlob: string; headBlob: string }[] = [];
-  for (const s of stored) keys.push({ masksBlob: (await ctx.blobs.putBuffer(s.masks)).key, headBlob: (await ctx.blobs.putBuffer(s.head)).key });
+  const keys: { masksBlob: string; headBlob: string; networkBlob?: string }[] = [];
+  for (const s of stored) {
+    const network = s.network ? { networkBlob: (await ctx.blobs.putBuffer(s.network)).key } : {};
+    keys.push({ masksBlob: (await ctx.blobs.putBuffer(s.masks)).key, headBlob: (await ctx.blobs.putBuffer(s.head)).key, ...network });
+  }
   const modules: NewModule[] = stored.map((s, i) => ({
     // Keyed by (decomposition, class): a retried job replaces, never duplicates.
     id: `${decompositionId}-${s.module.classIndex}`,
@@ -106,6 +176,7 @@ async function save(
     keptFraction: s.keptFraction,
     perLayer: s.perLayer,
     ...keys[i],
+    ...(s.compact ? { compact: s.compact } : {}),
     ...(s.oneVsRest !== undefined ? { oneVsRest: { accuracy: s.oneVsRest } } : {}),
   }));
   await ctx.record((tx) => recordDecompositionResults(tx, decompositionId, { engineVersion: ENGINE_VERSION, observationPoints: points, metrics, modules }));
