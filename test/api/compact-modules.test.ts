@@ -79,7 +79,7 @@ describe('compact modules', () => {
       return dec;
     };
     const dec = await decompose({ samplesPerClass: 100, seed: 1, compact: { flops: 0.5, calibration: 48 } });
-    expect(dec.options.compact).toMatchObject({ flops: 0.5, criterion: 'energy', allocation: 'global', refit: true, calibration: 48 });
+    expect(dec.options.compact).toMatchObject({ flops: 0.5, criterion: 'energy', allocation: 'uniform', refit: true, calibration: 48 });
     // The decomposition's metrics are the compact modules' own.
     expect(dec.metrics.compact.flopsFraction).toBeLessThanOrEqual(0.5);
     compact = await Promise.all(dec.modules.map(async (m: { id: string }) => (await request(t.app.server).get(`/modules/${m.id}`).expect(200)).body));
