@@ -30,55 +30,59 @@ export function convGeometry(step: PlanStep): ConvGeometry {
   };
 }
 
+/** Output size of a Conv2D and the padding before its input (TensorFlow's 'same': the odd pixel goes bottom/right). */
+export function convOutput(h: number, w: number, g: ConvGeometry): { ho: number; wo: number; pad: [[number, number], [number, number]] } {
+  const ekh = (g.kernel[0] - 1) * g.dilation[0] + 1;
+  const ekw = (g.kernel[1] - 1) * g.dilation[1] + 1;
+  if (g.padding === 'valid')
+    return {
+      ho: Math.floor((h - ekh) / g.strides[0]) + 1,
+      wo: Math.floor((w - ekw) / g.strides[1]) + 1,
+      pad: [
+        [0, 0],
+        [0, 0],
+      ],
+    };
+  const ho = Math.ceil(h / g.strides[0]);
+  const wo = Math.ceil(w / g.strides[1]);
+  const ph = Math.max((ho - 1) * g.strides[0] + ekh - h, 0);
+  const pw = Math.max((wo - 1) * g.strides[1] + ekw - w, 0);
+  return {
+    ho,
+    wo,
+    pad: [
+      [Math.floor(ph / 2), ph - Math.floor(ph / 2)],
+      [Math.floor(pw / 2), pw - Math.floor(pw / 2)],
+    ],
+  };
+}
+
 /**
- * Receptive-field patches of a Conv2D input, [N, Ho, Wo, kh * kw * C] in the kernel's
- * (row, column, channel) order, so patches . reshape(kernel, [-1, out]) equals the convolution.
+ * Receptive-field patches of a Conv2D input at some output positions (flat indices oy * Wo + ox),
+ * [N, P, kh * kw * C] in the kernel's (row, column, channel) order, so that
+ * patches . reshape(kernel, [-1, out]) is the convolution there. Only the sampled positions are
+ * gathered, never the whole im2col matrix.
  */
-export function patches(x: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+export function patches(x: tf.Tensor4D, g: ConvGeometry, positions: Int32Array): tf.Tensor3D {
   return tf.tidy(() => {
-    const [, h, w] = x.shape;
-    const [kh, kw] = g.kernel;
-    const [sh, sw] = g.strides;
-    const [dh, dw] = g.dilation;
-    const ekh = (kh - 1) * dh + 1;
-    const ekw = (kw - 1) * dw + 1;
-    let ho: number;
-    let wo: number;
-    let padded = x;
-    if (g.padding === 'same') {
-      ho = Math.ceil(h / sh);
-      wo = Math.ceil(w / sw);
-      // TensorFlow's 'same': the odd pixel of padding goes bottom/right.
-      const ph = Math.max((ho - 1) * sh + ekh - h, 0);
-      const pw = Math.max((wo - 1) * sw + ekw - w, 0);
-      if (ph || pw)
-        padded = x.pad([
-          [0, 0],
-          [Math.floor(ph / 2), ph - Math.floor(ph / 2)],
-          [Math.floor(pw / 2), pw - Math.floor(pw / 2)],
-          [0, 0],
-        ]);
-    } else {
-      ho = Math.floor((h - ekh) / sh) + 1;
-      wo = Math.floor((w - ekw) / sw) + 1;
-    }
-    if (kh === 1 && kw === 1 && sh === 1 && sw === 1) return padded;
-    const parts: tf.Tensor4D[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const top = i * dh;
-        const left = j * dw;
-        parts.push(
-          tf.stridedSlice(
-            padded,
-            [0, top, left, 0],
-            [padded.shape[0], top + (ho - 1) * sh + 1, left + (wo - 1) * sw + 1, padded.shape[3]],
-            [1, sh, sw, 1],
-          ) as tf.Tensor4D,
-        );
+    const [n, h, w, c] = x.shape;
+    const { wo, pad } = convOutput(h, w, g);
+    const padded = pad[0][0] || pad[0][1] || pad[1][0] || pad[1][1] ? x.pad([[0, 0], pad[0], pad[1], [0, 0]]) : x;
+    const wp = padded.shape[2] as number;
+    const flat = padded.reshape([n, -1, c]);
+    const parts: tf.Tensor3D[] = [];
+    for (let i = 0; i < g.kernel[0]; i++) {
+      for (let j = 0; j < g.kernel[1]; j++) {
+        const idx = new Int32Array(positions.length);
+        positions.forEach((p, k) => {
+          const oy = Math.floor(p / wo);
+          const ox = p - oy * wo;
+          idx[k] = (oy * g.strides[0] + i * g.dilation[0]) * wp + ox * g.strides[1] + j * g.dilation[1];
+        });
+        parts.push(tf.gather(flat, tf.tensor1d(idx, 'int32'), 1) as tf.Tensor3D);
       }
     }
-    return parts.length === 1 ? parts[0] : tf.concat(parts, 3);
+    return parts.length === 1 ? parts[0] : (tf.concat(parts, 2) as tf.Tensor3D);
   });
 }
 
