@@ -26,7 +26,7 @@ export const DECOMPOSE_BATCH_SIZE = 128;
  */
 export const DEFAULT_COMPACT_OPTIONS = {
   criterion: 'energy' as 'activation-rate' | 'energy' | 'taylor',
-  allocation: 'uniform' as 'uniform' | 'global',
+  allocation: 'global' as 'uniform' | 'global',
   refit: true,
   ridge: 1e-3,
   calibration: 256,

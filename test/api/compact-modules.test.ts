@@ -17,10 +17,10 @@ import { toTensor } from '../../src/engine/activity';
 import { loadModule } from '../../src/jobs/module-loader';
 import { PinScope } from '../../src/jobs/pinned-cache';
 import { moduleSource } from '../../src/store/modules';
-import { cifarHead } from '../support/datasets';
-import { CIFAR_DIR, CIFAR_PREPROCESSING, RESNET_DIR, cifarRecords } from '../support/fixtures';
+import { CIFAR_PREPROCESSING, cifarRecords } from '../support/fixtures';
 import { untilFinished } from '../support/finished';
 import { appWithWorkers } from '../support/workers';
+import { uploadCifarResnet } from '../support/cifar-resnet';
 
 interface ModuleBody {
   id: string;
@@ -50,28 +50,12 @@ describe('compact modules', () => {
   const done = (kind: 'decompositions' | 'compositions', id: string) => untilFinished(t.app.server, `/${kind}/${id}`, { timeoutMs: 600_000 });
 
   beforeAll(async () => {
-    const train = await request(t.app.server)
-      .post('/datasets')
-      .attach('file', path.join(CIFAR_DIR, 'data_batch_1.bin'))
-      .attach('file', path.join(CIFAR_DIR, 'batches.meta.txt'))
-      .expect(201);
-    const test = await request(t.app.server)
-      .post('/datasets')
-      .field('format', 'cifar-bin')
-      .attach('file', cifarHead('test_batch.bin', 300), 'test_head.bin')
-      .attach('file', path.join(CIFAR_DIR, 'batches.meta.txt'))
-      .expect(201);
-    const model = await request(t.app.server)
-      .post('/models')
-      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
-      .field('classNames', JSON.stringify(train.body.classNames))
-      .attach('file', path.join(RESNET_DIR, 'model.h5'))
-      .expect(201);
-    testSetId = test.body.id;
+    const { train, test, model } = await uploadCifarResnet(t.app.server, 300);
+    testSetId = test.id;
     decompose = async (options: object) => {
       const r = await request(t.app.server)
         .post('/decompositions')
-        .send({ modelId: model.body.id, datasetId: train.body.id, evalDatasetId: test.body.id, classes: [3, 5], options })
+        .send({ modelId: model.id, datasetId: train.id, evalDatasetId: test.id, classes: [3, 5], options })
         .expect(202);
       const dec = await done('decompositions', r.body.id);
       if (dec.status !== 'completed') console.log(JSON.stringify(dec.error));
@@ -79,7 +63,7 @@ describe('compact modules', () => {
       return dec;
     };
     const dec = await decompose({ samplesPerClass: 100, seed: 1, compact: { flops: 0.5, calibration: 48 } });
-    expect(dec.options.compact).toMatchObject({ flops: 0.5, criterion: 'energy', allocation: 'uniform', refit: true, calibration: 48 });
+    expect(dec.options.compact).toMatchObject({ flops: 0.5, criterion: 'energy', allocation: 'global', refit: true, calibration: 48 });
     // The decomposition's metrics are the compact modules' own.
     expect(dec.metrics.compact.flopsFraction).toBeLessThanOrEqual(0.5);
     compact = await Promise.all(dec.modules.map(async (m: { id: string }) => (await request(t.app.server).get(`/modules/${m.id}`).expect(200)).body));

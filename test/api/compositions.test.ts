@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR, TRAINED_PREPROCESSING, trainedZip } from '../support/fixtures';
-import { cifarHead, idxFiles } from '../support/datasets';
+import { idxFiles } from '../support/datasets';
 import { appWithWorkers } from '../support/workers';
+import { uploadCifarResnet } from '../support/cifar-resnet';
 import { untilFinished } from '../support/finished';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -35,41 +36,25 @@ describe('compositions', () => {
   const done = (kind: 'decompositions' | 'compositions', id: string) => untilFinished(t.app.server, `/${kind}/${id}`, { timeoutMs: 600_000 });
 
   beforeAll(async () => {
-    const train = await request(t.app.server)
-      .post('/datasets')
-      .attach('file', path.join(CIFAR_DIR, 'data_batch_1.bin'))
-      .attach('file', path.join(CIFAR_DIR, 'batches.meta.txt'))
-      .expect(201);
-    const test = await request(t.app.server)
-      .post('/datasets')
-      .field('format', 'cifar-bin')
-      .attach('file', cifarHead('test_batch.bin', 1000), 'test_head.bin')
-      .attach('file', path.join(CIFAR_DIR, 'batches.meta.txt'))
-      .expect(201);
-    testSet = test.body.id;
-    const model = await request(t.app.server)
-      .post('/models')
-      .field('preprocessing', JSON.stringify(CIFAR_PREPROCESSING))
-      .field('classNames', JSON.stringify(train.body.classNames))
-      .attach('file', path.join(RESNET_DIR, 'model.h5'))
-      .expect(201);
+    const { train, test, model } = await uploadCifarResnet(t.app.server, 1000);
+    testSet = test.id;
     const weak = await request(t.app.server)
       .post('/models')
       .field('preprocessing', JSON.stringify(TRAINED_PREPROCESSING))
-      .field('classNames', JSON.stringify(train.body.classNames))
+      .field('classNames', JSON.stringify(train.classNames))
       .attach('file', trainedZip('cifar10-weak'), 'cifar10-weak.zip')
       .expect(201);
     weakModelId = weak.body.id;
     const decompose = async (modelId: string, options: object) => {
       const r = await request(t.app.server)
         .post('/decompositions')
-        .send({ modelId, datasetId: train.body.id, classes: [0, 3, 5, 8], options })
+        .send({ modelId, datasetId: train.id, classes: [0, 3, 5, 8], options })
         .expect(202);
       const dec = await done('decompositions', r.body.id);
       expect(dec.status).toBe('completed');
       return dec.modules;
     };
-    modulesA = await decompose(model.body.id, { samplesPerClass: 200, seed: 1 });
+    modulesA = await decompose(model.id, { samplesPerClass: 200, seed: 1 });
     modulesB = await decompose(weakModelId, { samplesPerClass: 200, seed: 1 });
   });
   it('intra-dataset reuse: 2 modules score at least the model restricted to their 2 classes minus 0.2 pt', async () => {

@@ -66,22 +66,18 @@ function moduleOf(plan: ModelPlan, maskSeed: number): ModuleSpec {
   return { masks, head: moduleHead(plan.headWeights(), 0) };
 }
 
-function compactMargins(m: { model: tf.LayersModel; masks: Uint8Array[]; head: ModuleSpec['head'] }, x: tf.Tensor): Float32Array {
-  const runner = new ModuleRunner(new ModelPlan(m.model), [{ masks: m.masks, head: m.head }]);
-  const t = runner.margins(x);
-  const out = t.dataSync() as Float32Array;
-  t.dispose();
-  runner.dispose();
-  return Float32Array.from(out);
-}
-
-function maskMargins(plan: ModelPlan, module: ModuleSpec, x: tf.Tensor): Float32Array {
+/** Margins of one module on a plan: the model's for a mask module, its own network's for a compact one. */
+function marginsOf(plan: ModelPlan, module: ModuleSpec, x: tf.Tensor): Float32Array {
   const runner = new ModuleRunner(plan, [module]);
   const t = runner.margins(x);
   const out = Float32Array.from(t.dataSync() as Float32Array);
   t.dispose();
   runner.dispose();
   return out;
+}
+
+function compactMargins(m: { model: tf.LayersModel; masks: Uint8Array[]; head: ModuleSpec['head'] }, x: tf.Tensor): Float32Array {
+  return marginsOf(new ModelPlan(m.model), m, x);
 }
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
@@ -106,7 +102,7 @@ describe('compact modules', () => {
     expect(compact.model.layers.map((l) => l.getClassName())).not.toContain('BatchNormalization');
     expect(compact.macs).toBe(compact.modelMacs - 6 * 3 + 6 * 2);
     const test = seeded([20, 8, 8, 3], 7, 1);
-    const d = maxDiff(compactMargins(compact, test), maskMargins(plan, module, test));
+    const d = maxDiff(compactMargins(compact, test), marginsOf(plan, module, test));
     expect(d).toBeLessThan(1e-4);
     // The masked units of the first ReLU are still masked in the compact network.
     expect(compact.masks[0].reduce((a, b) => a + b, 0)).toBe(module.masks[0].reduce((a, b) => a + b, 0));
@@ -146,7 +142,7 @@ describe('compact modules', () => {
     const compact = await compactWithKeep(plan, map, folded, [undefined], module, x, keep, { refit: true, ridge: 1e-9 });
     expect(compact.model.getLayer('a').getWeights()[0].shape).toEqual([3, 3, 2, 3]);
     const test = seeded([16, 6, 6, 2], 8, 1);
-    const before = maskMargins(plan, module, test);
+    const before = marginsOf(plan, module, test);
     expect(maxDiff(compactMargins(compact, test), before)).toBeLessThan(1e-3 * Math.max(1, ...before.map(Math.abs)));
     // Without the re-fit the cut changes the output: the test above is not vacuous.
     const cut = await compactWithKeep(plan, map, folded, [undefined], module, x, keep, { refit: false, ridge: 0 });
@@ -165,6 +161,8 @@ describe('compact modules', () => {
     const spaceOf = (layer: string) => map.spaceOf.get(plan.steps.find((s) => s.layer.name === layer)!.output);
     expect(spaceOf('c1')).toBe(spaceOf('c3'));
     expect(spaceOf('c2')).not.toBe(spaceOf('c1'));
+    expect(map.spaces[spaceOf('c1') as number].residual).toBe(true);
+    expect(map.spaces[spaceOf('c2') as number].residual).toBe(false);
     const module = moduleOf(plan, 6);
     for (const allocation of ['uniform', 'global'] as const) {
       const compact = await compactModule(model, module, X, { ...OPTIONS, allocation, flops: 0.5 });
@@ -186,7 +184,7 @@ describe('compact modules', () => {
     const model = residualNet(3);
     const plan = new ModelPlan(model);
     const module = moduleOf(plan, 7);
-    const want = maskMargins(plan, module, X);
+    const want = marginsOf(plan, module, X);
     for (const criterion of COMPACT_CRITERIA) {
       const refit = await compactModule(model, module, X, { ...OPTIONS, criterion, flops: 0.6 });
       const cut = await compactModule(model, module, X, { ...OPTIONS, criterion, flops: 0.6, refit: false });

@@ -5,19 +5,24 @@
  * - global: channels leave one at a time, always the one whose score (normalised by its space's
  *   mean, so spaces compare) is lowest per FLOP its removal saves: layers where the module is
  *   insensitive, or that are expensive, give more.
- * Every space keeps at least MIN_KEEP of its channels (at least one), so no path is cut off.
+ * Every space keeps at least MIN_KEEP of its channels (at least one), so no path is cut off, and
+ * under global allocation a residual stream keeps at least RESIDUAL_KEEP: every block reads and
+ * writes it, so what the stream loses no later re-fit can bring back (measured on ResNet-20: +1 pt
+ * at 50 % of the FLOPs, +3.7 pt at 25 %, bench/README.md).
  */
 import type { CostModel } from './cost';
 import type { KeepSets } from './network';
-import type { ChannelMap } from './spaces';
+import type { ChannelMap, ChannelSpace } from './spaces';
 
 export const COMPACT_ALLOCATIONS = ['uniform', 'global'] as const;
 export type CompactAllocation = (typeof COMPACT_ALLOCATIONS)[number];
 
 const MIN_KEEP = 1 / 16;
+const RESIDUAL_KEEP = 1 / 2;
 
-function minKeep(channels: number): number {
-  return Math.max(1, Math.ceil(channels * MIN_KEEP));
+function minKeep(space: ChannelSpace, how: CompactAllocation): number {
+  const floor = how === 'global' && space.residual ? RESIDUAL_KEEP : MIN_KEEP;
+  return Math.max(1, Math.ceil(space.channels * floor));
 }
 
 /**
@@ -30,7 +35,7 @@ export function allocate(map: ChannelMap, cost: CostModel, scores: readonly Floa
 }
 
 function uniformCounts(map: ChannelMap, cost: CostModel, budget: number): number[] {
-  const at = (r: number): number[] => map.spaces.map((sp) => (sp.prunable ? Math.max(minKeep(sp.channels), Math.ceil(sp.channels * r)) : sp.channels));
+  const at = (r: number): number[] => map.spaces.map((sp) => (sp.prunable ? Math.max(minKeep(sp, 'uniform'), Math.ceil(sp.channels * r)) : sp.channels));
   if (cost.macs(at(1), 2) <= budget) return at(1);
   let lo = 0;
   let hi = 1;
@@ -58,7 +63,7 @@ function globalCounts(map: ChannelMap, cost: CostModel, scores: readonly Float32
     let bestValue = Number.POSITIVE_INFINITY;
     let bestTotal = total;
     map.spaces.forEach((sp, s) => {
-      if (!sp.prunable || counts[s] <= minKeep(sp.channels)) return;
+      if (!sp.prunable || counts[s] <= minKeep(sp, 'global')) return;
       counts[s] -= 1;
       const next = cost.macs(counts, 2);
       counts[s] += 1;

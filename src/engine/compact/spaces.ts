@@ -12,6 +12,8 @@ import type { ModelPlan, PlanStep } from '../graph';
 export interface ChannelSpace {
   readonly channels: number;
   readonly prunable: boolean;
+  /** An Add joins it: a residual stream, which every block reads and writes. */
+  readonly residual: boolean;
 }
 
 export interface ChannelMap {
@@ -59,10 +61,12 @@ export function channelMap(plan: ModelPlan): ChannelMap {
   const parent: number[] = [];
   const channels: number[] = [];
   const fixed: boolean[] = [];
+  const joined: boolean[] = [];
   const make = (n: number, isFixed: boolean): number => {
     parent.push(parent.length);
     channels.push(n);
     fixed.push(isFixed);
+    joined.push(false);
     return parent.length - 1;
   };
   const find = (a: number): number => {
@@ -75,6 +79,7 @@ export function channelMap(plan: ModelPlan): ChannelMap {
   const union = (a: number, b: number): number => {
     const ra = find(a);
     const rb = find(b);
+    joined[ra] = true;
     if (ra === rb) return ra;
     parent[rb] = ra;
     // Spaces an Add joins must agree in width; a mismatch would be a broken model, so fix both.
@@ -145,7 +150,7 @@ export function channelMap(plan: ModelPlan): ChannelMap {
     if (id === undefined) {
       id = spaces.length;
       ids.set(root, id);
-      spaces.push({ channels: channels[root], prunable: !fixed[root] && channels[root] > 1 });
+      spaces.push({ channels: channels[root], prunable: !fixed[root] && channels[root] > 1, residual: joined[root] });
     }
     spaceOf.set(key, id);
   }
