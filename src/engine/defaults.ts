@@ -25,8 +25,8 @@ export const DECOMPOSE_BATCH_SIZE = 128;
  * (bench/README.md); `calibration` is concern inputs per module (as many tangling inputs).
  */
 export const DEFAULT_COMPACT_OPTIONS = {
-  criterion: 'energy' as 'activation-rate' | 'energy' | 'taylor',
-  allocation: 'global' as 'uniform' | 'global',
+  criterion: 'taylor' as 'activation-rate' | 'energy' | 'taylor',
+  allocation: 'uniform' as 'uniform' | 'global',
   refit: true,
   ridge: 1e-3,
   calibration: 256,

@@ -6,10 +6,6 @@
  * on the stored networks; an exported compact module is a small standalone model that plain
  * TF.js loads and that reproduces the service's margins. Full-size figures: `npm run bench -- --only compact`.
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import request from 'supertest';
 import { probabilityFromMargin } from '../../src/engine';
@@ -20,6 +16,7 @@ import { moduleSource } from '../../src/store/modules';
 import { CIFAR_PREPROCESSING, cifarRecords } from '../support/fixtures';
 import { untilFinished } from '../support/finished';
 import { appWithWorkers } from '../support/workers';
+import { downloadExport } from '../support/exported-module';
 import { uploadCifarResnet } from '../support/cifar-resnet';
 
 interface ModuleBody {
@@ -63,7 +60,7 @@ describe('compact modules', () => {
       return dec;
     };
     const dec = await decompose({ samplesPerClass: 100, seed: 1, compact: { flops: 0.5, calibration: 48 } });
-    expect(dec.options.compact).toMatchObject({ flops: 0.5, criterion: 'energy', allocation: 'global', refit: true, calibration: 48 });
+    expect(dec.options.compact).toMatchObject({ flops: 0.5, criterion: 'taylor', allocation: 'uniform', refit: true, calibration: 48 });
     // The decomposition's metrics are the compact modules' own.
     expect(dec.metrics.compact.flopsFraction).toBeLessThanOrEqual(0.5);
     compact = await Promise.all(dec.modules.map(async (m: { id: string }) => (await request(t.app.server).get(`/modules/${m.id}`).expect(200)).body));
@@ -137,28 +134,8 @@ describe('compact modules', () => {
 
   it('exports a compact module as a small standalone model: plain tfjs loads it, its parameters are the reported ones, margins within 1e-4', async () => {
     const cat = compact.find((m) => m.className === 'cat')!;
-    const res = await request(t.app.server)
-      .get(`/modules/${cat.id}/export`)
-      .buffer(true)
-      .parse((r, cb) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => cb(null, Buffer.concat(chunks)));
-      });
-    expect(res.status).toBe(200);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'export-'));
-    fs.writeFileSync(path.join(dir, 'm.zip'), res.body as Buffer);
-    execFileSync('unzip', ['-q', 'm.zip'], { cwd: dir });
-    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-    const w = fs.readFileSync(path.join(dir, json.weightsManifest[0].paths[0]));
-    const exported = await tf.loadLayersModel(
-      tf.io.fromMemory({
-        modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest[0].weights,
-        weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength),
-      }),
-    );
-    expect(json.userDefinedMetadata.compact.params).toBe(cat.compact!.module.params);
+    const { json, weights: w, model: exported } = await downloadExport(t.app.server, cat.id);
+    expect((json.userDefinedMetadata.compact as { params: number }).params).toBe(cat.compact!.module.params);
     // The network's layers carry the reported parameters; the export swaps the 2-unit margin head
     // (2F + 2) for one sigmoid unit (F + 1) and adds its constant preprocessing and mask layers.
     const network = new Set(cat.compact!.layers.map((l) => l.layer));
