@@ -11,10 +11,9 @@ import request from 'supertest';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR, TRAINED_PREPROCESSING, trainedZip } from '../support/fixtures';
 import { idxFiles } from '../support/datasets';
 import { appWithWorkers } from '../support/workers';
+import { downloadExport } from '../support/exported-module';
 import { uploadCifarResnet } from '../support/cifar-resnet';
 import { untilFinished } from '../support/finished';
-import { execFileSync } from 'node:child_process';
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { ModelPlan, ModuleRunner, loadModel, probabilityFromMargin } from '../../src/engine';
 import { toTensor } from '../../src/engine/activity';
@@ -129,28 +128,8 @@ describe('compositions', () => {
 
   it('GET /modules/:id/export: a zip that plain tfjs loads and that matches the service P(class) within 1e-5 on 100 images', async () => {
     const cat = modulesA.find((m) => m.className === 'cat')!;
-    const res = await request(t.app.server)
-      .get(`/modules/${cat.id}/export`)
-      .buffer(true)
-      .parse((r, cb) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => cb(null, Buffer.concat(chunks)));
-      });
-    expect(res.status).toBe(200);
-    expect(res.headers['content-type']).toBe('application/zip');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'export-'));
-    fs.writeFileSync(path.join(dir, 'm.zip'), res.body as Buffer);
-    execFileSync('unzip', ['-q', 'm.zip'], { cwd: dir });
-    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-    const w = fs.readFileSync(path.join(dir, json.weightsManifest[0].paths[0]));
-    const exported = await tf.loadLayersModel(
-      tf.io.fromMemory({
-        modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest[0].weights,
-        weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength),
-      }),
-    );
+    const { contentType, zipBytes, model: exported } = await downloadExport(t.app.server, cat.id);
+    expect(contentType).toBe('application/zip');
     const test = cifarRecords('test_batch.bin', 100);
     const fromExport = (exported.predict(tf.tensor4d(Float32Array.from(test.images), [100, 32, 32, 3])) as tf.Tensor).dataSync();
 
@@ -164,7 +143,7 @@ describe('compositions', () => {
     const margins = runner.margins(x).dataSync();
     let maxDiff = 0;
     for (let i = 0; i < 100; i++) maxDiff = Math.max(maxDiff, Math.abs(fromExport[i] - probabilityFromMargin(margins[i])));
-    console.log(`export round trip: max |P_export - P_service| over 100 images = ${maxDiff.toExponential(2)}; zip ${(res.body as Buffer).length} bytes`);
+    console.log(`export round trip: max |P_export - P_service| over 100 images = ${maxDiff.toExponential(2)}; zip ${zipBytes} bytes`);
     expect(maxDiff).toBeLessThan(1e-5);
     runner.dispose();
     x.dispose();
