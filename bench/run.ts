@@ -7,6 +7,8 @@
  *   npm run bench -- --samples 1000        # the full run (P2 uses S = 1000 unless --samples is given)
  *   npm run bench -- --backend wasm        # tensorflow | wasm | cpu | auto
  *
+ *   npm run bench -- --only compact        # compact modules: FLOPs budget vs composed accuracy (bench/compact.ts)
+ *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
  * over median forward). Besides the whole-run ratio it times, batch by batch interleaved (robust to
@@ -36,6 +38,7 @@ import {
   writeJson,
   type Step,
 } from './lib';
+import { compactOptions, runCompact } from './compact';
 import { runP2 } from './p2';
 
 const TARGET = 1.3;
@@ -138,9 +141,18 @@ async function main(): Promise<void> {
     test: 'number',
     chunk: 'number',
     rounds: 'number',
+    budgets: 'string',
+    criteria: 'string',
+    allocations: 'string',
+    refit: 'string',
+    ridge: 'string',
+    calibration: 'string',
+    rows: 'string',
+    'pair-images': 'number',
+    out: 'string',
   });
   const only = (args.only as string | undefined) ?? 'all';
-  if (!['all', 'p1', 'p2'].includes(only)) throw new Error('--only must be p1 or p2');
+  if (!['all', 'p1', 'p2', 'compact'].includes(only)) throw new Error('--only must be p1, p2 or compact');
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const repeat = (args.repeat as number | undefined) ?? 1;
@@ -158,6 +170,7 @@ async function main(): Promise<void> {
       runtime.package,
     );
   if (only === 'p2') return p2();
+  if (only === 'compact') return runCompact(compactOptions(args), runtime.package);
   console.log(
     `backend ${backend} (${runtime.package} ${runtime.version}); samplesPerClass ${S}; batch ${batch}; load ${os
       .loadavg()
