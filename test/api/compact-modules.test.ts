@@ -44,11 +44,15 @@ describe('compact modules', () => {
   let masks: ModuleBody[];
   let decompose: (options: object) => Promise<DecompositionBody>;
   let testSetId: string;
+  let compactModelId: string;
+  let trainId: string;
   const done = (kind: 'decompositions' | 'compositions', id: string) => untilFinished(t.app.server, `/${kind}/${id}`, { timeoutMs: 600_000 });
 
   beforeAll(async () => {
     const { train, test, model } = await uploadCifarResnet(t.app.server, 300);
     testSetId = test.id;
+    compactModelId = model.id;
+    trainId = train.id;
     decompose = async (options: object) => {
       const r = await request(t.app.server)
         .post('/decompositions')
@@ -187,6 +191,11 @@ describe('compact modules', () => {
       .post('/decompositions')
       .send({ modelId: 'x', datasetId: 'y', options: { compact: { flops: 0.5, criterion: 'nope' } } })
       .expect(400);
+    const pre = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: compactModelId, datasetId: trainId, options: { maskPoint: 'pre-activation', compact: { flops: 0.5 } } })
+      .expect(422);
+    expect(pre.body.detail).toMatch(/post-activation/);
     expect((await request(t.app.server).get('/decompositions').expect(200)).body.items.length).toBe(before);
   });
 

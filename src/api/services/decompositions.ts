@@ -34,6 +34,9 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
   if (bad.length) throw new UnprocessableError(`classes ${bad.join(', ')} are not classes of the model (0..${(model.numClasses ?? 1) - 1})`);
 
   const options = { ...DEFAULT_DECOMPOSE_OPTIONS, ...(body.options ?? {}) };
+  // A compact network carries its masks after the ReLUs; the pre-activation rule has no place there.
+  if (options.compact && options.maskPoint !== 'post-activation')
+    throw new UnprocessableError('compact modules need post-activation masks (options.maskPoint)');
   const id = randomUUID();
   const jobId = await recordAndEnqueue(
     deps,
