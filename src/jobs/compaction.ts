@@ -55,8 +55,9 @@ export async function compactDecomposition(
   const { modules: compact, calibrationInputs } = await compactModules(model, source, labels, modules, options, onModule);
   const modelBytes = packModel(modelArtifacts(model)).length;
   const totalUnits = run.points.reduce((s, p) => s + p.units, 0);
-  const stored = compact.map((cm) => stored1(cm, run.points, totalUnits, modelBytes, options.criterion));
-  const runner = new RunnerSet(compact.map((cm) => new ModuleRunner(new ModelPlan(cm.model), [{ masks: cm.masks, head: cm.head }])));
+  const plans = compact.map((cm) => new ModelPlan(cm.model));
+  const stored = compact.map((cm, i) => stored1(cm, plans[i], run.points, totalUnits, modelBytes, options.criterion));
+  const runner = new RunnerSet(compact.map((cm, i) => new ModuleRunner(plans[i], [{ masks: cm.masks, head: cm.head }])));
   const mean = (f: (m: CompactedModule) => number) => stored.reduce((s, m) => s + f(m), 0) / Math.max(1, stored.length);
   return {
     modules: stored,
@@ -81,13 +82,13 @@ export async function compactDecomposition(
 
 function stored1(
   cm: CompactModule,
+  plan: ModelPlan,
   points: readonly { layer: string; units: number }[],
   totalUnits: number,
   modelBytes: number,
   criterion: string,
 ): CompactedModule {
   const network = packModel(modelArtifacts(cm.model));
-  const plan = new ModelPlan(cm.model);
   const keptAt = new Map(plan.observationPoints.map((p, i) => [p.layer, cm.masks[i].reduce((a, b) => a + b, 0)]));
   const perLayer = points.map((p) => ({ layer: p.layer, units: p.units, kept: keptAt.get(p.layer) ?? 0 }));
   return {

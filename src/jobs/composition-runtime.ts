@@ -37,17 +37,18 @@ const runtimes = new PinnedCache<CompositionRuntime>(MAX_CACHED, (rt) => rt.disp
 async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): Promise<CompositionRuntime> {
   const { composition, sources } = await compositionSources(db, compositionId);
   // Mask modules of one model share a run of that model; a compact module runs its own network.
-  const byRun = new Map<string, { positions: number[]; sources: ModuleSource[] }>();
+  const byRun = new Map<string, { compact: boolean; positions: number[]; sources: ModuleSource[] }>();
   sources.forEach((src, position) => {
-    const key = src.module.networkBlob ? `compact:${src.module.id}` : `model:${src.model.id}`;
-    const g = byRun.get(key) ?? { positions: [], sources: [] };
+    const compact = src.module.networkBlob !== null;
+    const key = compact ? `compact:${src.module.id}` : `model:${src.model.id}`;
+    const g = byRun.get(key) ?? { compact, positions: [], sources: [] };
     g.positions.push(position);
     g.sources.push(src);
     byRun.set(key, g);
   });
-  const byRunKeys = [...byRun.keys()];
   const groups: ModuleGroup[] = [];
   let baseline: CompositionRuntime['baseline'];
+  let modelPlan: ModelPlan | undefined;
   const models = new PinScope();
   const dispose = () => {
     groups.forEach((g) => g.runner.dispose());
@@ -58,18 +59,19 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
       const first = g.sources[0];
       const loaded = await Promise.all(g.sources.map((s) => loadModule(blobs, s, models)));
       const plan = loaded[0].plan;
-      const maskPoint = (first.module.networkBlob ? 'post-activation' : (first.options.maskPoint ?? 'post-activation')) as MaskPoint;
+      const maskPoint = (g.compact ? 'post-activation' : (first.options.maskPoint ?? 'post-activation')) as MaskPoint;
       const runner = new ModuleRunner(
         plan,
         loaded.map((l) => l.spec),
         maskPoint,
       );
       groups.push({ plan, runner, preprocessing: first.model.preprocessing, positions: g.positions });
+      if (!g.compact) modelPlan = plan;
     }
     if (new Set(sources.map((s) => s.model.id)).size === 1) {
       const model = sources[0].model;
-      const own = groups.find((_, i) => !byRunKeys[i].startsWith('compact:'));
-      const plan = own?.plan ?? new ModelPlan(await cachedModel(blobs, model.canonicalBlob as string, models));
+      // The model's own plan when a group runs it; all-compact compositions load it for the baseline.
+      const plan = modelPlan ?? new ModelPlan(await cachedModel(blobs, model.canonicalBlob as string, models));
       baseline = { plan, preprocessing: model.preprocessing, classes: sources.map((s) => s.module.classIndex) };
     }
   } catch (err) {

@@ -45,16 +45,22 @@ export async function compactModules(
   const pools = classPools(labels, plan.headWeights().classes, options.seed);
   const out: CompactModule[] = [];
   const distinct = new Set<number>();
-  for (const m of modules) {
-    const idx = calibrationIndices(pools, m.classIndex, options.calibration);
-    for (const i of idx) distinct.add(i);
-    const x = toTensor(plan, await source.read(idx), idx.length, source.imageShape, options.preprocessing);
-    try {
-      out.push(await compactModule(model, m, x, options));
-    } finally {
-      x.dispose();
+  try {
+    for (const m of modules) {
+      const idx = calibrationIndices(pools, m.classIndex, options.calibration);
+      for (const i of idx) distinct.add(i);
+      const x = toTensor(plan, await source.read(idx), idx.length, source.imageShape, options.preprocessing);
+      try {
+        out.push(await compactModule(model, m, x, options));
+      } finally {
+        x.dispose();
+      }
+      await onModule?.(out.length);
     }
-    await onModule?.(out.length);
+  } catch (err) {
+    // The networks made so far would otherwise outlive a failed (or cancelled) job in the worker.
+    for (const cm of out) cm.model.dispose();
+    throw err;
   }
   return { modules: out, calibrationInputs: distinct.size };
 }

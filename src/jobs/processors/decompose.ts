@@ -17,7 +17,6 @@ import {
   type MarginSource,
 } from '../../engine';
 import type { Dataset } from '../../store/datasets';
-import { UnprocessableError } from '../../errors';
 import { decompositionForRun, recordDecompositionResults } from '../../store/decompositions';
 import { findModelById } from '../../store/models';
 import type { CompactFigures, LayerKept, NewModule } from '../../store/modules';
@@ -53,7 +52,6 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
 
   let compaction: Compaction | undefined;
   if (compactRequest) {
-    if (options.maskPoint !== 'post-activation') throw new UnprocessableError('compact modules need post-activation masks (options.maskPoint)');
     compaction = await compactDecomposition(
       tfModel,
       source,
