@@ -64,7 +64,8 @@ export interface CompositionScore {
   readonly perClass: number[];
   /** confusion[true][predicted] over composition labels. */
   readonly confusion: number[][];
-  readonly baseline?: { readonly top1: number; readonly top5: number };
+  /** The restricted model on the same images, per composition label like the composition's own figures. */
+  readonly baseline?: { readonly top1: number; readonly top5: number; readonly perClass: number[]; readonly confusion: number[][] };
 }
 
 /** Accumulates composition accuracy (and the restricted-model baseline) batch by batch. */
@@ -78,7 +79,7 @@ export class CompositionScorer {
     private readonly baselineClasses?: readonly number[],
   ) {
     this.composed = new AccuracyTally(k);
-    if (baselineClasses) this.baseline = new AccuracyTally();
+    if (baselineClasses) this.baseline = new AccuracyTally(k);
   }
 
   /**
@@ -106,7 +107,7 @@ export class CompositionScorer {
       ...c.topK(),
       perClass: c.perClass(),
       confusion: c.confusion,
-      ...(this.baseline ? { baseline: this.baseline.topK() } : {}),
+      ...(this.baseline ? { baseline: { ...this.baseline.topK(), perClass: this.baseline.perClass(), confusion: this.baseline.confusion } } : {}),
     };
   }
 }

@@ -25,7 +25,7 @@ export interface CompositionEvalOptions {
 
 export interface CompositionMetrics {
   readonly count: number;
-  readonly model: TopK;
+  readonly model: TopK & { readonly perClass: number[]; readonly confusion: number[][] };
   readonly composed: TopK & { readonly perClass: number[]; readonly confusion: number[][] };
   /** Fraction of inputs where the composition's top-1 equals the model's. */
   readonly agreement: number;
@@ -42,7 +42,7 @@ export async function evaluateModules(
   const classes = opts.moduleClasses;
   const n = plan.headWeights().classes;
   const m = classes.length;
-  const model = new AccuracyTally();
+  const model = new AccuracyTally(n);
   const composed = new AccuracyTally(n);
   const oneVsRest = new OneVsRestTally(classes);
   let agree = 0;
@@ -74,19 +74,27 @@ export async function evaluateModules(
   const count = composed.count;
   return {
     count,
-    model: model.topK(),
+    model: { ...model.topK(), perClass: model.perClass(), confusion: model.confusion },
     composed: { ...composed.topK(), perClass: composed.perClass(), confusion: composed.confusion },
     agreement: count ? agree / count : 0,
     oneVsRest: oneVsRest.result(),
   };
 }
 
-/** Jaccard index of kept units: mean over module pairs, and mean of each module against the whole model. */
-export function maskJaccard(masks: readonly (readonly Uint8Array[])[]): { meanPairwise: number; meanVsModel: number } {
+export interface MaskJaccard {
+  readonly meanPairwise: number;
+  readonly meanVsModel: number;
+  /** pairwise[a][b]: Jaccard index of modules a and b (1 on the diagonal), in module order. */
+  readonly pairwise: number[][];
+}
+
+/** Jaccard index of kept units: every module pair, their mean, and the mean of each module against the whole model. */
+export function maskJaccard(masks: readonly (readonly Uint8Array[])[]): MaskJaccard {
   const kept = masks.map((ms) => ms.reduce((s, m) => s + m.reduce((a, v) => a + v, 0), 0));
   const total = masks[0]?.reduce((s, m) => s + m.length, 0) ?? 0;
   let pairs = 0;
   let sum = 0;
+  const pairwise = masks.map((_, a) => masks.map((_, b): number => (a === b ? 1 : 0)));
   for (let a = 0; a < masks.length; a++) {
     for (let b = a + 1; b < masks.length; b++) {
       let inter = 0;
@@ -95,12 +103,16 @@ export function maskJaccard(masks: readonly (readonly Uint8Array[])[]): { meanPa
         for (let u = 0; u < ma.length; u++) inter += ma[u] & mb[u];
       });
       const union = kept[a] + kept[b] - inter;
-      sum += union ? inter / union : 1;
+      const j = union ? inter / union : 1;
+      pairwise[a][b] = j;
+      pairwise[b][a] = j;
+      sum += j;
       pairs++;
     }
   }
   return {
     meanPairwise: pairs ? sum / pairs : 1,
     meanVsModel: total ? kept.reduce((a, v) => a + v, 0) / (kept.length * total) : 0,
+    pairwise,
   };
 }

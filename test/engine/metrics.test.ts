@@ -12,6 +12,7 @@ import {
   ModuleRunner,
   evaluate,
   evaluateModules,
+  maskJaccard,
   moduleHead,
   probabilityFromMargin,
   rankByMargin,
@@ -145,6 +146,20 @@ function batches(images: Float32Array, labels: Int32Array, size: number): AsyncI
   })();
 }
 
+describe('maskJaccard', () => {
+  it('gives every module pair, 1 on the diagonal, and their mean', () => {
+    const m = (bits: string) => [Uint8Array.from(bits, Number)];
+    const j = maskJaccard([m('1100'), m('1110'), m('0011')]);
+    expect(j.pairwise).toEqual([
+      [1, 2 / 3, 0],
+      [2 / 3, 1, 1 / 4],
+      [0, 1 / 4, 1],
+    ]);
+    expect(j.meanPairwise).toBeCloseTo((2 / 3 + 0 + 1 / 4) / 3, 12);
+    expect(j.meanVsModel).toBeCloseTo(7 / 12, 12);
+  });
+});
+
 describe('the metric consumers keep their numbers', () => {
   const images = Float32Array.from(ints(N * CLASSES, 4, 1));
   const labels = Int32Array.from(ints(N, CLASSES, 2));
@@ -155,23 +170,25 @@ describe('the metric consumers keep their numbers', () => {
   });
   afterAll(() => model.dispose());
 
+  const MODEL_EVALUATION = {
+    count: 40,
+    top1: 0.075,
+    top5: 0.6,
+    perClass: [0, 1 / 6, 1 / 7, 0, 0.25, 0, 0],
+    confusion: [
+      [0, 0, 1, 3, 0, 0, 0],
+      [1, 1, 0, 2, 1, 1, 0],
+      [0, 0, 1, 3, 3, 0, 0],
+      [1, 0, 2, 0, 1, 0, 0],
+      [1, 0, 0, 2, 1, 0, 0],
+      [3, 0, 1, 1, 3, 0, 0],
+      [1, 2, 3, 1, 0, 0, 0],
+    ],
+  };
+
   it('model evaluation', async () => {
     const r = await evaluate(model, batches(images, labels, 16), { imageShape: IMAGE_SHAPE, preprocessing: { scale: 1 } });
-    expect(r).toEqual({
-      count: 40,
-      top1: 0.075,
-      top5: 0.6,
-      perClass: [0, 1 / 6, 1 / 7, 0, 0.25, 0, 0],
-      confusion: [
-        [0, 0, 1, 3, 0, 0, 0],
-        [1, 1, 0, 2, 1, 1, 0],
-        [0, 0, 1, 3, 3, 0, 0],
-        [1, 0, 2, 0, 1, 0, 0],
-        [1, 0, 0, 2, 1, 0, 0],
-        [3, 0, 1, 1, 3, 0, 0],
-        [1, 2, 3, 1, 0, 0, 0],
-      ],
-    });
+    expect(r).toEqual(MODEL_EVALUATION);
   });
 
   it('decomposition metrics', async () => {
@@ -186,8 +203,8 @@ describe('the metric consumers keep their numbers', () => {
       const r = await evaluateModules(plan, runner, batches(images, labels, 16), { imageShape: IMAGE_SHAPE, preprocessing: { scale: 1 }, moduleClasses });
       expect(r).toEqual({
         count: 40,
-        // The same model and data as 'model evaluation' above: the same top-1/top-5.
-        model: { top1: 0.075, top5: 0.6 },
+        // The same model and data as 'model evaluation' above: the same figures, per class and confusion too.
+        model: { top1: 0.075, top5: 0.6, perClass: MODEL_EVALUATION.perClass, confusion: MODEL_EVALUATION.confusion },
         composed: {
           top1: 0.05,
           top5: 0.75,
@@ -232,7 +249,15 @@ describe('the metric consumers keep their numbers', () => {
         [1, 0, 1, 2, 0, 0],
       ],
     };
-    expect(scorer.result()).toEqual({ ...composed, baseline: { top1: 0.2, top5: 0.975 } });
+    const { baseline, ...rest } = scorer.result();
+    expect(rest).toEqual(composed);
+    expect(baseline).toMatchObject({ top1: 0.2, top5: 0.975 });
+    // The baseline's matrix is over the same labels and images: the composition's row totals, its top-1 on the diagonal.
+    const base = baseline as { perClass: number[]; confusion: number[][] };
+    const rowSums = (m: number[][]) => m.map((r) => r.reduce((a, b) => a + b, 0));
+    expect(rowSums(base.confusion)).toEqual(rowSums(composed.confusion));
+    expect(base.confusion.reduce((s, r, i) => s + r[i], 0)).toBe(0.2 * 40);
+    expect(base.perClass).toEqual(base.confusion.map((r, i) => r[i] / rowSums(base.confusion)[i]));
     // Without baseline classes there is no baseline field at all (the API shape).
     const plain = new CompositionScorer(k);
     plain.add(margins, compLabels);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { IdParams, ListQuery, pageOf, problems, type IdParamsT, type ListQueryT } from '../schemas/common';
-import { DatasetList, DatasetUpload } from '../schemas/datasets';
+import { DatasetList, DatasetSamples, DatasetSamplesQuery, DatasetUpload, type DatasetSamplesQueryT } from '../schemas/datasets';
 import * as datasets from '../services/datasets';
 import type { AppDeps } from '../deps';
 import { ownerOf } from './owner';
@@ -34,6 +34,21 @@ export async function datasetsRoutes(app: FastifyInstance, { deps }: { deps: App
     '/datasets/:id',
     { schema: { tags: ['datasets'], summary: 'Get a dataset', params: IdParams, response: { 200: Type.Ref('Dataset'), ...problems(400, 401, 404, 503) } } },
     async (request) => datasets.getDataset(deps, request.params.id, ownerOf(request)),
+  );
+
+  app.get<{ Params: IdParamsT; Querystring: DatasetSamplesQueryT }>(
+    '/datasets/:id/samples',
+    {
+      schema: {
+        tags: ['datasets'],
+        summary: 'A few decoded images (PNG data URLs) with their labels',
+        description: 'Float32 images are stretched from their own min..max to 0..255 for display.',
+        params: IdParams,
+        querystring: DatasetSamplesQuery,
+        response: { 200: DatasetSamples, ...problems(400, 401, 404, 503) },
+      },
+    },
+    async (request) => datasets.datasetSamples(deps, request.params.id, ownerOf(request), request.query.offset, request.query.count),
   );
 
   app.delete<{ Params: IdParamsT }>(

@@ -63,7 +63,14 @@ export const CompositionView = Type.Object(
           top5: Type.Optional(Type.Number()),
           perClass: Type.Optional(Type.Array(Type.Number())),
           confusion: Type.Optional(Type.Array(Type.Array(Type.Integer()))),
-          baseline: Type.Optional(Type.Object({ top1: Type.Number(), top5: Type.Number() })),
+          baseline: Type.Optional(
+            Type.Object({
+              top1: Type.Number(),
+              top5: Type.Number(),
+              perClass: Type.Optional(Type.Array(Type.Number())),
+              confusion: Type.Optional(Type.Array(Type.Array(Type.Integer()))),
+            }),
+          ),
           energy: Type.Object({ seconds: Type.Number(), kWh: Type.Number(), co2eKg: Type.Number() }, { additionalProperties: true }),
         },
         { additionalProperties: true },

@@ -26,3 +26,25 @@ export const DatasetUpload = Type.Object({
   format: Type.Optional(Type.String({ enum: ['cifar-bin', 'idx', 'npz', 'image-folder'] })),
   labelMode: Type.Optional(Type.String({ enum: ['fine', 'coarse'], description: 'CIFAR-100 label byte to use' })),
 });
+
+export const DatasetSamplesQuery = Type.Object(
+  {
+    offset: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0, description: 'index of the first image' }),
+    count: Type.Integer({ minimum: 1, maximum: 64, default: 12 }),
+  },
+  { additionalProperties: false },
+);
+export type DatasetSamplesQueryT = Static<typeof DatasetSamplesQuery>;
+
+export const DatasetSamples = Type.Object({
+  total: Type.Integer({ description: 'images in the dataset' }),
+  items: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      label: Type.Integer(),
+      className: Type.Optional(Type.String()),
+      png: Type.String({ description: 'the decoded image as a PNG data URL (data:image/png;base64,...)' }),
+    }),
+  ),
+});
+export type DatasetSamplesT = Static<typeof DatasetSamples>;

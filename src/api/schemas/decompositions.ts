@@ -88,14 +88,28 @@ const Cost = Type.Object({
   sizeBytes: Type.Integer({ description: 'stored network (canonical format)' }),
 });
 
-const TopK = Type.Object({ top1: Type.Number(), top5: Type.Number() }, { additionalProperties: true });
+const TopK = Type.Object(
+  {
+    top1: Type.Number(),
+    top5: Type.Number(),
+    perClass: Type.Optional(Type.Array(Type.Number(), { description: 'accuracy per true class of the model' })),
+    confusion: Type.Optional(Type.Array(Type.Array(Type.Integer()), { description: 'rows = true class, columns = predicted (model classes)' })),
+  },
+  { additionalProperties: true },
+);
 
 export const DecompositionMetrics = Type.Object(
   {
     model: Type.Optional(TopK),
     composed: Type.Optional(TopK),
     agreement: Type.Optional(Type.Number()),
-    jaccard: Type.Object({ meanPairwise: Type.Number(), meanVsModel: Type.Number() }),
+    jaccard: Type.Object({
+      meanPairwise: Type.Number(),
+      meanVsModel: Type.Number(),
+      pairwise: Type.Optional(
+        Type.Array(Type.Array(Type.Number()), { description: 'Jaccard index of every module pair, rows and columns in class order (as modules are listed)' }),
+      ),
+    }),
     energy: Type.Object({ seconds: Type.Number(), kWh: Type.Number(), co2eKg: Type.Number() }, { additionalProperties: true }),
   },
   { additionalProperties: true },

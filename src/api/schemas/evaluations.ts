@@ -28,7 +28,15 @@ export const EvaluationResult = Type.Object({
   confusion: Type.Array(Type.Array(Type.Integer()), { description: 'rows = true class, columns = predicted' }),
   labels: Type.Optional(Type.Array(Type.String(), { description: 'compositions: the labels that perClass and the confusion rows follow' })),
   baseline: Type.Optional(
-    Type.Object({ top1: Type.Number(), top5: Type.Number() }, { description: 'compositions of one model: that model restricted to their classes' }),
+    Type.Object(
+      {
+        top1: Type.Number(),
+        top5: Type.Number(),
+        perClass: Type.Optional(Type.Array(Type.Number())),
+        confusion: Type.Optional(Type.Array(Type.Array(Type.Integer()))),
+      },
+      { description: 'compositions of one model: that model restricted to their classes (per label, like the composition)' },
+    ),
   ),
 });
 

@@ -12,7 +12,8 @@ import type { PageRequest } from '../../store/page';
 import { parseDataset, type DatasetFormat } from '../../store/formats/datasets';
 import * as datasetsRepo from '../../store/datasets';
 import { discardUpload, readUpload, uploadStore } from '../upload';
-import type { DatasetViewT } from '../schemas/datasets';
+import type { DatasetSamplesT, DatasetViewT } from '../schemas/datasets';
+import { encodePng } from '../../store/formats/image';
 import type { AppDeps } from '../deps';
 
 const FORMATS: readonly DatasetFormat[] = ['cifar-bin', 'idx', 'npz', 'image-folder'];
@@ -88,6 +89,42 @@ export async function uploadDataset(deps: AppDeps, request: FastifyRequest, owne
 
 export async function getDataset(deps: AppDeps, id: string, ownerId: string | null): Promise<DatasetViewT> {
   return datasetView(await datasetsRepo.findDataset(deps.db, id, ownerId));
+}
+
+/**
+ * A few images of a dataset as PNG (data URLs, so a page that authenticates with a header can show
+ * them), with their labels: `count` images from `offset`.
+ */
+export async function datasetSamples(deps: AppDeps, id: string, ownerId: string | null, offset: number, count: number): Promise<DatasetSamplesT> {
+  const ds = await datasetsRepo.findDataset(deps.db, id, ownerId);
+  const [n, h, w, c] = ds.shape;
+  const take = Math.max(0, Math.min(count, n - offset));
+  if (take === 0) return { total: n, items: [] };
+  const bytesPer = ds.dtype === 'float32' ? 4 : 1;
+  const per = h * w * c * bytesPer;
+  const indices = Array.from({ length: take }, (_, i) => offset + i);
+  const [images, labels] = await Promise.all([
+    deps.blobs.readRanges(
+      ds.imagesBlob,
+      indices.map((i) => ({ start: i * per, length: per })),
+    ),
+    deps.blobs.readRanges(ds.labelsBlob, [{ start: offset * 4, length: take * 4 }]),
+  ]);
+  return {
+    total: n,
+    items: indices.map((index, j) => {
+      const raw = images[j];
+      const copy = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+      const pixels = ds.dtype === 'float32' ? new Float32Array(copy) : new Uint8Array(copy);
+      const label = labels[0].readInt32LE(j * 4);
+      return {
+        index,
+        label,
+        ...(ds.classNames?.[label] !== undefined ? { className: ds.classNames[label] } : {}),
+        png: `data:image/png;base64,${encodePng(pixels, h, w, c).toString('base64')}`,
+      };
+    }),
+  };
 }
 
 export async function listDatasets(deps: AppDeps, ownerId: string | null, page: PageRequest): Promise<{ items: DatasetViewT[]; nextCursor?: string }> {

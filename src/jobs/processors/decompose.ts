@@ -92,7 +92,7 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
     compaction?.runner.dispose();
   }
   metrics = {
-    ...(metrics ?? { jaccard: maskJaccard(result.modules.map((m) => m.masks)) }),
+    ...(metrics ?? { jaccard: jaccardByClass(result.modules) }),
     keptFraction: stored.reduce((s, m) => s + m.keptFraction, 0) / Math.max(1, stored.length),
     inputsRun: result.inputsRun,
     ...(compaction ? { compact: compaction.summary } : {}),
@@ -102,6 +102,11 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   await save(ctx, dec.id, dec.ownerId, classNames, stored, points, metrics);
   return { decompositionId: dec.id, modules: stored.length, ...(metrics.composed ? { composedTop1: (metrics.composed as { top1: number }).top1 } : {}) };
 };
+
+/** Mask Jaccard with the pairwise matrix in class order, the order in which the API lists modules. */
+function jaccardByClass(modules: readonly DecomposedModule[]) {
+  return maskJaccard([...modules].sort((a, b) => a.classIndex - b.classIndex).map((m) => m.masks));
+}
 
 interface StoredModule {
   readonly module: { classIndex: number };
@@ -140,7 +145,7 @@ async function evaluate(
       composed: evaluation.composed,
       agreement: evaluation.agreement,
       oneVsRest: evaluation.oneVsRest,
-      jaccard: maskJaccard(modules.map((m) => m.masks)),
+      jaccard: jaccardByClass(modules),
     };
   } finally {
     maskRunner?.dispose();
