@@ -3,6 +3,7 @@
  *   api → jobs, store, config, errors      jobs → engine, store, config, errors
  *   store → config, errors                 engine → @tensorflow/* only
  *   config → nothing of ours               only store touches Prisma (its client and @prisma/*)
+ *   web (the UI) → nothing of src/: it is a client of the HTTP API like any other
  * Type-only imports count: a type from another room is still a door.
  * Run: `npm run lint:deps` (also part of `npm run lint`; test/deps/rooms.test.ts runs the same rules).
  */
@@ -15,6 +16,13 @@ module.exports = {
       comment: 'Import cycles make load order matter and rooms inseparable (madge --circular checks the same).',
       from: {},
       to: { circular: true },
+    },
+    {
+      name: 'web-is-a-client',
+      severity: 'error',
+      comment: 'The web UI talks to the service only over HTTP: it imports nothing from src/.',
+      from: { path: '^web/' },
+      to: { path: '^src/' },
     },
     {
       name: 'api-not-engine',

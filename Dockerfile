@@ -37,6 +37,7 @@ RUN cd node_modules/@tensorflow/tfjs-node \
  || true
 COPY tsconfig*.json ./
 COPY src/ src/
+COPY web/ web/
 # Regenerate the Prisma client: COPY src/ may have brought a stale src/store/generated from the host.
 RUN npx prisma generate && npm run build
 # Production dependencies only (typescript, jest, tsx, biome... go); the tfjs-node addon built

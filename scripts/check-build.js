@@ -7,8 +7,9 @@
  *
  *   node scripts/check-build.js dist/src/main.js
  *
- * Sources are src/**\/*.ts (the generated Prisma client included: `npm ci` regenerates it) and the
- * tsconfig files. Without src/ (a deployed image that ships only dist/) only the entry is checked.
+ * Sources are src/**\/*.ts (the generated Prisma client included: `npm ci` regenerates it), the
+ * tsconfig files, and the web UI's web/ (built into dist/web by the same command). Without src/ (a
+ * deployed image that ships only dist/) only the entry is checked.
  */
 'use strict';
 const fs = require('node:fs');
@@ -25,7 +26,7 @@ function newest(dir) {
   let best = { file: '', mtime: 0 };
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    const cand = e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? { file: p, mtime: fs.statSync(p).mtimeMs } : undefined;
+    const cand = e.isDirectory() ? newest(p) : /\.(ts|tsx|css|html)$/.test(e.name) ? { file: p, mtime: fs.statSync(p).mtimeMs } : undefined;
     if (cand && cand.mtime > best.mtime) best = cand;
   }
   return best;
@@ -43,6 +44,14 @@ if (fs.existsSync(src)) {
   for (const f of ['tsconfig.json', 'tsconfig.build.json']) {
     const p = path.join(root, f);
     if (fs.existsSync(p)) sources.push({ file: p, mtime: fs.statSync(p).mtimeMs });
+  }
+  // The web UI (web/ into dist/web, same `npm run build`): its page is the build's witness.
+  const web = path.join(root, 'web');
+  const page = path.join(root, 'dist', 'web', 'index.html');
+  if (fs.existsSync(web)) {
+    const builtPage = fs.existsSync(page) ? fs.statSync(page).mtimeMs : 0;
+    const w = newest(web);
+    if (w.mtime > Math.min(builtAt, builtPage)) sources.push({ file: w.file, mtime: Number.POSITIVE_INFINITY });
   }
   const stale = sources.filter((s) => s.mtime > builtAt).sort((a, b) => b.mtime - a.mtime)[0];
   if (stale) {

@@ -8,7 +8,9 @@ import { registerProblemHandlers } from './problem';
 import { registerValidation } from './plugins/validation';
 import { swaggerPlugin } from './plugins/swagger';
 import { metricsPlugin } from './plugins/metrics';
-import { authPlugin } from './plugins/auth';
+import { authPlugin, keysConfigured } from './plugins/auth';
+import { webUiPlugin } from './plugins/web-ui';
+import { queuesBoardPlugin } from './plugins/queues-board';
 import { Problem } from './schemas/common';
 import { ModelView } from './schemas/models';
 import { DatasetView } from './schemas/datasets';
@@ -56,5 +58,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(decompositionsRoutes, { deps });
   await app.register(compositionsRoutes, { deps });
   await app.register(jobsRoutes, { deps });
+  await app.register(webUiPlugin, { deps });
+  // Write actions on the board only where keys guard them (decided at start, like the keys in the environment).
+  await app.register(queuesBoardPlugin, { deps, readOnly: !(await keysConfigured(deps).catch(() => false)) });
   return app;
 }

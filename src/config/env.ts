@@ -25,6 +25,8 @@ export interface Config {
    */
   readonly queuePrefix: string;
   readonly blobDir: string;
+  /** The built web UI (`npm run build` writes it), served under /ui/. */
+  readonly webDir: string;
   readonly maxUploadBytes: number;
   /** An upload whose body makes no progress this long (client stalled, parser stuck) is refused. */
   readonly uploadIdleMs: number;
@@ -81,6 +83,7 @@ const DEFAULTS = {
   // Empty: derived from DATABASE_URL's database name (queuePrefixFor).
   QUEUE_PREFIX: '',
   BLOB_DIR: './.data/blobs',
+  WEB_DIR: './dist/web',
   MAX_UPLOAD_BYTES: String(1024 * 1024 * 1024),
   UPLOAD_IDLE_MS: '30000',
   WORKER_CONCURRENCY: '1',
@@ -208,6 +211,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     queuePrefix,
     blobDir: path.resolve(get('BLOB_DIR')),
+    webDir: path.resolve(get('WEB_DIR')),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 1),
     uploadIdleMs: int('UPLOAD_IDLE_MS', 100, 3_600_000),
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 64),

@@ -9,6 +9,8 @@ export interface UntilFinishedOptions {
   readonly everyMs?: number;
   /** Sees every body on the way (progress, stages). */
   readonly onPoll?: (body: any) => Promise<void> | void;
+  /** An API key, for apps with keys on. */
+  readonly auth?: string;
 }
 
 /**
@@ -18,7 +20,10 @@ export interface UntilFinishedOptions {
 export function untilFinished(server: Server, path: string, opts: UntilFinishedOptions = {}): Promise<any> {
   return waitFor(
     async () => {
-      const r = await request(server).get(path).expect(200);
+      const r = await request(server)
+        .get(path)
+        .set(opts.auth ? { authorization: `Bearer ${opts.auth}` } : {})
+        .expect(200);
       await opts.onPoll?.(r.body);
       return FINAL.includes(r.body.status ?? r.body.state) ? r.body : undefined;
     },

@@ -6,12 +6,30 @@
  */
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendProblem } from '../problem';
 import { AppError } from '../../errors';
 import { anyStoredKey, hashKey, ownerIdOf, storedKeyExists } from '../../store/api-keys';
 import type { AppDeps } from '../deps';
 
-const OPEN = [/^\/health$/, /^\/ready$/, /^\/docs(\/|$)/];
+// The UI's page and bundles are public (they hold no data; the data comes from the API with a key).
+const OPEN = [/^\/health$/, /^\/ready$/, /^\/docs(\/|$)/, /^\/$/, /^\/ui(\/|$)/];
+/** Bull Board's page loads cannot carry a header: there the key may come from this cookie (the UI sets it). */
+const BOARD = /^\/queues(\/|$)/;
+export const KEY_COOKIE = 'cnn_modules_key';
+
+function cookieKey(header: string | undefined): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === KEY_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim()) || undefined;
+  }
+  return undefined;
+}
+
+/** Whether any API key is configured (environment or created with the CLI): the service is then closed. */
+export async function keysConfigured(deps: AppDeps): Promise<boolean> {
+  return deps.config.apiKeys.length > 0 || (await anyStoredKey(deps.db));
+}
 const STORED_KEYS_TTL_MS = 10_000;
 
 declare module 'fastify' {
@@ -29,16 +47,25 @@ export const authPlugin = fp(async (app: FastifyInstance, { deps }: { deps: AppD
   };
 
   app.decorateRequest('ownerId', null);
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    const path = request.url.split('?')[0];
+  const authenticate = async (request: FastifyRequest, path: string): Promise<void> => {
     if (OPEN.some((re) => re.test(path))) return;
     if (envKeys.size === 0 && !(await storedKeysConfigured())) return;
     const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new AppError('UNAUTHORIZED', 'an API key is required: Authorization: Bearer <key>');
-    const hash = hashKey(match[1]);
+    const key = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? (BOARD.test(path) ? cookieKey(request.headers.cookie) : undefined);
+    if (!key) throw new AppError('UNAUTHORIZED', 'an API key is required: Authorization: Bearer <key>');
+    const hash = hashKey(key);
     if (!envKeys.has(hash) && !(await storedKeyExists(deps.db, hash))) throw new AppError('UNAUTHORIZED', 'the API key is not valid');
     request.ownerId = ownerIdOf(hash);
+  };
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0];
+    try {
+      await authenticate(request, path);
+    } catch (err) {
+      // Bull Board's routes answer errors with its own handler (a 500 for everything): refuse them here.
+      if (BOARD.test(path) && err instanceof AppError) return sendProblem(reply, err.code, err.detail);
+      throw err;
+    }
   });
 
   await app.register(rateLimit, {
