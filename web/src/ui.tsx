@@ -96,6 +96,63 @@ export function usePaged<T>(path: string, query: Record<string, string | number 
   };
 }
 
+/** A column: its header and what a row shows in it. */
+export type Column<T> = readonly [string, (row: T) => ComponentChildren];
+
+export function Table<T extends object>({
+  label,
+  rows,
+  columns,
+  rowClass,
+}: {
+  label: string;
+  rows: readonly T[];
+  columns: readonly Column<T>[];
+  rowClass?: (row: T) => string;
+}) {
+  return (
+    <table aria-label={label}>
+      <thead>
+        <tr>
+          {columns.map(([header]) => (
+            <th key={header}>{header}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row, i) => (
+          <tr key={'id' in row ? String(row.id) : i} class={rowClass?.(row)}>
+            {columns.map(([header, cell]) => (
+              <td key={header}>{cell(row)}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A cursor-paged list as a table: its problem, one page of rows, and the button for the next. */
+export function PagedTable<T extends object>({
+  label,
+  list,
+  columns,
+  rowClass,
+}: {
+  label: string;
+  list: ReturnType<typeof usePaged<T>>;
+  columns: readonly Column<T>[];
+  rowClass?: (row: T) => string;
+}) {
+  return (
+    <>
+      <Problem error={list.error} />
+      <Table label={label} rows={list.items} columns={columns} rowClass={rowClass} />
+      <MoreButton more={list.more} loading={list.loading} shown={list.items.length} />
+    </>
+  );
+}
+
 export function MoreButton({ more, loading, shown }: { more?: () => void; loading: boolean; shown: number }) {
   return (
     <p class="pager">
@@ -220,6 +277,34 @@ export function DropZone({
       </label>
       {files.length > 0 && <span class="files">{files.map((f) => f.name).join(', ')}</span>}
     </section>
+  );
+}
+
+/** A labelled select of fixed options; `options` are [value, text] pairs. */
+export function Choice({
+  label,
+  value,
+  onChange,
+  options,
+  name,
+}: {
+  label: string;
+  value: string;
+  onChange: (v: string) => void;
+  options: readonly (readonly [string, string])[];
+  name?: string;
+}) {
+  return (
+    <label>
+      {label}
+      <select name={name} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        {options.map(([v, text]) => (
+          <option value={v} key={v}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 

@@ -4,37 +4,34 @@
  * the restricted model (`metrics.baseline`) and shows its lineage.
  */
 import { useMemo, useState } from 'preact/hooks';
-import { get, send, untilFinished, type Composition, type Dataset, type Module, type Prediction } from '../api';
+import { get, send, untilFinished, type Composition, type Module, type Prediction } from '../api';
 import { predictionSpec } from '../specs';
-import { BASE, Chart, DropZone, Facts, JobProgress, Link, MoreButton, Problem, Section, navigate, pct, short, useLoad, usePaged, when } from '../ui';
+import {
+  BASE,
+  Chart,
+  type Column,
+  DropZone,
+  Facts,
+  JobProgress,
+  Link,
+  PagedTable,
+  Problem,
+  Section,
+  navigate,
+  pct,
+  short,
+  useLoad,
+  usePaged,
+  when,
+} from '../ui';
 import { Confusions, PerClass } from './evaluations';
+import { DatasetSelect } from './datasets';
 import { EvaluateForm } from './models';
 import { ModuleSearch } from './modules';
 
 interface Picked {
   module: Module;
   label: string;
-}
-
-function DatasetSelect({ label, value, onChange, multiple }: { label: string; value: string[]; onChange: (v: string[]) => void; multiple?: boolean }) {
-  const datasets = useLoad(() => get<{ items: Dataset[] }>('/datasets?limit=200'), []);
-  return (
-    <label>
-      {label}
-      <select
-        multiple={multiple}
-        value={multiple ? undefined : (value[0] ?? '')}
-        onChange={(e) => onChange([...e.currentTarget.selectedOptions].map((o) => o.value).filter(Boolean))}
-      >
-        {!multiple && <option value="">none</option>}
-        {datasets.data?.items.map((d) => (
-          <option value={d.id} key={d.id} selected={multiple ? value.includes(d.id) : undefined}>
-            {d.name} ({d.count})
-          </option>
-        ))}
-      </select>
-    </label>
-  );
 }
 
 function BuildComposition({ decompositionId }: { decompositionId?: string }) {
@@ -81,7 +78,7 @@ function BuildComposition({ decompositionId }: { decompositionId?: string }) {
         ))}
       </ol>
       <div class="row">
-        <DatasetSelect label="Evaluate on" value={evalDataset} onChange={setEvalDataset} />
+        <DatasetSelect label="Evaluate on" value={evalDataset} onChange={setEvalDataset} empty="none" />
         <DatasetSelect label="Continuous learning on (optional, several)" value={learning} onChange={setLearning} multiple />
       </div>
       <button type="submit" disabled={busy || picked.length < 2}>
@@ -99,40 +96,22 @@ function BuildComposition({ decompositionId }: { decompositionId?: string }) {
   );
 }
 
+const COMPOSITION_COLUMNS: Column<Composition>[] = [
+  ['Composition', (c) => <Link to={`${BASE}/compositions/${c.id}`}>{short(c.id)}</Link>],
+  ['Status', (c) => c.status],
+  ['Labels', (c) => c.labels.join(', ')],
+  ['Top-1', (c) => pct(c.metrics?.top1)],
+  ['Baseline top-1', (c) => pct(c.metrics?.baseline?.top1)],
+  ['Made', (c) => when(c.createdAt)],
+];
+
 export function CompositionsPage({ query }: { query: URLSearchParams }) {
   const list = usePaged<Composition>('/compositions', {});
   return (
     <>
       <h1>Compositions</h1>
       <BuildComposition decompositionId={query.get('decompositionId') ?? undefined} />
-      <Problem error={list.error} />
-      <table aria-label="Compositions">
-        <thead>
-          <tr>
-            <th>Composition</th>
-            <th>Status</th>
-            <th>Labels</th>
-            <th>Top-1</th>
-            <th>Baseline top-1</th>
-            <th>Made</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.items.map((c) => (
-            <tr key={c.id}>
-              <td>
-                <Link to={`${BASE}/compositions/${c.id}`}>{short(c.id)}</Link>
-              </td>
-              <td>{c.status}</td>
-              <td>{c.labels.join(', ')}</td>
-              <td>{pct(c.metrics?.top1)}</td>
-              <td>{pct(c.metrics?.baseline?.top1)}</td>
-              <td>{when(c.createdAt)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <MoreButton more={list.more} loading={list.loading} shown={list.items.length} />
+      <PagedTable label="Compositions" list={list} columns={COMPOSITION_COLUMNS} />
     </>
   );
 }

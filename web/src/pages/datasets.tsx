@@ -2,9 +2,50 @@
 import { useMemo, useState } from 'preact/hooks';
 import { get, send, type Dataset } from '../api';
 import { classCountsSpec } from '../specs';
-import { BASE, Chart, DropZone, Facts, Link, MoreButton, Problem, Section, navigate, useLoad, usePaged, when } from '../ui';
+import { BASE, Chart, Choice, type Column, DropZone, Facts, Link, PagedTable, Problem, Section, navigate, useLoad, usePaged, when } from '../ui';
 
 const FORMATS = ['', 'cifar-bin', 'idx', 'npz', 'image-folder'];
+
+/**
+ * A dataset picker over the newest 200 datasets; one dataset (value [] or [id]) unless `multiple`.
+ * @param empty the text of the no-choice option of a single picker
+ */
+export function DatasetSelect({
+  label,
+  value,
+  onChange,
+  multiple,
+  name,
+  empty = 'choose…',
+}: {
+  label: string;
+  value: string[];
+  onChange: (v: string[]) => void;
+  multiple?: boolean;
+  name?: string;
+  empty?: string;
+}) {
+  const datasets = useLoad(() => get<{ items: Dataset[] }>('/datasets?limit=200'), []);
+  return (
+    <label>
+      {label}
+      <select
+        name={name}
+        multiple={multiple}
+        value={multiple ? undefined : (value[0] ?? '')}
+        onChange={(e) => onChange([...e.currentTarget.selectedOptions].map((o) => o.value).filter(Boolean))}
+      >
+        {!multiple && <option value="">{empty}</option>}
+        {datasets.data?.items.map((d) => (
+          <option value={d.id} key={d.id} selected={multiple ? value.includes(d.id) : undefined}>
+            {d.name} ({d.count} images)
+          </option>
+        ))}
+      </select>
+      {datasets.error ? <Problem error={datasets.error} /> : null}
+    </label>
+  );
+}
 
 function UploadDataset({ onDone }: { onDone: () => void }) {
   const [files, setFiles] = useState<File[]>([]);
@@ -40,24 +81,17 @@ function UploadDataset({ onDone }: { onDone: () => void }) {
         <label>
           Name <input value={name} onInput={(e) => setName(e.currentTarget.value)} maxLength={200} />
         </label>
-        <label>
-          Format
-          <select value={format} onChange={(e) => setFormat(e.currentTarget.value)}>
-            {FORMATS.map((f) => (
-              <option value={f} key={f}>
-                {f || 'detect'}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          CIFAR-100 labels
-          <select value={labelMode} onChange={(e) => setLabelMode(e.currentTarget.value)}>
-            <option value="">default</option>
-            <option value="fine">fine</option>
-            <option value="coarse">coarse</option>
-          </select>
-        </label>
+        <Choice label="Format" value={format} onChange={setFormat} options={FORMATS.map((f) => [f, f || 'detect'])} />
+        <Choice
+          label="CIFAR-100 labels"
+          value={labelMode}
+          onChange={setLabelMode}
+          options={[
+            ['', 'default'],
+            ['fine', 'fine'],
+            ['coarse', 'coarse'],
+          ]}
+        />
       </div>
       <button type="submit" disabled={busy || files.length === 0}>
         {busy ? 'Uploading…' : 'Upload dataset'}
@@ -67,40 +101,22 @@ function UploadDataset({ onDone }: { onDone: () => void }) {
   );
 }
 
+const DATASET_COLUMNS: Column<Dataset>[] = [
+  ['Name', (d) => <Link to={`${BASE}/datasets/${d.id}`}>{d.name}</Link>],
+  ['Format', (d) => d.format],
+  ['Images', (d) => d.count.toLocaleString()],
+  ['Shape', (d) => d.shape.slice(1).join('×')],
+  ['Classes', (d) => d.numClasses],
+  ['Uploaded', (d) => when(d.createdAt)],
+];
+
 export function DatasetsPage() {
   const list = usePaged<Dataset>('/datasets', {});
   return (
     <>
       <h1>Datasets</h1>
       <UploadDataset onDone={list.reload} />
-      <Problem error={list.error} />
-      <table aria-label="Datasets">
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Format</th>
-            <th>Images</th>
-            <th>Shape</th>
-            <th>Classes</th>
-            <th>Uploaded</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.items.map((d) => (
-            <tr key={d.id}>
-              <td>
-                <Link to={`${BASE}/datasets/${d.id}`}>{d.name}</Link>
-              </td>
-              <td>{d.format}</td>
-              <td>{d.count.toLocaleString()}</td>
-              <td>{d.shape.slice(1).join('×')}</td>
-              <td>{d.numClasses}</td>
-              <td>{when(d.createdAt)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <MoreButton more={list.more} loading={list.loading} shown={list.items.length} />
+      <PagedTable label="Datasets" list={list} columns={DATASET_COLUMNS} />
     </>
   );
 }

@@ -4,10 +4,11 @@
  * decomposition's page: live progress, then accuracy, confusion, overlap and kept units.
  */
 import { useMemo, useState } from 'preact/hooks';
-import { all, get, send, withQuery, type Dataset, type Decomposition, type Model, type Module } from '../api';
+import { all, get, send, withQuery, type Decomposition, type Model, type Module } from '../api';
 import { jaccardSpec, keptSpec } from '../specs';
-import { BASE, Chart, Facts, JobProgress, Link, MoreButton, Problem, Section, navigate, pct, short, useLoad, usePaged, when } from '../ui';
+import { BASE, Chart, type Column, Facts, JobProgress, Link, PagedTable, Problem, Section, navigate, pct, short, useLoad, usePaged, when } from '../ui';
 import { Confusions, PerClass } from './evaluations';
+import { DatasetSelect } from './datasets';
 import { ModulesTable } from './modules';
 
 interface Schema {
@@ -116,10 +117,9 @@ function collect(schema: Schema, values: Values, prefix: string): Record<string,
 function DecompositionForm({ modelId: initialModel }: { modelId?: string }) {
   const schema = useLoad(optionsSchema, []);
   const models = useLoad(() => get<{ items: Model[] }>('/models?limit=200'), []);
-  const datasets = useLoad(() => get<{ items: Dataset[] }>('/datasets?limit=200'), []);
   const [modelId, setModelId] = useState(initialModel ?? '');
-  const [datasetId, setDatasetId] = useState('');
-  const [evalDatasetId, setEvalDatasetId] = useState('');
+  const [datasetId, setDatasetId] = useState<string[]>([]);
+  const [evalDatasetId, setEvalDatasetId] = useState<string[]>([]);
   const [classes, setClasses] = useState('');
   const [compact, setCompact] = useState(false);
   const [values, setValues] = useState<Values | undefined>();
@@ -145,8 +145,8 @@ function DecompositionForm({ modelId: initialModel }: { modelId?: string }) {
         : undefined;
       const res = await send<{ id: string }>('POST', '/decompositions', {
         modelId,
-        datasetId,
-        ...(evalDatasetId ? { evalDatasetId } : {}),
+        datasetId: datasetId[0] ?? '',
+        ...(evalDatasetId[0] ? { evalDatasetId: evalDatasetId[0] } : {}),
         ...(cls ? { classes: cls } : {}),
         options,
       });
@@ -157,15 +157,10 @@ function DecompositionForm({ modelId: initialModel }: { modelId?: string }) {
       setBusy(false);
     }
   };
-  const datasetOptions = datasets.data?.items.map((d) => (
-    <option value={d.id} key={d.id}>
-      {d.name} ({d.count} images)
-    </option>
-  ));
   return (
     <form class="card" onSubmit={submit} noValidate aria-label="Decompose a model">
       <h2>Decompose a model</h2>
-      <Problem error={schema.error ?? models.error ?? datasets.error} />
+      <Problem error={schema.error ?? models.error} />
       <div class="row">
         <label>
           Model
@@ -178,20 +173,8 @@ function DecompositionForm({ modelId: initialModel }: { modelId?: string }) {
             ))}
           </select>
         </label>
-        <label>
-          Samples from
-          <select name="datasetId" value={datasetId} onChange={(e) => setDatasetId(e.currentTarget.value)}>
-            <option value="">choose…</option>
-            {datasetOptions}
-          </select>
-        </label>
-        <label>
-          Metrics on
-          <select name="evalDatasetId" value={evalDatasetId} onChange={(e) => setEvalDatasetId(e.currentTarget.value)}>
-            <option value="">none</option>
-            {datasetOptions}
-          </select>
-        </label>
+        <DatasetSelect label="Samples from" name="datasetId" value={datasetId} onChange={setDatasetId} />
+        <DatasetSelect label="Metrics on" name="evalDatasetId" value={evalDatasetId} onChange={setEvalDatasetId} empty="none" />
         <label>
           Classes (empty: all)
           <input name="classes" value={classes} onInput={(e) => setClasses(e.currentTarget.value)} placeholder="e.g. 0, 3, 5" />
@@ -216,6 +199,16 @@ function DecompositionForm({ modelId: initialModel }: { modelId?: string }) {
   );
 }
 
+const DECOMPOSITION_COLUMNS: Column<Decomposition>[] = [
+  ['Decomposition', (d) => <Link to={`${BASE}/decompositions/${d.id}`}>{short(d.id)}</Link>],
+  ['Status', (d) => d.status],
+  ['Model', (d) => <Link to={`${BASE}/models/${d.modelId}`}>{short(d.modelId)}</Link>],
+  ['Modules', (d) => d.modules.length],
+  ['Model top-1', (d) => pct(d.metrics?.model?.top1)],
+  ['Composed top-1', (d) => pct(d.metrics?.composed?.top1)],
+  ['Started', (d) => when(d.createdAt)],
+];
+
 export function DecompositionsPage({ query }: { query: URLSearchParams }) {
   const modelId = query.get('modelId') ?? undefined;
   const list = usePaged<Decomposition>('/decompositions', { modelId });
@@ -223,38 +216,7 @@ export function DecompositionsPage({ query }: { query: URLSearchParams }) {
     <>
       <h1>Decompositions</h1>
       <DecompositionForm modelId={modelId} />
-      <Problem error={list.error} />
-      <table aria-label="Decompositions">
-        <thead>
-          <tr>
-            <th>Decomposition</th>
-            <th>Status</th>
-            <th>Model</th>
-            <th>Modules</th>
-            <th>Model top-1</th>
-            <th>Composed top-1</th>
-            <th>Started</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.items.map((d) => (
-            <tr key={d.id}>
-              <td>
-                <Link to={`${BASE}/decompositions/${d.id}`}>{short(d.id)}</Link>
-              </td>
-              <td>{d.status}</td>
-              <td>
-                <Link to={`${BASE}/models/${d.modelId}`}>{short(d.modelId)}</Link>
-              </td>
-              <td>{d.modules.length}</td>
-              <td>{pct(d.metrics?.model?.top1)}</td>
-              <td>{pct(d.metrics?.composed?.top1)}</td>
-              <td>{when(d.createdAt)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <MoreButton more={list.more} loading={list.loading} shown={list.items.length} />
+      <PagedTable label="Decompositions" list={list} columns={DECOMPOSITION_COLUMNS} />
     </>
   );
 }

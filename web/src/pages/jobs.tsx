@@ -1,7 +1,7 @@
 /** Every job with its state, stage, progress, attempts, timings and error; filters; cancel. */
 import { useState } from 'preact/hooks';
 import { FINISHED, send, type Job } from '../api';
-import { MoreButton, Problem, short, usePaged, when } from '../ui';
+import { Choice, type Column, PagedTable, Problem, short, usePaged, when } from '../ui';
 
 const STATES = ['', 'queued', 'active', 'completed', 'failed', 'cancelled'];
 const TYPES = ['', 'inspect-model', 'evaluate', 'decompose', 'compose', 'export-module', 'predict'];
@@ -21,31 +21,41 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
       setError(e);
     }
   };
+  const columns: Column<Job>[] = [
+    ['Job', (j) => <code title={j.id}>{short(j.id)}</code>],
+    ['Type', (j) => j.type],
+    ['State', (j) => j.state],
+    ['Stage', (j) => j.stage ?? ''],
+    [
+      'Progress',
+      (j) => (
+        <>
+          <progress max={100} value={j.progress} aria-label={`progress of job ${short(j.id)}`} /> {j.progress} %
+        </>
+      ),
+    ],
+    ['Attempts', (j) => j.attempts],
+    ['Created', (j) => when(j.createdAt)],
+    ['Started', (j) => when(j.startedAt)],
+    ['Finished', (j) => when(j.finishedAt)],
+    ['Error', (j) => (j.error ? `${j.error.title}: ${j.error.detail}` : '')],
+    [
+      '',
+      (j) =>
+        !FINISHED.includes(j.state) && (
+          <button type="button" onClick={() => void cancel(j.id)} aria-label={`Cancel job ${short(j.id)}`}>
+            Cancel
+          </button>
+        ),
+    ],
+  ];
   return (
     <>
       <h1>Jobs</h1>
       <fieldset class="row">
         <legend>Filters</legend>
-        <label>
-          State
-          <select value={state} onChange={(e) => setState(e.currentTarget.value)}>
-            {STATES.map((s) => (
-              <option value={s} key={s}>
-                {s || 'any'}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Type
-          <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
-            {TYPES.map((s) => (
-              <option value={s} key={s}>
-                {s || 'any'}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice label="State" value={state} onChange={setState} options={STATES.map((s) => [s, s || 'any'])} />
+        <Choice label="Type" value={type} onChange={setType} options={TYPES.map((s) => [s, s || 'any'])} />
         <button type="button" onClick={list.reload}>
           Refresh
         </button>
@@ -53,52 +63,8 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
           Queues (Bull Board)
         </a>
       </fieldset>
-      <Problem error={error ?? list.error} />
-      <table aria-label="Jobs">
-        <thead>
-          <tr>
-            <th>Job</th>
-            <th>Type</th>
-            <th>State</th>
-            <th>Stage</th>
-            <th>Progress</th>
-            <th>Attempts</th>
-            <th>Created</th>
-            <th>Started</th>
-            <th>Finished</th>
-            <th>Error</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {list.items.map((j) => (
-            <tr key={j.id} class={j.id === highlight ? 'highlight' : ''}>
-              <td>
-                <code title={j.id}>{short(j.id)}</code>
-              </td>
-              <td>{j.type}</td>
-              <td>{j.state}</td>
-              <td>{j.stage ?? ''}</td>
-              <td>
-                <progress max={100} value={j.progress} aria-label={`progress of job ${short(j.id)}`} /> {j.progress} %
-              </td>
-              <td>{j.attempts}</td>
-              <td>{when(j.createdAt)}</td>
-              <td>{when(j.startedAt)}</td>
-              <td>{when(j.finishedAt)}</td>
-              <td>{j.error ? `${j.error.title}: ${j.error.detail}` : ''}</td>
-              <td>
-                {!FINISHED.includes(j.state) && (
-                  <button type="button" onClick={() => void cancel(j.id)} aria-label={`Cancel job ${short(j.id)}`}>
-                    Cancel
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <MoreButton more={list.more} loading={list.loading} shown={list.items.length} />
+      <Problem error={error} />
+      <PagedTable label="Jobs" list={list} columns={columns} rowClass={(j) => (j.id === highlight ? 'highlight' : '')} />
     </>
   );
 }

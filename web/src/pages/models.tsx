@@ -1,7 +1,25 @@
 /** Models: upload (drag and drop, with preprocessing and class names), list, and a model's page. */
 import { useState } from 'preact/hooks';
-import { get, send, untilFinished, withQuery, type Dataset, type Decomposition, type Evaluation, type Model } from '../api';
-import { BASE, DropZone, Facts, JobProgress, Link, MoreButton, Problem, Section, navigate, pct, short, useLoad, usePaged, when } from '../ui';
+import { get, send, untilFinished, withQuery, type Decomposition, type Evaluation, type Model } from '../api';
+import {
+  BASE,
+  type Column,
+  DropZone,
+  Facts,
+  JobProgress,
+  Link,
+  PagedTable,
+  Problem,
+  Section,
+  Table,
+  navigate,
+  pct,
+  short,
+  useLoad,
+  usePaged,
+  when,
+} from '../ui';
+import { DatasetSelect } from './datasets';
 import { EvaluationResultView } from './evaluations';
 
 /** "1, 2, 3" or "[1,2,3]" into numbers; undefined when empty. */
@@ -102,50 +120,30 @@ function UploadModel({ onDone }: { onDone: () => void }) {
   );
 }
 
+const MODEL_COLUMNS: Column<Model>[] = [
+  ['Name', (m) => <Link to={`${BASE}/models/${m.id}`}>{m.name}</Link>],
+  ['Status', (m) => m.status],
+  ['Format', (m) => m.format],
+  ['Input', (m) => m.inputShape?.join('×') ?? '–'],
+  ['Classes', (m) => m.numClasses ?? '–'],
+  ['Parameters', (m) => m.params?.toLocaleString() ?? '–'],
+  ['Uploaded', (m) => when(m.createdAt)],
+];
+
 export function ModelsPage() {
   const list = usePaged<Model>('/models', {});
   return (
     <>
       <h1>Models</h1>
       <UploadModel onDone={list.reload} />
-      <Problem error={list.error} />
-      <table aria-label="Models">
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Status</th>
-            <th>Format</th>
-            <th>Input</th>
-            <th>Classes</th>
-            <th>Parameters</th>
-            <th>Uploaded</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.items.map((m) => (
-            <tr key={m.id}>
-              <td>
-                <Link to={`${BASE}/models/${m.id}`}>{m.name}</Link>
-              </td>
-              <td>{m.status}</td>
-              <td>{m.format}</td>
-              <td>{m.inputShape?.join('×') ?? '–'}</td>
-              <td>{m.numClasses ?? '–'}</td>
-              <td>{m.params?.toLocaleString() ?? '–'}</td>
-              <td>{when(m.createdAt)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <MoreButton more={list.more} loading={list.loading} shown={list.items.length} />
+      <PagedTable label="Models" list={list} columns={MODEL_COLUMNS} />
     </>
   );
 }
 
 /** Starts an evaluation of a model or composition on a chosen dataset and shows its result. */
 export function EvaluateForm({ target }: { target: { modelId: string } | { compositionId: string } }) {
-  const datasets = useLoad(() => get<{ items: Dataset[] }>('/datasets?limit=200'), []);
-  const [datasetId, setDatasetId] = useState('');
+  const [datasetId, setDatasetId] = useState<string[]>([]);
   const [limit, setLimit] = useState('');
   const [error, setError] = useState<unknown>();
   const [evaluation, setEvaluation] = useState<Evaluation>();
@@ -155,7 +153,11 @@ export function EvaluateForm({ target }: { target: { modelId: string } | { compo
     setError(undefined);
     setEvaluation(undefined);
     try {
-      const res = await send<{ id: string; jobId: string }>('POST', '/evaluations', { ...target, datasetId, ...(limit ? { limit: Number(limit) } : {}) });
+      const res = await send<{ id: string; jobId: string }>('POST', '/evaluations', {
+        ...target,
+        datasetId: datasetId[0] ?? '',
+        ...(limit ? { limit: Number(limit) } : {}),
+      });
       setJobId(res.body.jobId);
       await untilFinished(res.body.jobId);
       setEvaluation(await get<Evaluation>(`/evaluations/${res.body.id}`));
@@ -166,17 +168,7 @@ export function EvaluateForm({ target }: { target: { modelId: string } | { compo
   return (
     <form class="card" onSubmit={submit} aria-label="Evaluate">
       <div class="row">
-        <label>
-          Dataset
-          <select value={datasetId} onChange={(e) => setDatasetId(e.currentTarget.value)} required>
-            <option value="">choose…</option>
-            {datasets.data?.items.map((d) => (
-              <option value={d.id} key={d.id}>
-                {d.name} ({d.count})
-              </option>
-            ))}
-          </select>
-        </label>
+        <DatasetSelect label="Dataset" value={datasetId} onChange={setDatasetId} />
         <label>
           Limit (images) <input type="number" min={1} value={limit} onInput={(e) => setLimit(e.currentTarget.value)} />
         </label>
@@ -219,55 +211,31 @@ export function ModelPage({ id }: { id: string }) {
         </Link>
       </p>
       <Section title="Layers">
-        <table aria-label="Layers">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>Name</th>
-              <th>Type</th>
-              <th>Output shape</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(m.layers ?? []).map((l, i) => (
-              <tr key={l.name}>
-                <td>{i}</td>
-                <td>{l.name}</td>
-                <td>{l.type}</td>
-                <td>{l.outputShape.map((d) => d ?? 'N').join(' × ')}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          label="Layers"
+          rows={(m.layers ?? []).map((l, i) => ({ ...l, i }))}
+          columns={[
+            ['#', (l) => l.i],
+            ['Name', (l) => l.name],
+            ['Type', (l) => l.type],
+            ['Output shape', (l) => l.outputShape.map((d) => d ?? 'N').join(' × ')],
+          ]}
+        />
       </Section>
       <Section title="Evaluations">
         <Problem error={evaluations.error} />
-        <table aria-label="Evaluations">
-          <thead>
-            <tr>
-              <th>Evaluation</th>
-              <th>Status</th>
-              <th>Dataset</th>
-              <th>Images</th>
-              <th>Top-1</th>
-              <th>Top-5</th>
-            </tr>
-          </thead>
-          <tbody>
-            {evaluations.data?.items.map((e) => (
-              <tr key={e.id}>
-                <td>{short(e.id)}</td>
-                <td>{e.status}</td>
-                <td>
-                  <Link to={`${BASE}/datasets/${e.datasetId}`}>{short(e.datasetId)}</Link>
-                </td>
-                <td>{e.result?.count ?? '–'}</td>
-                <td>{pct(e.result?.top1)}</td>
-                <td>{pct(e.result?.top5)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          label="Evaluations"
+          rows={evaluations.data?.items ?? []}
+          columns={[
+            ['Evaluation', (e) => short(e.id)],
+            ['Status', (e) => e.status],
+            ['Dataset', (e) => <Link to={`${BASE}/datasets/${e.datasetId}`}>{short(e.datasetId)}</Link>],
+            ['Images', (e) => e.result?.count ?? '–'],
+            ['Top-1', (e) => pct(e.result?.top1)],
+            ['Top-5', (e) => pct(e.result?.top5)],
+          ]}
+        />
         <EvaluateForm target={{ modelId: m.id }} />
       </Section>
       <Section title="Decompositions">
