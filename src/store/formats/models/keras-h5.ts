@@ -8,7 +8,7 @@
 import { UnprocessableError } from '../../../errors';
 import { attrString, attrStringList, child, childKeys, isDataset, isGroup, openHdf5, readFloat32, type H5File, type H5Group } from './hdf5';
 import { toTfjsModelConfig } from './keras3-config';
-import { assertWeightsMatchLayers } from './layer-weights';
+import { assertWeightsMatchLayers, expectedWeightNames, layersByName } from './layer-weights';
 import type { ModelParseLimits, ParsedModel } from './types';
 import { WeightSetBuilder } from './weights';
 
@@ -37,18 +37,35 @@ function readModelConfig(file: H5File): unknown {
   }
 }
 
-function readWeights(file: H5File, modelWeights: H5Group, builder: WeightSetBuilder): void {
+/**
+ * The tfjs names of one layer's stored weights. Keras versions disagree on some basenames (Keras 3
+ * writes a DepthwiseConv2D's `depthwise_kernel` as plain `kernel` in .h5 files) but never on their
+ * order, so when the stored basenames are not the ones tfjs expects and their number is, they are
+ * named by position.
+ */
+function layerWeightNames(layer: string, stored: readonly string[], info: { className: string; config: unknown } | undefined): string[] {
+  const names = stored.map((s) => tfjsWeightName(layer, s));
+  const expected = info ? expectedWeightNames(info.className, info.config) : undefined;
+  if (!expected || expected.length !== stored.length) return names;
+  const known = new Set(expected.map((w) => `${layer}/${w}`));
+  return names.every((n) => known.has(n)) ? names : expected.map((w) => `${layer}/${w}`);
+}
+
+function readWeights(file: H5File, modelWeights: H5Group, modelTopology: Record<string, unknown>, builder: WeightSetBuilder): void {
   const layerNames = attrStringList(modelWeights, 'layer_names');
   if (!layerNames) throw new UnprocessableError('model_weights has no layer_names attribute');
+  const layers = layersByName(modelTopology);
   for (const layer of layerNames) {
     const group = child(modelWeights, layer);
     if (!isGroup(group)) throw new UnprocessableError(`model_weights lists layer "${layer}" but has no group for it`);
-    for (const stored of attrStringList(group, 'weight_names') ?? []) {
-      const ds = child(group, stored);
-      if (!isDataset(ds)) throw new UnprocessableError(`weight "${stored}" of layer "${layer}" is listed but missing from the file`);
+    const stored = attrStringList(group, 'weight_names') ?? [];
+    const names = layerWeightNames(layer, stored, layers.get(layer));
+    stored.forEach((s, i) => {
+      const ds = child(group, s);
+      if (!isDataset(ds)) throw new UnprocessableError(`weight "${s}" of layer "${layer}" is listed but missing from the file`);
       const { shape, values } = readFloat32(file, ds);
-      builder.add(tfjsWeightName(layer, stored), shape, values);
-    }
+      builder.add(names[i], shape, values);
+    });
   }
 }
 
@@ -59,7 +76,7 @@ export function parseKerasH5(bytes: Buffer, limits: ModelParseLimits): ParsedMod
   if (!isGroup(modelWeights)) throw new UnprocessableError('the HDF5 file has no model_weights group');
   const kerasVersion = attrString(file.root, 'keras_version') ?? attrString(modelWeights, 'keras_version');
   const builder = new WeightSetBuilder();
-  readWeights(file, modelWeights, builder);
+  readWeights(file, modelWeights, modelTopology, builder);
   const weights = builder.build();
   assertWeightsMatchLayers(
     modelTopology,

@@ -38,6 +38,8 @@ const isKerasTensor = (v: unknown): v is JsonObject => isObject(v) && v.class_na
 
 /** Entry point: checks the model's outer shape and translates it. */
 export function toTfjsModelConfig(raw: unknown, source: string): Record<string, unknown> {
+  // Keras <= 2.1 wrote a Sequential's config as the bare list of its layers.
+  if (isObject(raw) && raw.class_name === 'Sequential' && Array.isArray(raw.config)) raw = { ...raw, config: { layers: raw.config } };
   if (!isObject(raw) || typeof raw.class_name !== 'string' || !isObject(raw.config)) {
     throw new UnprocessableError(`${source} is not a Keras model config ({class_name, config} expected)`);
   }
