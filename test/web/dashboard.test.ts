@@ -97,6 +97,8 @@ describe('the dashboard, as a user with an API key', () => {
   let context: BrowserContext;
   let page: Page;
   let errors: string[];
+  /** Requests that left the service: none may (the dashboard works offline, no CDN). */
+  const elsewhere: string[] = [];
   const api = () => ({
     get: (p: string) => request(t.app.server).get(p).set('authorization', `Bearer ${KEY_A}`),
     post: (p: string) => request(t.app.server).post(p).set('authorization', `Bearer ${KEY_A}`),
@@ -118,6 +120,9 @@ describe('the dashboard, as a user with an API key', () => {
     context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
     page = await context.newPage();
     errors = collectPageErrors(page);
+    context.on('request', (r) => {
+      if (!r.url().startsWith(url) && !/^(data|blob):/.test(r.url())) elsewhere.push(r.url());
+    });
   });
 
   afterAll(async () => {
@@ -126,6 +131,7 @@ describe('the dashboard, as a user with an API key', () => {
 
   afterEach(() => {
     expect(errors).toEqual([]);
+    expect(elsewhere).toEqual([]);
   });
 
   it('redirects / to /ui/, asks for the key, and uploads a dropped model', async () => {
