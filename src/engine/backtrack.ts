@@ -88,12 +88,29 @@ function stepBack(step: PlanStep, out: Live, outShape: number[], inShapes: numbe
     case 'ReLU':
     case 'Dropout':
     case 'Rescaling':
+    case 'LeakyReLU':
+    case 'ELU':
+    case 'PReLU':
     case 'Softmax':
     case 'Flatten':
     case 'Reshape':
       return [out.slice()];
     case 'Add':
       return inShapes.map(() => out.slice());
+    case 'Multiply':
+      return inShapes.map((shape) => broadcastBack(out, outShape, shape));
+    case 'Concatenate':
+      return concatBack(out, outShape, inShapes, (cfg as { axis?: number }).axis ?? -1, step.layer.name);
+    case 'SeparableConv2D':
+      return [windowBack(out, outShape, inShape, cfg, true)];
+    case 'Cropping2D': {
+      const [[top], [left]] = (cfg as { cropping?: number[][] }).cropping ?? [[0], [0]];
+      const [h, w, c] = inShape;
+      const [oh, ow] = outShape;
+      const live = new Uint8Array(h * w * c);
+      for (let y = 0; y < oh; y++) live.set(out.subarray(y * ow * c, (y + 1) * ow * c), ((y + top) * w + left) * c);
+      return [live];
+    }
     case 'Dense': {
       const any = out.some((v) => v === 1);
       return [new Uint8Array(size(inShape)).fill(any ? 1 : 0)];
@@ -128,6 +145,44 @@ function stepBack(step: PlanStep, out: Live, outShape: number[], inShapes: numbe
     default:
       throw new EngineError('UNSUPPORTED_LAYER', `backtracking through ${step.className} (${step.layer.name}) is not supported`);
   }
+}
+
+/**
+ * An input of a broadcasting elementwise layer (Multiply, e.g. a [1, 1, C] squeeze-and-excitation
+ * gate times [H, W, C] features): a unit is live when any output unit it is broadcast to is live.
+ */
+function broadcastBack(out: Live, outShape: number[], inShape: number[]): Live {
+  const size = inShape.reduce((a, b) => a * b, 1);
+  if (size === out.length) return out.slice();
+  const live = new Uint8Array(size);
+  const rank = outShape.length;
+  const index = new Array<number>(rank).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    if (out[o]) {
+      let i = 0;
+      for (let d = 0; d < rank; d++) i = i * inShape[d] + (inShape[d] === 1 ? 0 : index[d]);
+      live[i] = 1;
+    }
+    for (let d = rank - 1; d >= 0 && ++index[d] === outShape[d]; d--) index[d] = 0;
+  }
+  return live;
+}
+
+/** Concatenate's inputs: each reads its own slice of the output along the axis (MC-BI maps indices to the right input). */
+function concatBack(out: Live, outShape: number[], inShapes: number[][], axis: number, name: string): Live[] {
+  const rank = outShape.length;
+  const a = axis < 0 ? rank + axis : axis - 1; // per-sample axis (the config counts the batch)
+  if (a < 0 || a >= rank) throw new EngineError('UNSUPPORTED_LAYER', `backtracking through ${name} (Concatenate on axis ${axis}) is not supported`);
+  const outer = outShape.slice(0, a).reduce((x, y) => x * y, 1);
+  const inner = outShape.slice(a + 1).reduce((x, y) => x * y, 1);
+  let offset = 0;
+  return inShapes.map((shape) => {
+    const width = shape[a] * inner;
+    const live = new Uint8Array(outer * width);
+    for (let o = 0; o < outer; o++) live.set(out.subarray(o * outShape[a] * inner + offset, o * outShape[a] * inner + offset + width), o * width);
+    offset += width;
+    return live;
+  });
 }
 
 /**

@@ -43,7 +43,14 @@ export interface HeadWeights {
   readonly classes: number;
 }
 
-const RELU_CARRIERS = new Set(['Conv2D', 'Dense', 'DepthwiseConv2D']);
+const RELU_CARRIERS = new Set(['Conv2D', 'Dense', 'DepthwiseConv2D', 'SeparableConv2D']);
+/**
+ * Activations whose inactive output is exactly 0 (ReLU and its capped form): masking a unit that
+ * never fired there changes nothing, so they are observation points. LeakyReLU, ELU, PReLU, swish,
+ * sigmoid and tanh give non-zero outputs below 0, so their units are always kept (see
+ * src/engine/README.md).
+ */
+const ZERO_FLOOR_ACTIVATIONS = new Set(['relu', 'relu6']);
 const HEAD_TAIL = new Set(['Softmax', 'Activation', 'Dropout']);
 
 function keyOf(t: SymbolicTensor): string {
@@ -53,9 +60,9 @@ function keyOf(t: SymbolicTensor): string {
 function isObservation(layer: Layer): boolean {
   const cls = layer.getClassName();
   if (cls === 'ReLU') return true;
-  const activation = (layer.getConfig() as { activation?: string }).activation;
-  if (cls === 'Activation') return activation === 'relu';
-  return RELU_CARRIERS.has(cls) && activation === 'relu';
+  const activation = (layer.getConfig() as { activation?: string }).activation ?? '';
+  if (cls === 'Activation') return ZERO_FLOOR_ACTIVATIONS.has(activation);
+  return RELU_CARRIERS.has(cls) && ZERO_FLOOR_ACTIVATIONS.has(activation);
 }
 
 export class ModelPlan {

@@ -3,6 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { EngineError } from './errors';
+import { withTfjsEquivalents } from './layers/equivalents';
 import { unsupportedLayers } from './layers/supported';
 
 /** What store/formats produce: a tfjs-layers topology plus float32 weights. */
@@ -33,7 +34,8 @@ export interface ModelSummary {
  * @returns a model the caller owns (dispose it).
  * @throws EngineError UNSUPPORTED_LAYER | MULTIPLE_INPUTS | MULTIPLE_OUTPUTS | NOT_A_CLASSIFIER | INVALID_MODEL
  */
-export async function loadModel(artifacts: ModelArtifactsLike): Promise<tf.LayersModel> {
+export async function loadModel(original: ModelArtifactsLike): Promise<tf.LayersModel> {
+  const artifacts = await withTfjsEquivalents(original);
   const unsupported = unsupportedLayers(artifacts.modelTopology);
   if (unsupported.length > 0) {
     const list = unsupported.map((l) => `${l.name} (${l.className})`).join(', ');

@@ -154,6 +154,19 @@ describe('POST /models refuses unusable files and keeps nothing', () => {
     await expectRefused(tfjsZip(a), 'conv1d.zip', 422, /my_conv1d \(Conv1D\)/);
   });
 
+  it('a Keras layer TF.js would compute differently (ReLU with a threshold): 422 naming it', async () => {
+    const input = tf.input({ shape: [4, 4, 1] });
+    const relu = tf.layers.reLU({ name: 'thresholded' }).apply(input) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 3, activation: 'softmax' }).apply(tf.layers.flatten().apply(relu)) as tf.SymbolicTensor;
+    const a = await modelArtifacts(tf.model({ inputs: input, outputs: out }));
+    // tfjs' ReLU has no threshold: loading it as it is would silently ignore the user's 0.5.
+    const layers = (a.modelTopology as { config: { layers: { config: Record<string, unknown> }[] } }).config.layers;
+    const target = layers.find((l) => l.config.name === 'thresholded');
+    if (!target) throw new Error('no ReLU layer in the topology');
+    target.config.threshold = 0.5;
+    await expectRefused(tfjsZip(a), 'threshold.zip', 422, /thresholded \(ReLU with threshold 0.5\)/);
+  });
+
   it('classNames that do not match the class count: 422', async () => {
     // Trailing bytes keep it a valid HDF5 file but give it its own content address (the test
     // database is shared by the run, and a blob another row refers to is rightly kept).

@@ -10,8 +10,8 @@
  *   first-order change of the module's margin if the channel were removed. Gradients only score.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ModelPlan } from '../graph';
-import type { LinearWeights } from './network';
+import type { ModelPlan, PlanStep } from '../graph';
+import { bnAffine, type LinearWeights } from './network';
 import type { ChannelMap } from './spaces';
 
 export const COMPACT_CRITERIA = ['activation-rate', 'energy', 'taylor'] as const;
@@ -71,6 +71,8 @@ export interface ScoringRun {
 export async function channelScores(run: ScoringRun, x: tf.Tensor, criterion: CompactCriterion, batchSize = 64): Promise<Float32Array[]> {
   const { plan, map } = run;
   const read = readers(plan, map, run.folded, run.d);
+  // No prunable channel (every space fixed, e.g. all read by layers compaction cannot slice): nothing to score.
+  if (read.length === 0) return map.spaces.map((sp) => new Float32Array(sp.channels));
   const sums = read.map((r) => new Float64Array(map.spaces[r.space].channels));
   const n = x.shape[0];
   const dT = tf.tensor2d(run.d, [run.d.length, 1]);
@@ -126,6 +128,23 @@ function batchStats(run: ScoringRun, x: tf.Tensor, read: readonly Reader[], dT: 
   return out;
 }
 
+/** A BatchNormalization over the channel axis, which `affine` computes. */
+function lastAxisBatchNorm(step: PlanStep): boolean {
+  if (step.className !== 'BatchNormalization') return false;
+  const axis = (step.layer.getConfig() as { axis?: number | number[] }).axis;
+  const a = Array.isArray(axis) ? axis[0] : axis;
+  return a === -1 || a === step.layer.inboundNodes[0].inputTensors[0].shape.length - 1;
+}
+
+/**
+ * BatchNormalization as x * scale + shift: the same values as the layer at inference, and a
+ * gradient tfjs can take (its own batchNorm gradient fails without gamma or beta, scale=False).
+ */
+function affine(step: PlanStep, x: tf.Tensor): tf.Tensor {
+  const { scale, shift } = bnAffine(step);
+  return x.mul(scale).add(shift);
+}
+
 /**
  * The module's forward pass (masks applied), returning the tensors at `want` and the features.
  * With `offsets`, the tensor at each of those keys gets the offset added (zeros whose gradient is
@@ -137,7 +156,7 @@ function forward(run: ScoringRun, x: tf.Tensor, want: ReadonlySet<string>, offse
   const out = new Map<string, tf.Tensor>();
   for (const step of plan.steps) {
     const args = step.inputs.map((k) => values.get(k) as tf.Tensor);
-    let y = step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor;
+    let y = lastAxisBatchNorm(step) ? affine(step, args[0]) : (step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor);
     const mask = step.observation === undefined ? undefined : run.masks[step.observation];
     if (mask) y = y.mul(mask);
     const offset = offsets?.get(step.output);

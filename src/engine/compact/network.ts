@@ -54,8 +54,8 @@ export function foldedWeights(plan: ModelPlan, map: ChannelMap): Map<number, Lin
   return out;
 }
 
-/** A BatchNormalization step as y = x * scale + shift. */
-function bnAffine(step: PlanStep): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
+/** A BatchNormalization step as y = x * scale + shift (on the last axis). */
+export function bnAffine(step: PlanStep): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
   const c = cfg(step);
   const w = step.layer.getWeights();
   let k = 0;
@@ -132,9 +132,14 @@ export function buildNetwork(
       pending.push({ layer, values: step.layer.getWeights().map((t) => tf.gather(t, idx)) });
       idx.dispose();
     } else {
-      if (step.layer.getWeights().length > 0)
+      const own = step.layer.getWeights();
+      // A layer whose weights compaction cannot slice (SeparableConv2D, PReLU, ...) fixes its
+      // channel spaces (spaces.ts): all its channels stay, so its weights are copied as they are.
+      const whole = step.inputs.every((k) => keep[map.spaceOf.get(k) as number].length === map.spaces[map.spaceOf.get(k) as number].channels);
+      if (own.length > 0 && !(whole && width === map.spaces[map.spaceOf.get(step.output) as number].channels))
         throw new EngineError('UNSUPPORTED_LAYER', `layer ${step.layer.name} (${step.className}) has weights compaction cannot slice`);
       layer = cloneLayer(step.layer);
+      if (own.length > 0) pending.push({ layer, values: own.map((t) => t.clone()) });
     }
     values.set(step.output, layer.apply(args.length === 1 ? args[0] : args) as tf.SymbolicTensor);
   });

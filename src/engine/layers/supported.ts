@@ -1,17 +1,24 @@
 /**
  * The one list of Keras layer classes the engine supports. A model using anything else is
- * refused before it is loaded, naming the layer.
+ * refused before it is loaded, naming the layer. Checked after the rewrites of ./equivalents.ts, so
+ * Keras layers that have a TF.js equivalent (SpatialDropout2D, Normalization) are not listed.
  */
 export const SUPPORTED_LAYERS: readonly string[] = [
   'InputLayer',
   'Conv2D',
   'DepthwiseConv2D',
+  'SeparableConv2D',
   'Dense',
   'BatchNormalization',
   'Activation',
   'ReLU',
+  'LeakyReLU',
+  'ELU',
+  'PReLU',
   'Softmax',
   'Add',
+  'Multiply',
+  'Concatenate',
   'MaxPooling2D',
   'AveragePooling2D',
   'GlobalAveragePooling2D',
@@ -19,6 +26,7 @@ export const SUPPORTED_LAYERS: readonly string[] = [
   'Flatten',
   'Reshape',
   'ZeroPadding2D',
+  'Cropping2D',
   'Dropout',
   'Rescaling',
 ];

@@ -143,23 +143,24 @@ export function attrStringList(node: JsfiveNode, name: string): string[] | undef
   return out as string[];
 }
 
-const FLOAT_DTYPE = /^[<>=|]?f(2|4|8)$/;
+// Integer weights exist too (Normalization's sample count, int64): they are read as float32 like the rest.
+const NUMERIC_DTYPE = /^[<>=|]?(f(2|4|8)|[iu](1|2|4|8))$/;
 const DATA_LAYOUT_MSG = 8;
 const CONTIGUOUS = 1;
 
-/** Reads a float dataset as float32 (float64/float16 are narrowed/widened). */
+/** Reads a numeric dataset as float32 (float64/float16 and integers are narrowed/widened). */
 export function readFloat32(file: H5File, ds: H5Dataset): { shape: number[]; values: Float32Array } {
   const shape = h5(`the shape of ${ds.name}`, () => [...ds.shape]);
   const dtype = h5(`the dtype of ${ds.name}`, () => ds.dtype);
-  if (typeof dtype !== 'string' || !FLOAT_DTYPE.test(dtype)) {
-    throw new UnprocessableError(`weight dataset ${ds.name} has dtype ${JSON.stringify(dtype)}, not a float type`);
+  if (typeof dtype !== 'string' || !NUMERIC_DTYPE.test(dtype)) {
+    throw new UnprocessableError(`weight dataset ${ds.name} has dtype ${JSON.stringify(dtype)}, not a numeric type`);
   }
   reserve(file, ds, elementCount(shape, `weight dataset ${ds.name}`));
   const fast = dtype.endsWith('f4') && !dtype.startsWith('>') ? contiguousBytes(file, ds, shape) : undefined;
   if (fast) return { shape, values: float32FromLE(fast) };
   const values = h5(`the values of ${ds.name}`, () => ds.value);
   if (!values || typeof values.length !== 'number') throw new UnprocessableError(`weight dataset ${ds.name} has no values`);
-  return { shape, values: Float32Array.from(values, (v) => (typeof v === 'number' ? v : NaN)) };
+  return { shape, values: Float32Array.from(values, (v) => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : NaN)) };
 }
 
 /**

@@ -30,6 +30,16 @@ async function parseZip(bytes: Buffer, limits: ModelParseLimits): Promise<Parsed
 }
 
 /**
+ * The file's Keras version travels inside the topology (as tensorflowjs_converter writes it), because
+ * one activation changed meaning: Keras 3's hard_sigmoid is relu6(x + 3) / 6, Keras 2's (and tfjs')
+ * 0.2x + 0.5. The engine reads it when it loads the model.
+ */
+function withVersion(parsed: ParsedModel): ParsedModel {
+  if (!parsed.kerasVersion || 'keras_version' in parsed.modelTopology) return parsed;
+  return { ...parsed, modelTopology: { ...parsed.modelTopology, keras_version: parsed.kerasVersion } };
+}
+
+/**
  * Parses a model file.
  * @param bytes the whole file
  * @param limits extraction bounds (zip entry count, inflated bytes)
@@ -45,7 +55,7 @@ export async function parseModelFile(bytes: Buffer, limits: ModelParseLimits = D
     throw new UnsupportedFormatError('not a Keras HDF5 file (.h5), a Keras .keras zip nor a zipped TF.js layers model; the format is detected from the bytes');
   }
   try {
-    return container === 'hdf5' ? parseKerasH5(bytes, limits) : await parseZip(bytes, limits);
+    return withVersion(container === 'hdf5' ? parseKerasH5(bytes, limits) : await parseZip(bytes, limits));
   } catch (err) {
     if (err instanceof AppError) throw err;
     // A reader bug or an input no check anticipated: still the file's fault, and still a typed error.

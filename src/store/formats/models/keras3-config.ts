@@ -99,7 +99,7 @@ function translateLayer(layer: Json, what: string): JsonObject {
     // A nested model: its config is a whole model config.
     config = translateModel(layer.class_name, layer.config, where).config as JsonObject;
   } else {
-    config = translateLayerConfig(layer.config, where);
+    config = translateLayerConfig(layer.config);
   }
   const out: JsonObject = { class_name: layer.class_name, config };
   if (typeof layer.name === 'string') out.name = layer.name;
@@ -107,13 +107,13 @@ function translateLayer(layer: Json, what: string): JsonObject {
   return out;
 }
 
-function translateLayerConfig(config: JsonObject, what: string): JsonObject {
+function translateLayerConfig(config: JsonObject): JsonObject {
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(config)) {
     if (DROPPED_LAYER_KEYS.has(key)) continue;
     if (key === 'keepdims') {
-      // tfjs global pooling has no keepdims; true would change every downstream shape.
-      if (value === true) throw new UnprocessableError(`${what}: keepdims=true is not supported by TF.js`);
+      // false is tfjs' only behaviour; true stays for the engine, which rewrites it as pooling + Reshape.
+      if (value === true) out.keepdims = true;
       continue;
     }
     if (key === 'batch_shape') {

@@ -29,6 +29,8 @@ const TABLE: Record<string, (c: Config) => string[]> = {
   LayerNormalization: (c) => [...(flag(c, 'scale') ? ['gamma'] : []), ...(flag(c, 'center') ? ['beta'] : [])],
   Embedding: () => ['embeddings'],
   PReLU: () => ['alpha'],
+  // The engine loads it as a BatchNormalization (engine/layers/equivalents.ts).
+  Normalization: () => ['mean', 'variance', 'count'],
 };
 
 /** The weight names a layer of this class and config owns; undefined for a class not in the table. */

@@ -234,7 +234,6 @@ describe('Keras 3 config translation', () => {
   it.each([
     ['a subclassed model', { class_name: 'MyModel', config: { layers: [] } }, /not a Sequential or Functional/],
     ['not a config at all', [1, 2, 3], /not a Keras model config/],
-    ['keepdims=true pooling', { class_name: 'Sequential', config: { layers: [k3Layer('GlobalAveragePooling2D', 'g', { keepdims: true })] } }, /keepdims=true/],
     [
       'a tensor passed as a keyword argument',
       {
