@@ -98,8 +98,9 @@ export async function decompose(
 
   await onProgress?.('masking', 0);
   const head = plan.headWeights();
+  const totals = new Map<number, { sum: Counts; included: Set<number> }>();
   const modules = classes.map((c) => {
-    const found = moduleMasks(plan, sampling, counts, c, options.tau);
+    const found = moduleMasks(plan, sampling, counts, c, options.tau, totals);
     const mHead = moduleHead(head, c, options.backtrack === 'none' ? undefined : options.delta);
     const masks = options.backtrack === 'none' ? found.masks : backtrackMasks(plan, found.masks, mHead.removedFeatures, options.backtrack);
     const tangling = found.tangling;
@@ -115,28 +116,50 @@ export async function decompose(
   return { observationPoints: plan.observationPoints, modules, inputsRun: total };
 }
 
-/** A unit is kept when active on more than tau of the module's concern + tangling samples. */
+/**
+ * A unit is kept when active on more than tau of the module's concern + tangling samples.
+ * Module c's tangling activity is the sum over classes k != c of class k's counts after u_c inputs.
+ * Summing those per module costs classes^2 x units (1000 classes: billions of additions), so the
+ * sum over every class is made once per distinct u (`totals`) and class c's own part subtracted
+ * where it was included (it is when class c also recorded a count after u inputs).
+ */
 function moduleMasks(
   plan: ModelPlan,
   sampling: SamplingPlan,
   counts: Map<number, Counts>[],
   c: number,
   tau: number,
+  totals: Map<number, { sum: Counts; included: Set<number> }>,
 ): { masks: Uint8Array[]; tangling: number } {
-  const parts: Counts[] = [counts[c].get(sampling.concern[c]) as Counts];
-  for (let k = 0; k < sampling.numClasses; k++) {
-    if (k === c) continue;
-    const u = Math.min(sampling.tanglingPerClass[c], sampling.pools[k].length);
-    if (u > 0) parts.push(counts[k].get(u) as Counts);
+  const u = sampling.tanglingPerClass[c];
+  let total = totals.get(u);
+  if (!total) {
+    const sum: Counts = plan.observationPoints.map((p) => new Int32Array(p.units));
+    const included = new Set<number>();
+    for (let k = 0; k < sampling.numClasses; k++) {
+      const part = counts[k].get(Math.min(u, sampling.pools[k].length));
+      if (!part || Math.min(u, sampling.pools[k].length) === 0) continue;
+      included.add(k);
+      part.forEach((p, i) => {
+        const s = sum[i];
+        for (let j = 0; j < p.length; j++) s[j] += p[j];
+      });
+    }
+    total = { sum, included };
+    totals.set(u, total);
   }
+  const concern = counts[c].get(sampling.concern[c]) as Counts;
+  const own = total.included.has(c) ? (counts[c].get(Math.min(u, sampling.pools[c].length)) as Counts) : undefined;
   const tangling = tanglingCount(sampling, c);
   const threshold = tau * (sampling.concern[c] + tangling);
   const masks = plan.observationPoints.map((p, i) => {
     const m = new Uint8Array(p.units);
-    for (let u = 0; u < p.units; u++) {
-      let active = 0;
-      for (const part of parts) active += part[i][u];
-      m[u] = active > threshold ? 1 : 0;
+    const con = concern[i];
+    const sum = total.sum[i];
+    const mine = own?.[i];
+    for (let j = 0; j < p.units; j++) {
+      const active = con[j] + sum[j] - (mine ? mine[j] : 0);
+      m[j] = active > threshold ? 1 : 0;
     }
     return m;
   });
