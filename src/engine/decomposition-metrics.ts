@@ -84,35 +84,61 @@ export async function evaluateModules(
 export interface MaskJaccard {
   readonly meanPairwise: number;
   readonly meanVsModel: number;
-  /** pairwise[a][b]: Jaccard index of modules a and b (1 on the diagonal), in module order. */
-  readonly pairwise: number[][];
+  /** pairwise[a][b]: Jaccard index of modules a and b (1 on the diagonal), in module order; up to MATRIX_MODULES modules. */
+  readonly pairwise?: number[][];
+  /** Above MATRIX_MODULES modules: meanPairwise is the mean over this many seeded random pairs. */
+  readonly pairsSampled?: number;
 }
 
-/** Jaccard index of kept units: every module pair, their mean, and the mean of each module against the whole model. */
+/**
+ * Modules up to which the pairwise matrix is computed and returned. Beyond it the matrix is too
+ * large to send or draw (1000 modules: a million cells, ~10 MB of JSON) and every pair costs
+ * modules^2 x units, so the mean is estimated from SAMPLED_PAIRS pairs instead.
+ */
+export const MATRIX_MODULES = 100;
+const SAMPLED_PAIRS = 4950; // as many pairs as 100 modules have
+
+/** Jaccard index of kept units: module pairs (all of them, or a seeded sample), their mean, and the mean of each module against the whole model. */
 export function maskJaccard(masks: readonly (readonly Uint8Array[])[]): MaskJaccard {
   const kept = masks.map((ms) => ms.reduce((s, m) => s + m.reduce((a, v) => a + v, 0), 0));
   const total = masks[0]?.reduce((s, m) => s + m.length, 0) ?? 0;
+  const jaccard = (a: number, b: number): number => {
+    let inter = 0;
+    masks[a].forEach((ma, p) => {
+      const mb = masks[b][p];
+      for (let u = 0; u < ma.length; u++) inter += ma[u] & mb[u];
+    });
+    const union = kept[a] + kept[b] - inter;
+    return union ? inter / union : 1;
+  };
+  const meanVsModel = total ? kept.reduce((a, v) => a + v, 0) / (kept.length * total) : 0;
+  const n = masks.length;
+  if (n > MATRIX_MODULES) {
+    // A fixed-seed LCG: the same modules give the same estimate.
+    let state = 12345;
+    const next = (m: number) => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return state % m;
+    };
+    let sum = 0;
+    for (let k = 0; k < SAMPLED_PAIRS; k++) {
+      const a = next(n);
+      const b = (a + 1 + next(n - 1)) % n;
+      sum += jaccard(a, b);
+    }
+    return { meanPairwise: sum / SAMPLED_PAIRS, meanVsModel, pairsSampled: SAMPLED_PAIRS };
+  }
   let pairs = 0;
   let sum = 0;
   const pairwise = masks.map((_, a) => masks.map((_, b): number => (a === b ? 1 : 0)));
-  for (let a = 0; a < masks.length; a++) {
-    for (let b = a + 1; b < masks.length; b++) {
-      let inter = 0;
-      masks[a].forEach((ma, p) => {
-        const mb = masks[b][p];
-        for (let u = 0; u < ma.length; u++) inter += ma[u] & mb[u];
-      });
-      const union = kept[a] + kept[b] - inter;
-      const j = union ? inter / union : 1;
+  for (let a = 0; a < n; a++) {
+    for (let b = a + 1; b < n; b++) {
+      const j = jaccard(a, b);
       pairwise[a][b] = j;
       pairwise[b][a] = j;
       sum += j;
       pairs++;
     }
   }
-  return {
-    meanPairwise: pairs ? sum / pairs : 1,
-    meanVsModel: total ? kept.reduce((a, v) => a + v, 0) / (kept.length * total) : 0,
-    pairwise,
-  };
+  return { meanPairwise: pairs ? sum / pairs : 1, meanVsModel, pairwise };
 }

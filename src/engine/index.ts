@@ -11,7 +11,7 @@ export { ModuleRunner, RunnerSet, type MarginSource, type ModuleSpec, type MaskP
 export { moduleHead, marginWeights, type ModuleHead } from './head';
 export { topK, rankByMargin, probabilityFromMargin } from './metrics';
 export type { SampleSource } from './activity';
-export { evaluateModules, maskJaccard, type CompositionMetrics, type CompositionEvalOptions } from './decomposition-metrics';
+export { evaluateModules, maskJaccard, MATRIX_MODULES, type CompositionMetrics, type CompositionEvalOptions } from './decomposition-metrics';
 export { backtrackMasks } from './backtrack';
 export { CompositionScorer, compositionMargins, modelScores, type ModuleGroup, type CompositionScore } from './composition';
 export { exportModule, EXPORT_WEIGHTS_FILE, type ExportableModule, type ExportedModule, type ExportedModelJson } from './export';

@@ -158,6 +158,25 @@ describe('maskJaccard', () => {
     expect(j.meanPairwise).toBeCloseTo((2 / 3 + 0 + 1 / 4) / 3, 12);
     expect(j.meanVsModel).toBeCloseTo(7 / 12, 12);
   });
+
+  it('above 100 modules, estimates the mean from 4950 seeded pairs and returns no matrix', () => {
+    // 150 modules over 64 units, module k keeping a pseudo-random half.
+    const masks = Array.from({ length: 150 }, (_, k) => [Uint8Array.from({ length: 64 }, (_, u) => (Math.imul(k * 64 + u + 1, 2654435761) >>> 31) & 1)]);
+    const j = maskJaccard(masks);
+    expect(j.pairwise).toBeUndefined();
+    expect(j.pairsSampled).toBe(4950);
+    expect(maskJaccard(masks)).toEqual(j);
+    // The exact mean over all 11,175 pairs, from the 100-module path on every pair.
+    let sum = 0;
+    let pairs = 0;
+    for (let a = 0; a < 150; a++) {
+      for (let b = a + 1; b < 150; b++) {
+        sum += maskJaccard([masks[a], masks[b]]).meanPairwise;
+        pairs++;
+      }
+    }
+    expect(Math.abs(j.meanPairwise - sum / pairs)).toBeLessThan(0.01);
+  });
 });
 
 describe('the metric consumers keep their numbers', () => {

@@ -212,9 +212,11 @@ export interface Decomposition {
     model?: TopK;
     composed?: TopK;
     agreement?: number;
-    jaccard: { meanPairwise: number; meanVsModel: number; pairwise?: number[][] };
+    jaccard: { meanPairwise: number; meanVsModel: number; pairwise?: number[][]; pairsSampled?: number };
     energy: Record<string, unknown> & { seconds: number; kWh: number; co2eKg: number };
     keptFraction?: number;
+    /** Set when the decomposition has too many modules for matrices (they are then not recorded). */
+    matricesOmitted?: string;
   };
   error?: { title: string; detail: string };
   createdAt: string;

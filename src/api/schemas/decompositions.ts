@@ -107,9 +107,15 @@ export const DecompositionMetrics = Type.Object(
       meanPairwise: Type.Number(),
       meanVsModel: Type.Number(),
       pairwise: Type.Optional(
-        Type.Array(Type.Array(Type.Number()), { description: 'Jaccard index of every module pair, rows and columns in class order (as modules are listed)' }),
+        Type.Array(Type.Array(Type.Number()), {
+          description: 'Jaccard index of every module pair, rows and columns in class order (as modules are listed); up to 100 modules',
+        }),
       ),
+      pairsSampled: Type.Optional(Type.Integer({ description: 'above 100 modules: meanPairwise is the mean over this many seeded random pairs' })),
     }),
+    matricesOmitted: Type.Optional(
+      Type.String({ description: 'set above 100 modules: the confusion and pairwise Jaccard matrices are then not recorded (per-class accuracy is)' }),
+    ),
     energy: Type.Object({ seconds: Type.Number(), kWh: Type.Number(), co2eKg: Type.Number() }, { additionalProperties: true }),
   },
   { additionalProperties: true },

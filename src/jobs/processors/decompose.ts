@@ -12,6 +12,7 @@ import {
   decompose,
   evaluateModules,
   maskJaccard,
+  MATRIX_MODULES,
   type DecomposedModule,
   type DecomposeOptions,
   type MarginSource,
@@ -139,10 +140,17 @@ async function evaluate(
       onProgress: (done) => ctx.progress(65 + (33 * done) / ds.count, 'evaluating'),
     });
     stored.forEach((s, i) => (s.oneVsRest = evaluation.oneVsRest[i]));
+    // Confusion matrices only while they stay readable (and small): 1000 classes would be two
+    // million cells in the row every poll reads. Per-class accuracy is always kept.
+    const matrices = modules.length <= MATRIX_MODULES;
+    const withoutMatrix = ({ confusion: _, ...rest }: typeof evaluation.model) => rest;
     return {
       count: evaluation.count,
-      model: evaluation.model,
-      composed: evaluation.composed,
+      model: matrices ? evaluation.model : withoutMatrix(evaluation.model),
+      composed: matrices ? evaluation.composed : withoutMatrix(evaluation.composed),
+      ...(matrices
+        ? {}
+        : { matricesOmitted: `confusion and pairwise Jaccard matrices are kept up to ${MATRIX_MODULES} modules; this decomposition has ${modules.length}` }),
       agreement: evaluation.agreement,
       oneVsRest: evaluation.oneVsRest,
       jaccard: jaccardByClass(modules),
@@ -151,6 +159,9 @@ async function evaluate(
     maskRunner?.dispose();
   }
 }
+
+/** Modules whose blobs are written at once. */
+const BLOB_WRITES = 16;
 
 async function save(
   ctx: JobContext<'decompose'>,
@@ -165,9 +176,21 @@ async function save(
   // delete elsewhere releases a blob that no row refers to yet (an identical earlier
   // decomposition being deleted while this one evaluated would otherwise take them).
   const keys: { masksBlob: string; headBlob: string; networkBlob?: string }[] = [];
-  for (const s of stored) {
-    const network = s.network ? { networkBlob: (await ctx.blobs.putBuffer(s.network)).key } : {};
-    keys.push({ masksBlob: (await ctx.blobs.putBuffer(s.masks)).key, headBlob: (await ctx.blobs.putBuffer(s.head)).key, ...network });
+  // A few writes at a time: one by one, 1000 modules' 2000 blobs took seconds of waiting on the disk.
+  for (let start = 0; start < stored.length; start += BLOB_WRITES) {
+    const part = stored.slice(start, start + BLOB_WRITES);
+    keys.push(
+      ...(await Promise.all(
+        part.map(async (s) => {
+          const [masks, head, network] = await Promise.all([
+            ctx.blobs.putBuffer(s.masks),
+            ctx.blobs.putBuffer(s.head),
+            s.network ? ctx.blobs.putBuffer(s.network) : undefined,
+          ]);
+          return { masksBlob: masks.key, headBlob: head.key, ...(network ? { networkBlob: network.key } : {}) };
+        }),
+      )),
+    );
   }
   const modules: NewModule[] = stored.map((s, i) => ({
     // Keyed by (decomposition, class): a retried job replaces, never duplicates.

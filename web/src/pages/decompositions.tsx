@@ -261,9 +261,15 @@ function DecompositionCharts({ d, modules }: { d: Decomposition; modules: Module
       <Section title="Per-class accuracy: model vs composed">
         {perClass ? <PerClass {...perClass} /> : <p>Not recorded (no evaluation dataset, or a decomposition made before per-class figures were kept).</p>}
       </Section>
-      <Section title="Confusion matrices">{matrices.length ? <Confusions labels={allLabels} matrices={matrices} /> : <p>Not recorded.</p>}</Section>
+      <Section title="Confusion matrices">
+        {matrices.length ? <Confusions labels={allLabels} matrices={matrices} /> : <p>{m?.matricesOmitted ?? 'Not recorded.'}</p>}
+      </Section>
       <Section title="Module overlap (mask Jaccard)">
-        {jaccard ? <Chart spec={jaccard} label="Pairwise Jaccard index of the modules' kept units, scale 0 to 1" testId="jaccard" /> : <p>Not recorded.</p>}
+        {jaccard ? (
+          <Chart spec={jaccard} label="Pairwise Jaccard index of the modules' kept units, scale 0 to 1" testId="jaccard" />
+        ) : (
+          <p>{m?.matricesOmitted ?? 'Not recorded.'}</p>
+        )}
       </Section>
       <Section title="Kept units per observation point">
         {kept ? <Chart spec={kept} label="Fraction of units each module keeps, per observation point" testId="kept" /> : <p>Loading modules…</p>}
@@ -346,7 +352,10 @@ export function DecompositionPage({ id }: { id: string }) {
             rows={[
               ['Images scored', m.count ?? '–'],
               ['Agreement with the model', pct(m.agreement)],
-              ['Mean pairwise Jaccard', m.jaccard.meanPairwise.toFixed(3)],
+              [
+                'Mean pairwise Jaccard',
+                `${m.jaccard.meanPairwise.toFixed(3)}${m.jaccard.pairsSampled ? ` (estimated from ${m.jaccard.pairsSampled} random pairs)` : ''}`,
+              ],
               ['Mean kept fraction', pct(m.keptFraction)],
               ['Energy', <Energy energy={m.energy} />],
             ]}

@@ -1,0 +1,98 @@
+/**
+ * 1000 classes through the service (issue 13: ImageNet-sized heads). A seeded small CNN with a
+ * 1000-class head is uploaded as a TF.js zip with a 2,000-image .npz dataset (two images per class),
+ * decomposed at tau 0 into 1000 modules, and all 1000 are composed: the composition scores what the
+ * decomposition's composed metrics say, and its baseline (the model restricted to the same classes:
+ * here all of them) what the model scores. (Seeded weights on noise: the numbers are equalities, not
+ * accuracies.)
+ */
+import * as tf from '@tensorflow/tfjs';
+import request from 'supertest';
+import { makeNpy, makeZip } from '../store/formats/datasets/helpers';
+import { modelArtifacts, tfjsZip } from '../support/tfjs-zip';
+import { untilFinished } from '../support/finished';
+import { appWithWorkers } from '../support/workers';
+
+const CLASSES = 1000;
+const PER_CLASS = 2;
+const SHAPE = [16, 16, 3];
+
+function seededNet(): tf.LayersModel {
+  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+  const input = tf.input({ shape: SHAPE });
+  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }).apply(input) as tf.SymbolicTensor;
+  x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ units: 32, activation: 'relu', kernelInitializer: init(3) }).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({
+    units: CLASSES,
+    activation: 'softmax',
+    kernelInitializer: init(4),
+    biasInitializer: tf.initializers.randomNormal({ seed: 5, stddev: 0.1 }),
+  });
+  return tf.model({ inputs: input, outputs: out.apply(x) as tf.SymbolicTensor });
+}
+
+describe(`${CLASSES} classes through the API`, () => {
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
+
+  it('decomposes into 1000 modules and composes all of them; the composition scores what the model scores', async () => {
+    const model = seededNet();
+    const zip = tfjsZip(await modelArtifacts(model));
+    model.dispose();
+    const n = CLASSES * PER_CLASS;
+    const per = SHAPE[0] * SHAPE[1] * SHAPE[2];
+    const images = Buffer.from(Uint8Array.from({ length: n * per }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 24) & 0xff));
+    const labels = Buffer.from(Int32Array.from({ length: n }, (_, i) => i % CLASSES).buffer);
+    const npz = makeZip([
+      { name: 'x.npy', data: makeNpy('|u1', [n, ...SHAPE], images) },
+      { name: 'y.npy', data: makeNpy('<i4', [n], labels) },
+    ]);
+
+    const up = await request(t.app.server)
+      .post('/models')
+      .field('preprocessing', JSON.stringify({ scale: 1 / 255 }))
+      .attach('file', zip, 'net.zip')
+      .expect(201);
+    expect(up.body.numClasses).toBe(CLASSES);
+    const ds = await request(t.app.server).post('/datasets').attach('file', npz, 'data.npz').expect(201);
+    expect(ds.body.classCounts ?? ds.body.count).toBeDefined();
+
+    const dec = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: up.body.id, datasetId: ds.body.id, evalDatasetId: ds.body.id, options: { samplesPerClass: PER_CLASS, tanglingRatio: 100, tau: 0 } })
+      .expect(202);
+    const t0 = Date.now();
+    const done = await untilFinished(t.app.server, `/decompositions/${dec.body.id}`, { timeoutMs: 600_000 });
+    const decomposeMs = Date.now() - t0;
+    expect(done.status).toBe('completed');
+    expect(done.modules).toHaveLength(CLASSES);
+    // Each module samples both images of its class and one of every other class (the API caps
+    // tanglingRatio at 100): the invariant covers half the images exactly, the rest nearly.
+    expect(done.metrics.count).toBe(n);
+    expect(done.metrics.agreement).toBeGreaterThanOrEqual(0.99);
+    expect(Math.abs(done.metrics.composed.top1 - done.metrics.model.top1)).toBeLessThanOrEqual(0.01);
+    // Matrices of 1000 x 1000 are not stored; the mean Jaccard is estimated from seeded pairs, and said so.
+    expect(done.metrics.matricesOmitted).toMatch(/up to 100 modules/);
+    expect(done.metrics.model.confusion).toBeUndefined();
+    expect(done.metrics.model.perClass).toHaveLength(CLASSES);
+    expect(done.metrics.jaccard).toMatchObject({ pairsSampled: 4950, meanPairwise: expect.any(Number) });
+    expect(done.metrics.jaccard.pairwise).toBeUndefined();
+
+    const comp = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: done.modules.map((m: { id: string }) => ({ moduleId: m.id })), evalDatasetId: ds.body.id })
+      .expect(202);
+    const composed = await untilFinished(t.app.server, `/compositions/${comp.body.id}`, { timeoutMs: 600_000 });
+    expect(composed.status).toBe('completed');
+    const m = composed.metrics;
+    console.log(
+      `${CLASSES} classes via the API: decomposition ${decomposeMs} ms (agreement ${done.metrics.agreement}); ` +
+        `composition of all modules top-1 ${m.top1} on ${m.count} images, baseline ${m.baseline?.top1}`,
+    );
+    expect(m.count).toBe(n);
+    expect(m.top1).toBe(done.metrics.composed.top1);
+    expect(m.baseline.top1).toBe(done.metrics.model.top1);
+  });
+});
