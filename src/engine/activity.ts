@@ -93,12 +93,14 @@ export async function countClass(
   return out;
 }
 
-/**
- * countClass for tau = 0: "ever active" bitsets after each mark. Batches are full (a mark inside a
- * batch is a segment boundary, not a batch boundary). ReLU outputs are >= 0, so a unit is active on
- * some input of a segment iff its sum over the segment is > 0: per observation point one matMul of
- * a [segments x B] 0/1 indicator with the [B x units] output, and one readback for all points.
- */
+/** One class's share of a counting stream: its inputs in sample order and the prefix lengths to snapshot. */
+export interface ClassJob {
+  readonly pool: readonly number[];
+  /** Ascending prefix lengths to snapshot (the last is how far to run); empty: the class is not run. */
+  readonly marks: readonly number[];
+}
+
+/** countClass for tau = 0: one class. */
 async function everActiveClass(
   plan: ModelPlan,
   source: SampleSource,
@@ -106,25 +108,70 @@ async function everActiveClass(
   marks: readonly number[],
   opts: CountOptions,
 ): Promise<Map<number, Counts>> {
-  const out = new Map<number, Counts>();
-  if (marks.length === 0) return out;
-  const ever: Counts = plan.observationPoints.map((p) => new Int32Array(p.units));
+  return (await everActiveClasses(plan, source, [{ pool, marks }], opts))[0];
+}
+
+/**
+ * "Ever active" bitsets for several classes after each of their marks (tau = 0). The classes'
+ * prefixes run as one stream, class after class, in full batches: with many classes and few
+ * samples each (1000 classes x 2), per-class batches of 2 would leave the backend idle. A class
+ * boundary or a mark inside a batch is a segment boundary, not a batch boundary. ReLU outputs are
+ * >= 0, so a unit is active on some input of a segment iff its sum over the segment is > 0: per
+ * observation point one matMul of a [segments x B] 0/1 indicator with the [B x units] output, and
+ * one readback for all points.
+ * @returns per job, its bitsets after each of its marks
+ */
+export async function everActiveClasses(plan: ModelPlan, source: SampleSource, jobs: readonly ClassJob[], opts: CountOptions): Promise<Map<number, Counts>[]> {
+  const out = jobs.map(() => new Map<number, Counts>());
   const width = plan.observationPoints.reduce((a, p) => a + p.units, 0);
-  const last = marks[marks.length - 1];
-  for (let done = 0; done < last; ) {
-    const take = Math.min(opts.batchSize, last - done);
+  // The stream: job j covers positions [start[j], start[j] + last mark of j).
+  const start: number[] = [];
+  let total = 0;
+  for (const job of jobs) {
+    start.push(total);
+    total += job.marks.length ? job.marks[job.marks.length - 1] : 0;
+  }
+  /** The job whose range holds position t: the last one starting at or before t (an empty range shares its start with the next). */
+  const jobAt = (t: number): number => {
+    let lo = 0;
+    let hi = jobs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (start[mid] <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const ever = new Map<number, Counts>();
+  for (let done = 0; done < total; ) {
+    const take = Math.min(opts.batchSize, total - done);
+    // Segment ends inside this batch: every job end and every mark in (done, done + take], and the batch end.
+    const endSet = new Set<number>([done + take]);
+    jobs.forEach((job, j) => {
+      for (const m of job.marks) {
+        const e = start[j] + m;
+        if (e > done && e <= done + take) endSet.add(e);
+      }
+    });
+    const ends = [...endSet].sort((a, b) => a - b);
     if (width === 0) {
       // No observation point (e.g. tanh only): nothing to count, so no read and no forward pass;
       // every mark gets the (empty) per-point results and progress advances batch by batch.
-      for (const m of marks) if (m > done && m <= done + take) out.set(m, []);
+      for (const e of ends) {
+        const j = jobAt(e - 1);
+        if (jobs[j].marks.includes(e - start[j])) out[j].set(e - start[j], []);
+      }
       done += take;
       await opts.onBatch?.(take);
       continue;
     }
-    const pixels = await source.read(pool.slice(done, done + take));
+    const indices: number[] = [];
+    for (let t = done; t < done + take; t++) {
+      const j = jobAt(t);
+      indices.push(jobs[j].pool[t - start[j]]);
+    }
+    const pixels = await source.read(indices);
     const x = toTensor(plan, pixels, take, source.imageShape, opts.preprocessing);
-    // Segment ends inside this batch: the marks in (done, done + take], and the batch end.
-    const ends = [...new Set([...marks.filter((m) => m > done && m <= done + take), done + take])].sort((a, b) => a - b);
     const ind = new Float32Array(ends.length * take);
     let from = 0;
     ends.forEach((e, r) => {
@@ -140,16 +187,25 @@ async function everActiveClass(
     [all, indicator, ...sums].forEach((t) => t.dispose());
     x.dispose();
     ends.forEach((e, r) => {
-      let off = r * width;
-      for (const bits of ever) {
-        for (let u = 0; u < bits.length; u++) if (data[off + u] > 0) bits[u] = 1;
-        off += bits.length;
+      const j = jobAt(e - 1);
+      let bits = ever.get(j);
+      if (!bits) {
+        bits = plan.observationPoints.map((p) => new Int32Array(p.units));
+        ever.set(j, bits);
       }
-      if (marks.includes(e))
-        out.set(
-          e,
-          ever.map((b) => b.slice()),
+      let off = r * width;
+      for (const b of bits) {
+        for (let u = 0; u < b.length; u++) if (data[off + u] > 0) b[u] = 1;
+        off += b.length;
+      }
+      const mark = e - start[j];
+      if (jobs[j].marks.includes(mark))
+        out[j].set(
+          mark,
+          bits.map((b) => b.slice()),
         );
+      // A finished class's running bitsets are not needed again.
+      if (mark === jobs[j].marks[jobs[j].marks.length - 1]) ever.delete(j);
     });
     done += take;
     await opts.onBatch?.(take);

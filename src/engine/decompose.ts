@@ -3,7 +3,7 @@
  * shared per-class activity counts, then the 2-unit head of each module (with MC-BLN when asked).
  */
 import * as tf from '@tensorflow/tfjs';
-import { countClass, toTensor, type Counts, type SampleSource } from './activity';
+import { countClass, everActiveClasses, toTensor, type Counts, type SampleSource } from './activity';
 import { backtrackMasks } from './backtrack';
 import { EngineError } from './errors';
 import { ModelPlan, type ObservationPoint } from './graph';
@@ -80,20 +80,26 @@ export async function decompose(
   const total = marks.reduce((s, m) => s + (m.length ? m[m.length - 1] : 0), 0);
 
   let done = 0;
-  const counts: Map<number, Counts>[] = [];
-  for (let k = 0; k < numClasses; k++) {
-    counts[k] = marks[k].length
-      ? await countClass(plan, source, pools[k], marks[k], {
-          preprocessing: options.preprocessing,
-          batchSize,
-          // tau = 0 only asks whether a unit was ever active: the cheaper bitset counting.
-          everActive: options.tau === 0,
-          onBatch: async (n) => {
-            done += n;
-            await onProgress?.('observing', done / total);
-          },
-        })
-      : new Map();
+  const countOptions = {
+    preprocessing: options.preprocessing,
+    batchSize,
+    onBatch: async (n: number) => {
+      done += n;
+      await onProgress?.('observing', done / total);
+    },
+  };
+  let counts: Map<number, Counts>[];
+  if (options.tau === 0) {
+    // tau = 0 only asks whether a unit was ever active: the cheaper bitsets, every class in one stream.
+    counts = await everActiveClasses(
+      plan,
+      source,
+      pools.map((pool, k) => ({ pool, marks: marks[k] })),
+      countOptions,
+    );
+  } else {
+    counts = [];
+    for (let k = 0; k < numClasses; k++) counts[k] = marks[k].length ? await countClass(plan, source, pools[k], marks[k], countOptions) : new Map();
   }
 
   await onProgress?.('masking', 0);
