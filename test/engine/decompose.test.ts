@@ -7,34 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-node';
-import {
-  DEFAULT_DECOMPOSE_OPTIONS,
-  ModelPlan,
-  ModuleRunner,
-  decompose,
-  loadModel,
-  moduleHead,
-  rankByMargin,
-  type DecomposeOptions,
-  type SampleSource,
-} from '../../src/engine';
+import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, loadModel, moduleHead, rankByMargin, type DecomposeOptions } from '../../src/engine';
 import { batchCounts, countClass, toTensor } from '../../src/engine/activity';
 import { runToFeatures } from '../../src/engine/graph';
 import { classPools, planSamples } from '../../src/engine/sampling';
 import { parseModelFile } from '../../src/store/formats/models';
 import { CIFAR_PREPROCESSING, RESNET_DIR, cifarRecords } from '../support/fixtures';
-
-function memorySource(images: Uint8Array | Float32Array, shape: number[]): SampleSource {
-  const per = shape.reduce((a, b) => a * b, 1);
-  return {
-    imageShape: shape,
-    read: async (idx) => {
-      const out = images instanceof Float32Array ? new Float32Array(idx.length * per) : new Uint8Array(idx.length * per);
-      idx.forEach((i, j) => out.set(images.subarray(i * per, (i + 1) * per), j * per));
-      return out;
-    },
-  };
-}
+import { memorySource } from '../support/sample-source';
 
 /** A small conv net with BN, ReLU, a residual Add, stride-2 padding, pooling and a dense head. */
 function tinyNet(): tf.LayersModel {

@@ -16,7 +16,6 @@ import {
   probabilityFromMargin,
   type DecomposedModule,
   type PreprocessingSpec,
-  type SampleSource,
 } from '../../src/engine';
 import { toTensor } from '../../src/engine/activity';
 import { exportModule, type ExportedModule } from '../../src/engine/export';
@@ -24,20 +23,9 @@ import { SUPPORTED_LAYERS } from '../../src/engine/layers/supported';
 import { parseDataset } from '../../src/store/formats/datasets';
 import { parseModelFile } from '../../src/store/formats/models';
 import { CIFAR_PREPROCESSING, KMNIST_DIR, RESNET_DIR, cifarRecords } from '../support/fixtures';
+import { memorySource } from '../support/sample-source';
 
 require('@tensorflow/tfjs-node');
-
-function memorySource(images: Uint8Array, shape: number[]): SampleSource {
-  const per = shape.reduce((a, b) => a * b, 1);
-  return {
-    imageShape: shape,
-    read: async (idx) => {
-      const out = new Uint8Array(idx.length * per);
-      idx.forEach((i, j) => out.set(images.subarray(i * per, (i + 1) * per), j * per));
-      return out;
-    },
-  };
-}
 
 /** model.json + weights.bin as a file server would hand them back, loaded by plain TF.js. */
 async function reload(exported: ExportedModule): Promise<tf.LayersModel> {

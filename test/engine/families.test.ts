@@ -19,13 +19,14 @@ import {
   moduleHead,
   loadModel,
   probabilityFromMargin,
+  rankByMargin,
   type Decomposition,
-  type SampleSource,
 } from '../../src/engine';
 import { toTensor } from '../../src/engine/activity';
 import { exportModule } from '../../src/engine/export';
 import { parseDataset } from '../../src/store/formats/datasets';
 import { parseModelFile } from '../../src/store/formats/models';
+import { memorySource } from '../support/sample-source';
 
 require('@tensorflow/tfjs-node');
 
@@ -51,26 +52,8 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-function argmax(rows: Float32Array, k: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < rows.length / k; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (rows[i * k + c] > rows[i * k + best]) best = c;
-    out.push(best);
-  }
-  return out;
-}
-
-function memorySource(images: Uint8Array): SampleSource {
-  return {
-    imageShape: SHAPE,
-    read: async (idx) => {
-      const out = new Uint8Array(idx.length * PER);
-      idx.forEach((i, j) => out.set(images.subarray(i * PER, (i + 1) * PER), j * PER));
-      return out;
-    },
-  };
-}
+/** Top-1 of each row of a [n x k] score matrix (the first index among equals). */
+const argmax = (rows: Float32Array, k: number): number[] => rankByMargin(rows, k, 1).map((r) => r[0]);
 
 describe.each(FAMILIES)('the %s family', (family) => {
   const golden = JSON.parse(fs.readFileSync(path.join(DIR, `${family}.golden.json`), 'utf8')) as Golden;
@@ -107,7 +90,7 @@ describe.each(FAMILIES)('the %s family', (family) => {
     const sampledLabels = labels.slice(0, SAMPLED);
     // Concern and tangling samples cover every sampled input of every class.
     const opts = { ...DEFAULT_DECOMPOSE_OPTIONS, samplesPerClass: SAMPLED, tanglingRatio: 4, batchSize: 64, preprocessing: RAW };
-    result = await decompose(model, memorySource(images), sampledLabels, opts);
+    result = await decompose(model, memorySource(images, SHAPE), sampledLabels, opts);
     expect(result.modules).toHaveLength(5);
     const x = toTensor(plan, images, labels.length, SHAPE, RAW);
     const modelTop1 = argmax(
@@ -161,7 +144,7 @@ describe.each(FAMILIES)('the %s family', (family) => {
   });
 
   it('compacts a module: with every channel kept it gives the module margins, with half the MACs it runs', async () => {
-    const source = memorySource(images);
+    const source = memorySource(images, SHAPE);
     const opts = { ...DEFAULT_COMPACT_OPTIONS, seed: DEFAULT_DECOMPOSE_OPTIONS.seed, calibration: 40, preprocessing: RAW };
     const x = toTensor(plan, images.subarray(0, 64 * PER), 64, SHAPE, RAW);
     const runner = new ModuleRunner(plan, [result.modules[0]]);

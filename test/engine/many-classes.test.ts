@@ -5,8 +5,9 @@
  * on every sampled input, on both the shared run and the naive path.
  */
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, type SampleSource } from '../../src/engine';
+import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, rankByMargin } from '../../src/engine';
 import { toTensor } from '../../src/engine/activity';
+import { memorySource } from '../support/sample-source';
 
 require('@tensorflow/tfjs-node');
 
@@ -27,29 +28,15 @@ function seededNet(classes: number): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
 }
 
-function argmax(rows: Float32Array, k: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < rows.length / k; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (rows[i * k + c] > rows[i * k + best]) best = c;
-    out.push(best);
-  }
-  return out;
-}
+/** Top-1 of each row of a [n x k] score matrix (the first index among equals). */
+const argmax = (rows: Float32Array, k: number): number[] => rankByMargin(rows, k, 1).map((r) => r[0]);
 
 describe.each([100, 1000])('a %s-class CNN', (classes) => {
   const perClass = 2;
   const n = classes * perClass;
   const images = Uint8Array.from({ length: n * PER }, (_, i) => (i * 2654435761) >>> 24);
   const labels = Int32Array.from({ length: n }, (_, i) => i % classes);
-  const source: SampleSource = {
-    imageShape: SHAPE,
-    read: async (idx) => {
-      const out = new Uint8Array(idx.length * PER);
-      idx.forEach((i, j) => out.set(images.subarray(i * PER, (i + 1) * PER), j * PER));
-      return out;
-    },
-  };
+  const source = memorySource(images, SHAPE);
 
   it('decomposes into one module per class; the composition predicts what the model does on every sampled input', async () => {
     await tf.setBackend('tensorflow');
