@@ -96,12 +96,13 @@ export function cifarRecords(file: string, n = 10_000): Records {
 }
 
 /** A SampleSource over images held in memory (a gather per read, as a dataset reader would do). */
-export function memorySource(images: Uint8Array): SampleSource {
+export function memorySource(images: Uint8Array, shape: readonly number[] = IMAGE_SHAPE): SampleSource {
+  const per = shape.reduce((a, b) => a * b, 1);
   return {
-    imageShape: IMAGE_SHAPE,
+    imageShape: shape,
     read: async (idx) => {
-      const out = new Uint8Array(idx.length * PER_IMAGE);
-      idx.forEach((i, j) => out.set(images.subarray(i * PER_IMAGE, (i + 1) * PER_IMAGE), j * PER_IMAGE));
+      const out = new Uint8Array(idx.length * per);
+      idx.forEach((i, j) => out.set(images.subarray(i * per, (i + 1) * per), j * per));
       return out;
     },
   };

@@ -8,6 +8,7 @@
  *   npm run bench -- --backend wasm        # tensorflow | wasm | cpu | auto
  *
  *   npm run bench -- --only compact        # compact modules: FLOPs budget vs composed accuracy (bench/compact.ts)
+ *   npm run bench -- --only scale          # 10-1000 classes, RSS vs dataset size (bench/scale.ts)
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
@@ -40,6 +41,7 @@ import {
 } from './lib';
 import { compactOptions, runCompact } from './compact';
 import { runP2 } from './p2';
+import { runScale } from './scale';
 
 const TARGET = 1.3;
 
@@ -150,9 +152,11 @@ async function main(): Promise<void> {
     rows: 'string',
     'pair-images': 'number',
     out: 'string',
+    classes: 'string',
+    datasets: 'string',
   });
   const only = (args.only as string | undefined) ?? 'all';
-  if (!['all', 'p1', 'p2', 'compact'].includes(only)) throw new Error('--only must be p1, p2 or compact');
+  if (!['all', 'p1', 'p2', 'compact', 'scale'].includes(only)) throw new Error('--only must be p1, p2, compact or scale');
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const repeat = (args.repeat as number | undefined) ?? 1;
@@ -171,6 +175,17 @@ async function main(): Promise<void> {
     );
   if (only === 'p2') return p2();
   if (only === 'compact') return runCompact(compactOptions(args), runtime.package);
+  if (only === 'scale') {
+    const list = (v: unknown, fallback: number[]) => (typeof v === 'string' ? v.split(',').map(Number) : fallback);
+    return runScale(
+      {
+        classes: list(args.classes, [10, 100, 200, 1000]),
+        datasets: list(args.datasets, [5000, 50_000]),
+        backend: (args.backend as string | undefined) ?? 'auto',
+      },
+      runtime.package,
+    );
+  }
   console.log(
     `backend ${backend} (${runtime.package} ${runtime.version}); samplesPerClass ${S}; batch ${batch}; load ${os
       .loadavg()
