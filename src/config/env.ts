@@ -52,6 +52,8 @@ export interface Config {
   readonly maxModelParams: number;
   /** Largest decoded dataset tensor accepted, in bytes (413 over it). */
   readonly maxDatasetBytes: number;
+  /** Most bytes of module masks one decomposition or composition may hold in a worker (422 over it). */
+  readonly maxMaskBytes: number;
   /** Longest a job may run before it fails (checked at its progress reports). */
   readonly jobTimeoutMs: number;
   /** How often workers compare unfinished job rows with the queue and re-queue the ones Redis lost; 0 never. */
@@ -99,6 +101,7 @@ const DEFAULTS = {
   RATE_LIMIT_PER_MINUTE: '1200',
   MAX_MODEL_PARAMS: '50000000',
   MAX_DATASET_BYTES: String(4 * 1024 ** 3),
+  MAX_MASK_BYTES: String(8 * 1024 ** 3),
   JOB_TIMEOUT_MS: String(6 * 3600 * 1000),
   RECONCILE_INTERVAL_MS: '30000',
   RECONCILE_GRACE_MS: '15000',
@@ -227,6 +230,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 1, 1_000_000),
     maxModelParams: int('MAX_MODEL_PARAMS', 1),
     maxDatasetBytes: int('MAX_DATASET_BYTES', 1),
+    maxMaskBytes: int('MAX_MASK_BYTES', 1),
     jobTimeoutMs: int('JOB_TIMEOUT_MS', 1000),
     reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 0, 86_400_000),
     reconcileGraceMs: int('RECONCILE_GRACE_MS', 0, 86_400_000),

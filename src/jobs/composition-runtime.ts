@@ -14,6 +14,7 @@ import type { ModuleSource } from '../store/modules';
 import { PinnedCache, PinScope } from './pinned-cache';
 import { labelled, type LabelledModule } from './label-matching';
 import { loadModule } from './module-loader';
+import { assertMaskMemory } from './mask-memory';
 
 export interface CompositionRuntime {
   readonly labels: string[];
@@ -34,7 +35,7 @@ export interface CompositionRuntime {
 const MAX_CACHED = 4;
 const runtimes = new PinnedCache<CompositionRuntime>(MAX_CACHED, (rt) => rt.dispose());
 
-async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): Promise<CompositionRuntime> {
+async function load(db: PrismaClient, blobs: BlobStore, compositionId: string, maxMaskBytes: number): Promise<CompositionRuntime> {
   const { composition, sources } = await compositionSources(db, compositionId);
   // Mask modules of one model share a run of that model; a compact module runs its own network.
   const byRun = new Map<string, { compact: boolean; positions: number[]; sources: ModuleSource[] }>();
@@ -54,11 +55,15 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
     groups.forEach((g) => g.runner.dispose());
     models.release();
   };
+  let maskUnits = 0;
   try {
     for (const g of byRun.values()) {
       const first = g.sources[0];
       const loaded = await Promise.all(g.sources.map((s) => loadModule(blobs, s, models)));
       const plan = loaded[0].plan;
+      // Before the runner makes its float32 mask tensors, the costly part.
+      maskUnits += loaded.length * plan.observationPoints.reduce((a, p) => a + p.units, 0);
+      assertMaskMemory(sources.length, maskUnits, maxMaskBytes, 'Compose fewer modules, or modules of a smaller model.');
       const maskPoint = (g.compact ? 'post-activation' : (first.options.maskPoint ?? 'post-activation')) as MaskPoint;
       const runner = new ModuleRunner(
         plan,
@@ -89,9 +94,15 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string): 
 }
 
 /** The composition ready to run, held until `scope` (the job) is released. */
-export async function compositionRuntime(db: PrismaClient, blobs: BlobStore, compositionId: string, scope: PinScope): Promise<CompositionRuntime> {
+export async function compositionRuntime(
+  db: PrismaClient,
+  blobs: BlobStore,
+  compositionId: string,
+  scope: PinScope,
+  maxMaskBytes: number,
+): Promise<CompositionRuntime> {
   // Keyed by the members too: continuous learning points members at new module versions when the
   // compose job runs, and a runtime an earlier predict or evaluation loaded must not outlive that.
   const key = `${compositionId}:${(await compositionMemberIds(db, compositionId)).join(',')}`;
-  return runtimes.get(key, () => load(db, blobs, compositionId), scope);
+  return runtimes.get(key, () => load(db, blobs, compositionId, maxMaskBytes), scope);
 }

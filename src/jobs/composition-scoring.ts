@@ -24,7 +24,7 @@ export async function scoreComposition(
   limit: number | undefined,
   onProgress: (imagesRead: number) => Promise<void>,
 ): Promise<{ score: CompositionScore; labels: string[] }> {
-  const rt = await compositionRuntime(ctx.db, ctx.blobs, compositionId, ctx.pins);
+  const rt = await compositionRuntime(ctx.db, ctx.blobs, compositionId, ctx.pins, ctx.config.maxMaskBytes);
   const k = rt.labels.length;
   const toLabel = matchDatasetClasses(ds, rt.members, labelMapping);
   const single = rt.baseline;

@@ -34,34 +34,38 @@ function seededNet(): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out.apply(x) as tf.SymbolicTensor });
 }
 
+/** The seeded model (TF.js zip) and its 2,000-image .npz dataset, uploaded. */
+async function upload(server: Parameters<typeof request>[0]): Promise<{ modelId: string; datasetId: string }> {
+  const model = seededNet();
+  const zip = tfjsZip(await modelArtifacts(model));
+  model.dispose();
+  const n = CLASSES * PER_CLASS;
+  const per = SHAPE[0] * SHAPE[1] * SHAPE[2];
+  const images = Buffer.from(Uint8Array.from({ length: n * per }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 24) & 0xff));
+  const labels = Buffer.from(Int32Array.from({ length: n }, (_, i) => i % CLASSES).buffer);
+  const npz = makeZip([
+    { name: 'x.npy', data: makeNpy('|u1', [n, ...SHAPE], images) },
+    { name: 'y.npy', data: makeNpy('<i4', [n], labels) },
+  ]);
+  const up = await request(server)
+    .post('/models')
+    .field('preprocessing', JSON.stringify({ scale: 1 / 255 }))
+    .attach('file', zip, 'net.zip')
+    .expect(201);
+  expect(up.body.numClasses).toBe(CLASSES);
+  const ds = await request(server).post('/datasets').attach('file', npz, 'data.npz').expect(201);
+  return { modelId: up.body.id, datasetId: ds.body.id };
+}
+
 describe(`${CLASSES} classes through the API`, () => {
   const t = appWithWorkers({ IMPORT_WAIT_MS: '60000' });
 
   it('decomposes into 1000 modules and composes all of them; the composition scores what the model scores', async () => {
-    const model = seededNet();
-    const zip = tfjsZip(await modelArtifacts(model));
-    model.dispose();
     const n = CLASSES * PER_CLASS;
-    const per = SHAPE[0] * SHAPE[1] * SHAPE[2];
-    const images = Buffer.from(Uint8Array.from({ length: n * per }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 24) & 0xff));
-    const labels = Buffer.from(Int32Array.from({ length: n }, (_, i) => i % CLASSES).buffer);
-    const npz = makeZip([
-      { name: 'x.npy', data: makeNpy('|u1', [n, ...SHAPE], images) },
-      { name: 'y.npy', data: makeNpy('<i4', [n], labels) },
-    ]);
-
-    const up = await request(t.app.server)
-      .post('/models')
-      .field('preprocessing', JSON.stringify({ scale: 1 / 255 }))
-      .attach('file', zip, 'net.zip')
-      .expect(201);
-    expect(up.body.numClasses).toBe(CLASSES);
-    const ds = await request(t.app.server).post('/datasets').attach('file', npz, 'data.npz').expect(201);
-    expect(ds.body.classCounts ?? ds.body.count).toBeDefined();
-
+    const { modelId, datasetId } = await upload(t.app.server);
     const dec = await request(t.app.server)
       .post('/decompositions')
-      .send({ modelId: up.body.id, datasetId: ds.body.id, evalDatasetId: ds.body.id, options: { samplesPerClass: PER_CLASS, tanglingRatio: 100, tau: 0 } })
+      .send({ modelId, datasetId, evalDatasetId: datasetId, options: { samplesPerClass: PER_CLASS, tanglingRatio: 100, tau: 0 } })
       .expect(202);
     const t0 = Date.now();
     const done = await untilFinished(t.app.server, `/decompositions/${dec.body.id}`, { timeoutMs: 600_000 });
@@ -82,7 +86,7 @@ describe(`${CLASSES} classes through the API`, () => {
 
     const comp = await request(t.app.server)
       .post('/compositions')
-      .send({ modules: done.modules.map((m: { id: string }) => ({ moduleId: m.id })), evalDatasetId: ds.body.id })
+      .send({ modules: done.modules.map((m: { id: string }) => ({ moduleId: m.id })), evalDatasetId: datasetId })
       .expect(202);
     const composed = await untilFinished(t.app.server, `/compositions/${comp.body.id}`, { timeoutMs: 600_000 });
     expect(composed.status).toBe('completed');
@@ -94,5 +98,42 @@ describe(`${CLASSES} classes through the API`, () => {
     expect(m.count).toBe(n);
     expect(m.top1).toBe(done.metrics.composed.top1);
     expect(m.baseline.top1).toBe(done.metrics.model.top1);
+  });
+});
+
+describe('a worker memory bound on module masks (MAX_MASK_BYTES)', () => {
+  // The model observes 3,104 units: 100 modules hold 3.7 MB of masks, 200 modules 7.4 MB, 1000 37 MB.
+  const t = appWithWorkers({ IMPORT_WAIT_MS: '60000', MAX_MASK_BYTES: String(5 * 1024 ** 2) });
+
+  it('fails a decomposition or composition over it at once with a 422 naming the figure; under it they run', async () => {
+    const { modelId, datasetId } = await upload(t.app.server);
+    const decompose = async (classes?: number[]) => {
+      const r = await request(t.app.server)
+        .post('/decompositions')
+        .send({ modelId, datasetId, ...(classes ? { classes } : {}), options: { samplesPerClass: PER_CLASS, tau: 0 } })
+        .expect(202);
+      return untilFinished(t.app.server, `/decompositions/${r.body.id}`, { timeoutMs: 300_000 });
+    };
+    const all = await decompose();
+    expect(all.status).toBe('failed');
+    expect(all.error.detail).toMatch(
+      /1000 modules with 3104000 observed units in all need about 35\.5 MiB of masks .*allows 5\.0 MiB \(MAX_MASK_BYTES\)\. Decompose fewer classes/,
+    );
+
+    const first = await decompose(Array.from({ length: 100 }, (_, i) => i));
+    const second = await decompose(Array.from({ length: 100 }, (_, i) => 100 + i));
+    expect([first.status, second.status]).toEqual(['completed', 'completed']);
+    const two = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: [...first.modules, ...second.modules].map((m: { id: string }) => ({ moduleId: m.id })) })
+      .expect(202);
+    const composed = await untilFinished(t.app.server, `/compositions/${two.body.id}`, { timeoutMs: 300_000 });
+    expect(composed.status).toBe('failed');
+    expect(composed.error.detail).toMatch(/200 modules with 620800 observed units in all .*Compose fewer modules/);
+    const one = await request(t.app.server)
+      .post('/compositions')
+      .send({ modules: first.modules.map((m: { id: string }) => ({ moduleId: m.id })) })
+      .expect(202);
+    expect((await untilFinished(t.app.server, `/compositions/${one.body.id}`, { timeoutMs: 300_000 })).status).toBe('completed');
   });
 });

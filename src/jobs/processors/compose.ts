@@ -28,7 +28,7 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     );
   }
   await ctx.progress(5, 'loading');
-  await compositionRuntime(ctx.db, ctx.blobs, comp.id, ctx.pins);
+  await compositionRuntime(ctx.db, ctx.blobs, comp.id, ctx.pins, ctx.config.maxMaskBytes);
 
   let score: object | undefined;
   if (options.evalDatasetId) {

@@ -27,6 +27,7 @@ import { blobSource, datasetBatches, readLabels } from '../dataset-batches';
 import { energyOf } from '../energy';
 import { compactDecomposition, type CompactRequest, type Compaction } from '../compaction';
 import type { JobContext, Processor } from '../context';
+import { assertMaskMemory } from '../mask-memory';
 
 export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   const started = Date.now();
@@ -39,6 +40,10 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   // With compaction, observing ends at 40 % and compacting takes 40-65 %.
   const observed = compactRequest ? 38 : 58;
   const classes = dec.classes ?? undefined;
+
+  const observedUnits = new ModelPlan(tfModel).observationPoints.reduce((a, p) => a + p.units, 0);
+  const moduleCount = classes?.length ?? (model.numClasses as number);
+  assertMaskMemory(moduleCount, moduleCount * observedUnits, ctx.config.maxMaskBytes, 'Decompose fewer classes at once ("classes").');
 
   await ctx.progress(1, 'sampling');
   const train = dec.dataset;

@@ -9,7 +9,7 @@ import { compositionRuntime } from '../composition-runtime';
 import type { Processor } from '../context';
 
 export const predictProcessor: Processor<'predict'> = async (ctx) => {
-  const rt = await compositionRuntime(ctx.db, ctx.blobs, ctx.data.compositionId, ctx.pins);
+  const rt = await compositionRuntime(ctx.db, ctx.blobs, ctx.data.compositionId, ctx.pins, ctx.config.maxMaskBytes);
   const bytes = await ctx.blobs.get(ctx.data.inputBlob);
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const [h, w, c] = rt.inputShape;
