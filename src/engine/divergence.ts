@@ -25,6 +25,9 @@
  * its effect on a margin would be of that order.) `run` takes a row limit: rows only grow along a
  * pass, so it stops (returning no margins) at the first observation point where the model rows plus
  * the branched rows would exceed it; ModuleRunner then runs those inputs in smaller passes.
+ * Units that every module masks (at tau = 0 mostly units no sample activated) are zeroed in the
+ * model's rows themselves: all modules agree there, so they never make a pair diverge, and the
+ * divergence test runs on the units where masks differ only (1000 modules: a small fraction).
  * Only for post-activation masks: a pre-activation mask changes values whatever the sign, so those
  * modules run the naive way (modules.ts).
  */
@@ -34,9 +37,14 @@ import type { ModelPlan } from './graph';
 interface PointMasks {
   /** [M, ...unitShape] 0/1, the module masks. */
   readonly masks: tf.Tensor;
-  /** [U x M] 1 where the module masks that unit. */
-  readonly masked: tf.Tensor2D;
-  /** Units some module masks (flat indices), int32 [U']: only there can masks differ. */
+  /**
+   * [1, ...unitShape] 0 at the units every module masks, else 1; undefined when there is none.
+   * Every module zeroes those units, so the model's rows take this mask and no pair diverges there.
+   */
+  readonly common?: tf.Tensor;
+  /** [U' x M] 1 where the module masks that unit of `units`; undefined when U' = 0. */
+  readonly masked?: tf.Tensor2D;
+  /** Units some but not every module masks (flat indices), int32 [U']: only there can masks differ. */
   readonly units: tf.Tensor1D;
   /** Per module, per unit of `units`: 1 masked. */
   readonly maskedAt: readonly Uint8Array[];
@@ -106,21 +114,36 @@ export class DivergentRunner {
   ) {
     const m = masks.length;
     this.points = plan.observationPoints.map((p, i) => {
-      const union: number[] = [];
-      for (let u = 0; u < p.units; u++) if (masks.some((mm) => mm[i][u] === 0)) union.push(u);
-      if (union.length === 0) return undefined;
       const n = p.units;
+      const partial: number[] = [];
+      const common = new Float32Array(n).fill(1);
+      let anyCommon = false;
+      let anyMasked = false;
+      for (let u = 0; u < n; u++) {
+        let masking = 0;
+        for (const mm of masks) if (mm[i][u] === 0) masking++;
+        if (masking === 0) continue;
+        anyMasked = true;
+        if (masking === m) {
+          common[u] = 0;
+          anyCommon = true;
+        } else partial.push(u);
+      }
+      if (!anyMasked) return undefined;
       const all = new Float32Array(m * n);
-      const z = new Float32Array(n * m);
-      masks.forEach((mm, g) => {
-        all.set(mm[i], g * n);
-        for (let u = 0; u < n; u++) z[u * m + g] = 1 - mm[i][u];
-      });
+      masks.forEach((mm, g) => all.set(mm[i], g * n));
+      let masked: tf.Tensor2D | undefined;
+      if (partial.length) {
+        const z = new Float32Array(partial.length * m);
+        partial.forEach((u, r) => masks.forEach((mm, g) => (z[r * m + g] = 1 - mm[i][u])));
+        masked = tf.tensor2d(z, [partial.length, m]);
+      }
       return {
         masks: tf.tensor(all, [m, ...p.shape]),
-        masked: tf.tensor2d(z, [n, m]),
-        units: tf.tensor1d(union, 'int32'),
-        maskedAt: masks.map((mm) => Uint8Array.from(union, (u) => 1 - mm[i][u])),
+        ...(anyCommon ? { common: tf.tensor(common, [1, ...p.shape]) } : {}),
+        ...(masked ? { masked } : {}),
+        units: tf.tensor1d(partial, 'int32'),
+        maskedAt: masks.map((mm) => Uint8Array.from(partial, (u) => 1 - mm[i][u])),
       };
     });
     this.stats = emptyStats(plan.observationPoints.length);
@@ -210,6 +233,13 @@ export class DivergentRunner {
             );
             local.rowsAt[obs] += created.length;
           }
+          if (point.common) {
+            // Every module zeroes these units: the model's rows take the zeros too (rows made above
+            // copied the unmasked values and get their owner's whole mask next).
+            const t = base.get(step.output) as tf.Tensor;
+            base.set(step.output, t.mul(point.common));
+            t.dispose();
+          }
           const raw = branch.get(step.output);
           if (raw && rows.length && maskNeeded) {
             const owners = tf.tensor1d(
@@ -279,7 +309,8 @@ export class DivergentRunner {
     const branch = branchOut && rows.length ? branchOut.reshape([rows.length, -1]) : undefined;
     // Model rows: modules that mask an active unit leave. One leaver makes a row on its own;
     // several are grouped by what they mask (read back below).
-    const hits = tf.tidy(() => tf.matMul(model, point.masked).dataSync());
+    const masked = point.masked;
+    const hits = masked ? tf.tidy(() => tf.matMul(model.gather(point.units, 1), masked).dataSync()) : new Float32Array(b * m);
     const modelLeavers: { input: number; leavers: number[] }[] = [];
     for (let i = 0; i < b; i++) {
       const l: number[] = [];
@@ -299,8 +330,8 @@ export class DivergentRunner {
     // multiply is skipped); followers need a comparison only when some member masks one.
     let ownerHits = false;
     const branchChecks: number[] = [];
-    if (branch) {
-      const h = tf.tidy(() => tf.matMul(branch, point.masked).dataSync());
+    if (branch && masked) {
+      const h = tf.tidy(() => tf.matMul(branch.gather(point.units, 1), masked).dataSync());
       rows.forEach((r, j) => {
         if (h[j * m + r.owner] > 0) ownerHits = true;
         if (r.members.length > 1 && r.members.some((g) => h[j * m + g] > 0)) branchChecks.push(j);
@@ -342,13 +373,15 @@ export class DivergentRunner {
     }
     model.dispose();
     branch?.dispose();
-    return { created, maskNeeded: ownerHits || created.length > 0 };
+    // Units every module masks change a branch row whenever one is active there: always multiply then.
+    return { created, maskNeeded: ownerHits || created.length > 0 || point.common !== undefined };
   }
 
   dispose(): void {
     this.points.forEach((p) => {
       p?.masks.dispose();
-      p?.masked.dispose();
+      p?.common?.dispose();
+      p?.masked?.dispose();
       p?.units.dispose();
     });
   }
