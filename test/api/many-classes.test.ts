@@ -6,37 +6,20 @@
  * here all of them) what the model scores. (Seeded weights on noise: the numbers are equalities, not
  * accuracies.)
  */
-import * as tf from '@tensorflow/tfjs';
 import request from 'supertest';
 import { makeNpy, makeZip } from '../store/formats/datasets/helpers';
 import { modelArtifacts, tfjsZip } from '../support/tfjs-zip';
 import { untilFinished } from '../support/finished';
 import { appWithWorkers } from '../support/workers';
+import { seededClassifier } from '../support/seeded-net';
 
 const CLASSES = 1000;
 const PER_CLASS = 2;
 const SHAPE = [16, 16, 3];
 
-function seededNet(): tf.LayersModel {
-  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-  const input = tf.input({ shape: SHAPE });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ units: 32, activation: 'relu', kernelInitializer: init(3) }).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers.dense({
-    units: CLASSES,
-    activation: 'softmax',
-    kernelInitializer: init(4),
-    biasInitializer: tf.initializers.randomNormal({ seed: 5, stddev: 0.1 }),
-  });
-  return tf.model({ inputs: input, outputs: out.apply(x) as tf.SymbolicTensor });
-}
-
 /** The seeded model (TF.js zip) and its 2,000-image .npz dataset, uploaded. */
 async function upload(server: Parameters<typeof request>[0]): Promise<{ modelId: string; datasetId: string }> {
-  const model = seededNet();
+  const model = seededClassifier(CLASSES, 8, SHAPE);
   const zip = tfjsZip(await modelArtifacts(model));
   model.dispose();
   const n = CLASSES * PER_CLASS;

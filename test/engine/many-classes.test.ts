@@ -8,25 +8,12 @@ import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, rankByMargin } from '../../src/engine';
 import { toTensor } from '../../src/engine/activity';
 import { memorySource } from '../support/sample-source';
+import { seededClassifier } from '../support/seeded-net';
 
 require('@tensorflow/tfjs-node');
 
 const SHAPE = [16, 16, 3];
 const PER = 16 * 16 * 3;
-
-function seededNet(classes: number): tf.LayersModel {
-  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-  const input = tf.input({ shape: SHAPE });
-  let x = tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2) }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init(3) }).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers
-    .dense({ units: classes, activation: 'softmax', kernelInitializer: init(4), biasInitializer: tf.initializers.randomNormal({ seed: 5, stddev: 0.1 }) })
-    .apply(x);
-  return tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
-}
 
 /** Top-1 of each row of a [n x k] score matrix (the first index among equals). */
 const argmax = (rows: Float32Array, k: number): number[] => rankByMargin(rows, k, 1).map((r) => r[0]);
@@ -40,7 +27,7 @@ describe.each([100, 1000])('a %s-class CNN', (classes) => {
 
   it('decomposes into one module per class; the composition predicts what the model does on every sampled input', async () => {
     await tf.setBackend('tensorflow');
-    const model = seededNet(classes);
+    const model = seededClassifier(classes, 16, SHAPE);
     const plan = new ModelPlan(model);
     const preprocessing = { scale: 1 / 255 };
     const t0 = Date.now();
