@@ -15,10 +15,11 @@ export interface SampleSource {
 }
 
 /**
- * Per observation point, per unit: how many of the first `n` inputs made it active (with
- * `everActive`: 1 when at least one did, else 0).
+ * Per observation point, per unit: how many of the first `n` inputs made it active (int32), or with
+ * `everActive` 1 when at least one did, else 0 (one byte each: a decomposition keeps two snapshots
+ * per class, which for many classes of a large network is most of its memory).
  */
-export type Counts = Int32Array[];
+export type Counts = (Int32Array | Uint8Array)[];
 
 export interface CountOptions {
   readonly preprocessing: PreprocessingSpec;
@@ -190,7 +191,7 @@ export async function everActiveClasses(plan: ModelPlan, source: SampleSource, j
       const j = jobAt(e - 1);
       let bits = ever.get(j);
       if (!bits) {
-        bits = plan.observationPoints.map((p) => new Int32Array(p.units));
+        bits = plan.observationPoints.map((p) => new Uint8Array(p.units));
         ever.set(j, bits);
       }
       let off = r * width;
