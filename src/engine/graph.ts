@@ -48,7 +48,7 @@ const RELU_CARRIERS = new Set(['Conv2D', 'Dense', 'DepthwiseConv2D', 'SeparableC
  * Activations whose inactive output is exactly 0 (ReLU and its capped form): masking a unit that
  * never fired there changes nothing, so they are observation points. LeakyReLU, ELU, PReLU, swish,
  * sigmoid and tanh give non-zero outputs below 0, so their units are always kept (see
- * src/engine/README.md).
+ * src/engine/LAYERS.md).
  */
 const ZERO_FLOOR_ACTIVATIONS = new Set(['relu', 'relu6']);
 const HEAD_TAIL = new Set(['Softmax', 'Activation', 'Dropout']);

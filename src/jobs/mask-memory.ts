@@ -1,9 +1,11 @@
 /**
- * The module runners hold every module's masks as float32 tensors: [M, ...shape] for the shared run,
- * [units, M] for its divergence test, and [M, 1, ...shape] for the naive path, so 12 bytes per
- * (module, observed unit). 1000 modules of an ImageNet ResNet-18 (2.3 M observed units) would need
- * about 28 GB: the worker would be killed for memory, retried, and killed again. Such a job fails
- * at once instead, with the figure and what to do (bench/README.md, "Scale").
+ * A budget for the module masks a job's runners hold, counted as 12 bytes per (module, observed
+ * unit): float32 [M, ...shape] masks for the shared run, [units, M] for its divergence test (now only
+ * the units where masks differ, so this is an upper bound) and [M, 1, ...shape] for the naive path.
+ * By that count 1000 modules of an ImageNet ResNet-18 (2.3 M observed units) need about 28 GB; in the
+ * scale bench a 1000-module network with a 56x56 stage passed 8 GB before it was stopped. Such a job
+ * fails at once with the figure and what to do, instead of the worker running out of memory
+ * (bench/README.md, "Scale").
  */
 import { UnprocessableError } from '../errors';
 

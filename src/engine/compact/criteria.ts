@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelPlan, PlanStep } from '../graph';
 import { bnAffine, type LinearWeights } from './network';
-import type { ChannelMap } from './spaces';
+import { lastAxisNorm, type ChannelMap } from './spaces';
 
 export const COMPACT_CRITERIA = ['activation-rate', 'energy', 'taylor'] as const;
 export type CompactCriterion = (typeof COMPACT_CRITERIA)[number];
@@ -128,14 +128,6 @@ function batchStats(run: ScoringRun, x: tf.Tensor, read: readonly Reader[], dT: 
   return out;
 }
 
-/** A BatchNormalization over the channel axis, which `affine` computes. */
-function lastAxisBatchNorm(step: PlanStep): boolean {
-  if (step.className !== 'BatchNormalization') return false;
-  const axis = (step.layer.getConfig() as { axis?: number | number[] }).axis;
-  const a = Array.isArray(axis) ? axis[0] : axis;
-  return a === -1 || a === step.layer.inboundNodes[0].inputTensors[0].shape.length - 1;
-}
-
 /**
  * BatchNormalization as x * scale + shift: the same values as the layer at inference, and a
  * gradient tfjs can take (its own batchNorm gradient fails without gamma or beta, scale=False).
@@ -156,7 +148,8 @@ function forward(run: ScoringRun, x: tf.Tensor, want: ReadonlySet<string>, offse
   const out = new Map<string, tf.Tensor>();
   for (const step of plan.steps) {
     const args = step.inputs.map((k) => values.get(k) as tf.Tensor);
-    let y = lastAxisBatchNorm(step) ? affine(step, args[0]) : (step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor);
+    const channelNorm = step.className === 'BatchNormalization' && lastAxisNorm(step, (plan.shapes.get(step.output) ?? []).length);
+    let y = channelNorm ? affine(step, args[0]) : (step.layer.apply(args.length === 1 ? args[0] : args, { training: false }) as tf.Tensor);
     const mask = step.observation === undefined ? undefined : run.masks[step.observation];
     if (mask) y = y.mul(mask);
     const offset = offsets?.get(step.output);

@@ -51,7 +51,7 @@ function channelsFirst(step: PlanStep): boolean {
 }
 
 /** Whether a BatchNormalization step normalises the last axis (the only layout we slice). */
-function lastAxisNorm(step: PlanStep, rank: number): boolean {
+export function lastAxisNorm(step: PlanStep, rank: number): boolean {
   const axis = config(step).axis as number | number[] | undefined;
   const a = Array.isArray(axis) ? (axis.length === 1 ? axis[0] : undefined) : axis;
   return a === -1 || a === rank - 1 || a === rank;
