@@ -28,26 +28,45 @@
  * Units that every module masks (at tau = 0 mostly units no sample activated) are zeroed in the
  * model's rows themselves: all modules agree there, so they never make a pair diverge, and the
  * divergence test runs on the units where masks differ only (1000 modules: a small fraction).
+ * The divergence test has two exact forms. Dense: per point a [U' x M] float32 indicator and one
+ * matMul (a sum of non-negative outputs is > 0 iff one of them is), with the [M, ...] masks kept to
+ * gather branch rows' masks. Sparse: per unit of U' a bitset of the modules masking it, ORed over a
+ * row's active units in JS, and a branch row's mask built when needed. Dense costs 8 bytes per
+ * module and unit, sparse 1/8: points take the dense form, smallest first, while their tensors
+ * fit in DENSE_MASK_BYTES (1000 modules of a ResNet-18 at 224x224 would need 18 GB dense).
  * Only for post-activation masks: a pre-activation mask changes values whatever the sign, so those
  * modules run the naive way (modules.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import { DENSE_MASK_BYTES } from './defaults';
 import type { ModelPlan } from './graph';
 
 interface PointMasks {
-  /** [M, ...unitShape] 0/1, the module masks. */
-  readonly masks: tf.Tensor;
+  /**
+   * [M, ...unitShape] 0/1 float32 module masks, kept at the dense points; elsewhere a branch
+   * row's mask is built from `moduleMasks` when the row needs it.
+   */
+  readonly masks?: tf.Tensor;
+  /** Per module, per unit: 1 kept (the caller's arrays, not copied). */
+  readonly moduleMasks: readonly Uint8Array[];
+  readonly shape: readonly number[];
   /**
    * [1, ...unitShape] 0 at the units every module masks, else 1; undefined when there is none.
    * Every module zeroes those units, so the model's rows take this mask and no pair diverges there.
    */
   readonly common?: tf.Tensor;
-  /** [U' x M] 1 where the module masks that unit of `units`; undefined when U' = 0. */
+  /**
+   * [U' x M] 1 where the module masks that unit of `units`: the dense divergence test (one matMul),
+   * kept within the dense limit and when U' > 0; otherwise the test runs on `bits` in JS.
+   */
   readonly masked?: tf.Tensor2D;
   /** Units some but not every module masks (flat indices), int32 [U']: only there can masks differ. */
   readonly units: tf.Tensor1D;
-  /** Per module, per unit of `units`: 1 masked. */
-  readonly maskedAt: readonly Uint8Array[];
+  /** U', the length of `units`. */
+  readonly width: number;
+  /** Per unit of `units`, the modules masking it: bit g & 31 of word u * words + (g >> 5). */
+  readonly bits: Uint32Array;
+  readonly words: number;
 }
 
 /** A set of (input, module) pairs that compute the same values: the row's owner's. */
@@ -111,39 +130,64 @@ export class DivergentRunner {
     masks: readonly (readonly Uint8Array[])[],
     private readonly d: tf.Tensor2D,
     private readonly e: tf.Tensor1D,
+    denseBytes = DENSE_MASK_BYTES,
   ) {
     const m = masks.length;
+    const words = Math.ceil(m / 32);
+    // The dense points: smallest first while their tensors fit in denseBytes.
+    const dense = new Set<number>();
+    let used = 0;
+    for (const [i, p] of [...plan.observationPoints.entries()].sort((x, y) => x[1].units - y[1].units)) {
+      if (used + 8 * m * p.units > denseBytes) break;
+      used += 8 * m * p.units;
+      dense.add(i);
+    }
     this.points = plan.observationPoints.map((p, i) => {
       const n = p.units;
+      const per = masks.map((mm) => mm[i]);
+      // Modules masking each unit; the units some but not all mask get a bitset row.
+      const masking = new Int32Array(n);
+      for (const mm of per) for (let u = 0; u < n; u++) masking[u] += 1 - mm[u];
       const partial: number[] = [];
       const common = new Float32Array(n).fill(1);
       let anyCommon = false;
-      let anyMasked = false;
       for (let u = 0; u < n; u++) {
-        let masking = 0;
-        for (const mm of masks) if (mm[i][u] === 0) masking++;
-        if (masking === 0) continue;
-        anyMasked = true;
-        if (masking === m) {
+        if (masking[u] === m) {
           common[u] = 0;
           anyCommon = true;
-        } else partial.push(u);
+        } else if (masking[u] > 0) partial.push(u);
       }
-      if (!anyMasked) return undefined;
-      const all = new Float32Array(m * n);
-      masks.forEach((mm, g) => all.set(mm[i], g * n));
+      if (!anyCommon && !partial.length) return undefined;
+      const bits = new Uint32Array(partial.length * words);
+      per.forEach((mm, g) => {
+        const bit = 1 << (g & 31);
+        const w = g >> 5;
+        partial.forEach((u, r) => {
+          if (mm[u] === 0) bits[r * words + w] |= bit;
+        });
+      });
+      let all: tf.Tensor | undefined;
       let masked: tf.Tensor2D | undefined;
-      if (partial.length) {
-        const z = new Float32Array(partial.length * m);
-        partial.forEach((u, r) => masks.forEach((mm, g) => (z[r * m + g] = 1 - mm[i][u])));
-        masked = tf.tensor2d(z, [partial.length, m]);
+      if (dense.has(i)) {
+        const data = new Float32Array(m * n);
+        per.forEach((mm, g) => data.set(mm, g * n));
+        all = tf.tensor(data, [m, ...p.shape]);
+        if (partial.length) {
+          const z = new Float32Array(partial.length * m);
+          partial.forEach((u, r) => per.forEach((mm, g) => (z[r * m + g] = 1 - mm[u])));
+          masked = tf.tensor2d(z, [partial.length, m]);
+        }
       }
       return {
-        masks: tf.tensor(all, [m, ...p.shape]),
+        ...(all ? { masks: all } : {}),
+        moduleMasks: per,
+        shape: p.shape,
         ...(anyCommon ? { common: tf.tensor(common, [1, ...p.shape]) } : {}),
         ...(masked ? { masked } : {}),
         units: tf.tensor1d(partial, 'int32'),
-        maskedAt: masks.map((mm) => Uint8Array.from(partial, (u) => 1 - mm[i][u])),
+        width: partial.length,
+        bits,
+        words,
       };
     });
     this.stats = emptyStats(plan.observationPoints.length);
@@ -242,12 +286,12 @@ export class DivergentRunner {
           }
           const raw = branch.get(step.output);
           if (raw && rows.length && maskNeeded) {
-            const owners = tf.tensor1d(
+            const mask = ownerMasks(
+              point,
               rows.map((r) => r.owner),
-              'int32',
             );
-            branch.set(step.output, raw.mul(point.masks.gather(owners)));
-            owners.dispose();
+            branch.set(step.output, raw.mul(mask));
+            mask.dispose();
             raw.dispose();
           }
         }
@@ -309,8 +353,7 @@ export class DivergentRunner {
     const branch = branchOut && rows.length ? branchOut.reshape([rows.length, -1]) : undefined;
     // Model rows: modules that mask an active unit leave. One leaver makes a row on its own;
     // several are grouped by what they mask (read back below).
-    const masked = point.masked;
-    const hits = masked ? tf.tidy(() => tf.matMul(model.gather(point.units, 1), masked).dataSync()) : new Float32Array(b * m);
+    const hits = maskedActive(point, model as tf.Tensor2D, m);
     const modelLeavers: { input: number; leavers: number[] }[] = [];
     for (let i = 0; i < b; i++) {
       const l: number[] = [];
@@ -330,8 +373,8 @@ export class DivergentRunner {
     // multiply is skipped); followers need a comparison only when some member masks one.
     let ownerHits = false;
     const branchChecks: number[] = [];
-    if (branch && masked) {
-      const h = tf.tidy(() => tf.matMul(branch.gather(point.units, 1), masked).dataSync());
+    if (branch && point.width) {
+      const h = maskedActive(point, branch as tf.Tensor2D, m);
       rows.forEach((r, j) => {
         if (h[j * m + r.owner] > 0) ownerHits = true;
         if (r.members.length > 1 && r.members.some((g) => h[j * m + g] > 0)) branchChecks.push(j);
@@ -345,12 +388,12 @@ export class DivergentRunner {
         modelLeavers.map((x) => x.input),
       );
       const bv = branch ? read(branch, branchChecks) : new Float32Array(0);
-      const width = point.maskedAt[0].length;
+      const width = point.width;
       // Signature of a module on a row: the active units it masks (equal signatures = same values).
       const signatures = (vals: Float32Array, r: number, mods: number[]) => {
         const sig = new Map<number, string>(mods.map((g) => [g, '']));
         for (let u = 0; u < width; u++) {
-          if (vals[r * width + u] > 0) for (const g of mods) if (point.maskedAt[g][u]) sig.set(g, `${sig.get(g)}${u},`);
+          if (vals[r * width + u] > 0) for (const g of mods) if (masksUnit(point, u, g)) sig.set(g, `${sig.get(g)}${u},`);
         }
         return sig;
       };
@@ -379,7 +422,7 @@ export class DivergentRunner {
 
   dispose(): void {
     this.points.forEach((p) => {
-      p?.masks.dispose();
+      p?.masks?.dispose();
       p?.common?.dispose();
       p?.masked?.dispose();
       p?.units.dispose();
@@ -389,4 +432,47 @@ export class DivergentRunner {
 
 function gatherRows(t: tf.Tensor, idx: number[]): tf.Tensor {
   return tf.tidy(() => t.gather(tf.tensor1d(idx, 'int32')));
+}
+
+/** [rows, ...unitShape] masks of the given owner modules: gathered from the dense masks, or built. */
+function ownerMasks(point: PointMasks, owners: number[]): tf.Tensor {
+  if (point.masks) {
+    const all = point.masks;
+    return tf.tidy(() => all.gather(tf.tensor1d(owners, 'int32')));
+  }
+  const n = point.moduleMasks[0].length;
+  const data = new Float32Array(owners.length * n);
+  owners.forEach((g, r) => data.set(point.moduleMasks[g], r * n));
+  return tf.tensor(data, [owners.length, ...point.shape]);
+}
+
+/**
+ * The divergence test: for each of r rows of `values` ([r x units] post-ReLU), 1 per module that
+ * masks one of the row's active units (row-major [r x M]). Dense: the row sums over those units,
+ * as one matMul with the [U' x M] indicator (non-negative terms: > 0 iff one is active). Sparse:
+ * the rows are read back on U' and the modules' bitsets ORed over the active units, in JS.
+ */
+function maskedActive(point: PointMasks, values: tf.Tensor2D, m: number): ArrayLike<number> {
+  const r = values.shape[0];
+  if (point.width === 0) return new Uint8Array(r * m);
+  const masked = point.masked;
+  if (masked) return tf.tidy(() => tf.matMul(values.gather(point.units, 1), masked).dataSync());
+  const vals = tf.tidy(() => values.gather(point.units, 1).dataSync()) as Float32Array;
+  const { bits, words, width } = point;
+  const out = new Uint8Array(r * m);
+  const acc = new Uint32Array(words);
+  for (let j = 0; j < r; j++) {
+    acc.fill(0);
+    const row = j * width;
+    for (let u = 0; u < width; u++) {
+      if (vals[row + u] > 0) for (let w = 0, o = u * words; w < words; w++) acc[w] |= bits[o + w];
+    }
+    for (let g = 0; g < m; g++) out[j * m + g] = (acc[g >> 5] >>> (g & 31)) & 1;
+  }
+  return out;
+}
+
+/** Whether module g masks unit u of the point's `units`. */
+function masksUnit(point: PointMasks, u: number, g: number): boolean {
+  return ((point.bits[u * point.words + (g >> 5)] >>> (g & 31)) & 1) === 1;
 }

@@ -7,7 +7,7 @@ export { evaluate, predictScores, type LabelledBatch, type EvaluateOptions, type
 export const ENGINE_VERSION = '0.1.0';
 export { ModelPlan, type ObservationPoint, type HeadWeights } from './graph';
 export { decompose, DEFAULT_DECOMPOSE_OPTIONS, DECOMPOSE_BATCH_SIZE, type DecomposeOptions, type Decomposition, type DecomposedModule } from './decompose';
-export { ModuleRunner, RunnerSet, type MarginSource, type ModuleSpec, type MaskPoint } from './modules';
+export { ModuleRunner, RunnerSet, type MarginSource, type ModuleRunnerOptions, type ModuleSpec, type MaskPoint } from './modules';
 export { moduleHead, marginWeights, type ModuleHead } from './head';
 export { topK, rankByMargin, probabilityFromMargin } from './metrics';
 export type { SampleSource } from './activity';

@@ -13,8 +13,11 @@
  * it would). When most pairs diverge the shared run costs more than the naive one (each pair then
  * has a row of its own, plus the model's and the branching), so above `naiveAbove` x modules rows
  * per input it gives way to the naive path, measuring again now and then. Same margins either way.
+ * It does not when the naive masks ([M, 1, ...] float32) would pass DENSE_MASK_BYTES: one naive
+ * pass of 1000 ImageNet-size modules would hold gigabytes per layer.
  */
 import * as tf from '@tensorflow/tfjs';
+import { DENSE_MASK_BYTES } from './defaults';
 import { DivergentRunner } from './divergence';
 import { runToFeatures, type ModelPlan } from './graph';
 import { marginWeights, type ModuleHead } from './head';
@@ -37,6 +40,11 @@ export interface ModuleRunnerOptions {
    * row per input is over the limit (one module) has no shared run.
    */
   readonly naiveAbove?: number;
+  /**
+   * Bytes of float32 mask tensors the runner may build (default DENSE_MASK_BYTES): the shared run's
+   * dense divergence test within it (bitsets past it), the naive fallback only when its masks fit.
+   */
+  readonly denseMaskBytes?: number;
 }
 
 /** How the passes ran since construction (`margins`, and `marginsNaive`'s naive passes). */
@@ -95,6 +103,8 @@ export class ModuleRunner {
   private readonly rowBudget: number;
   private readonly naiveAbove: number;
   private naiveSinceProbe = 0;
+  /** Whether the shared run may give way to the naive path (its [M, 1, ...] masks fit the dense limit). */
+  private readonly naiveFallback: boolean;
   readonly size: number;
   readonly passStats: PassStats = { sharedPasses: 0, naivePasses: 0, stoppedPasses: 0, maxRows: 0 };
 
@@ -116,12 +126,16 @@ export class ModuleRunner {
     // One row per input, the least the shared run needs, may already be over the fallback limit
     // (a single module): then it would never run, and its masks are not built.
     const sharedCanPay = 1 <= this.naiveAbove * modules.length;
+    const units = plan.observationPoints.reduce((a, p) => a + p.units, 0);
+    const denseBytes = options.denseMaskBytes ?? DENSE_MASK_BYTES;
+    this.naiveFallback = 4 * modules.length * units <= denseBytes;
     if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false && sharedCanPay) {
       this.divergent = new DivergentRunner(
         plan,
         modules.map((m) => m.masks),
         this.d,
         this.e,
+        denseBytes,
       );
     }
   }
@@ -206,6 +220,7 @@ export class ModuleRunner {
 
   /** Whether the next pass should run the naive way (the shared run is measured again now and then). */
   private preferNaive(): boolean {
+    if (!this.naiveFallback) return false;
     const limit = this.naiveAbove * this.size;
     const r = this.passStats.rowsPerInput;
     if (r === undefined || r <= limit) return false;

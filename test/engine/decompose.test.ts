@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-node';
 import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, loadModel, moduleHead, rankByMargin, type DecomposeOptions } from '../../src/engine';
-import { batchCounts, countClass, toTensor } from '../../src/engine/activity';
+import { batchCounts, countClass, toTensor, unitValues } from '../../src/engine/activity';
 import { runToFeatures } from '../../src/engine/graph';
 import { classPools, planSamples } from '../../src/engine/sampling';
 import { parseModelFile } from '../../src/store/formats/models';
@@ -204,7 +204,7 @@ describe('decomposition of the real ResNet-20 (CIFAR-10)', () => {
     for (const mark of marks) {
       const c = counts.get(mark)!;
       const b = bits.get(mark)!;
-      c.forEach((cp, i) => expect(Array.from(b[i])).toEqual(Array.from(cp, (v) => (v > 0 ? 1 : 0))));
+      c.forEach((cp, i) => expect(Array.from(unitValues(b[i], new Int32Array(cp.length)))).toEqual(Array.from(cp as Int32Array, (v) => (v > 0 ? 1 : 0))));
     }
   });
 

@@ -17,6 +17,7 @@ import {
   loadModel,
   moduleHead,
   rankByMargin,
+  type ModuleRunnerOptions,
   type ModuleSpec,
   type SampleSource,
 } from '../../src/engine';
@@ -274,6 +275,60 @@ describe('shared-run module runner on a hand-built residual net', () => {
     expect(st.naivePasses).toBe(3);
     expect(st.maxRows).toBe(24 * 7);
     runner.dispose();
+  });
+
+  /** Margins and divergence counts of a runner on `x` in two passes of 12 (frees the runner). */
+  function runAll(specs: ModuleSpec[], options: ModuleRunnerOptions) {
+    const runner = new ModuleRunner(plan, specs, 'post-activation', options);
+    const parts = [x.slice(0, 12), x.slice(12, 12)];
+    const margins = parts.flatMap((p) => {
+      const t = runner.margins(p);
+      const v = Array.from(t.dataSync());
+      [t, p].forEach((z) => z.dispose());
+      return v;
+    });
+    const out = { margins: Float32Array.from(margins), stats: structuredClone(runner.divergenceStats), passes: { ...runner.passStats } };
+    runner.dispose();
+    return out;
+  }
+
+  it('takes the same decisions with the dense tensors off (bitsets in JS), alone or mixed with dense points, past 32 modules too', () => {
+    const head = plan.headWeights();
+    const sharing = modules();
+    // 40 modules: the bitsets span two 32-bit words.
+    const many = Array.from({ length: 40 }, (_, k) => ({
+      masks: plan.observationPoints.map((p, i) => Uint8Array.from({ length: p.units }, (_, u) => ((u * 5 + k + i) % 41 < 2 ? 0 : 1))),
+      head: moduleHead(head, k % 3),
+    }));
+    const smallest = Math.min(...plan.observationPoints.map((p) => p.units));
+    for (const specs of [sharing, everyPairDiverges(6), many]) {
+      const dense = runAll(specs, { naiveAbove: 1000 });
+      // Only the smallest point dense (8 bytes per module and unit), then none.
+      for (const denseMaskBytes of [8 * specs.length * smallest, 0]) {
+        const sparse = runAll(specs, { naiveAbove: 1000, denseMaskBytes });
+        expect(sparse.stats).toEqual(dense.stats);
+        expect(sparse.passes).toEqual(dense.passes);
+        expect(maxAbsDiff(sparse.margins, dense.margins)).toBe(0);
+      }
+    }
+    const runner = new ModuleRunner(plan, many, 'post-activation', { naiveAbove: 1000, denseMaskBytes: 0 });
+    expectNaiveMargins(runner, x, many.length);
+    expect(runner.divergenceStats!.divergedAt.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    runner.dispose();
+  });
+
+  it('with the dense tensors off, keeps no [M, ...] masks and never gives way to the naive path', () => {
+    const specs = everyPairDiverges(6);
+    const start = tf.memory().numTensors;
+    const runner = new ModuleRunner(plan, specs, 'post-activation', { denseMaskBytes: 0 });
+    // d, e, and per point the units some module masks (every point: every module masks a sixth).
+    expect(tf.memory().numTensors - start).toBe(2 + plan.observationPoints.length);
+    for (let round = 0; round < 3; round++) runner.margins(x).dispose();
+    expect(runner.passStats.naivePasses).toBe(0);
+    expect(runner.passStats.sharedPasses).toBeGreaterThanOrEqual(3);
+    expect(tf.memory().numTensors - start).toBe(2 + plan.observationPoints.length);
+    runner.dispose();
+    expect(tf.memory().numTensors).toBe(start);
   });
 
   it('runs a single module the naive way (one row per input is already its whole cost)', () => {

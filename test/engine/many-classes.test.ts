@@ -54,6 +54,14 @@ describe.each([100, 1000])('a %s-class CNN', (classes) => {
     const naive = runner.marginsNaive(x);
     expect(argmax(shared.dataSync() as Float32Array, classes)).toEqual(modelTop1);
     expect(argmax(naive.dataSync() as Float32Array, classes)).toEqual(modelTop1);
+    // The same run with bitsets instead of dense tensors (the form ImageNet-size models take).
+    const sparseRunner = new ModuleRunner(plan, result.modules, 'post-activation', { denseMaskBytes: 0 });
+    const sparse = sparseRunner.margins(x);
+    const [a, b] = [sparse.dataSync() as Float32Array, shared.dataSync() as Float32Array];
+    expect(a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i])), 0)).toBeLessThan(1e-5);
+    expect(sparseRunner.divergenceStats).toEqual(runner.divergenceStats);
+    sparse.dispose();
+    sparseRunner.dispose();
     console.log(
       `${classes} classes: decomposition of ${n} inputs ${decomposeMs} ms; ${classes} modules over ${m} inputs ${composeMs} ms ` +
         `(shared run, ${runner.passStats.sharedPasses} passes, most rows ${runner.passStats.maxRows}); composed top-1 = model top-1 on ${m}/${m}`,
