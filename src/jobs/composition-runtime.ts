@@ -14,7 +14,7 @@ import type { ModuleSource } from '../store/modules';
 import { PinnedCache, PinScope } from './pinned-cache';
 import { labelled, type LabelledModule } from './label-matching';
 import { loadModule } from './module-loader';
-import { assertMaskMemory } from './mask-memory';
+import { assertMaskMemory, type MaskJob } from './mask-memory';
 
 export interface CompositionRuntime {
   readonly labels: string[];
@@ -55,16 +55,16 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string, m
     groups.forEach((g) => g.runner.dispose());
     models.release();
   };
-  let maskUnits = 0;
+  const parts: MaskJob[] = [];
   try {
     for (const g of byRun.values()) {
       const first = g.sources[0];
       const loaded = await Promise.all(g.sources.map((s) => loadModule(blobs, s, models)));
       const plan = loaded[0].plan;
-      // Before the runner makes its float32 mask tensors, the costly part.
-      maskUnits += loaded.length * plan.observationPoints.reduce((a, p) => a + p.units, 0);
-      assertMaskMemory(sources.length, maskUnits, maxMaskBytes, 'Compose fewer modules, or modules of a smaller model.');
       const maskPoint = (g.compact ? 'post-activation' : (first.options.maskPoint ?? 'post-activation')) as MaskPoint;
+      // Before the runner makes its bitsets and tensors.
+      parts.push({ modules: loaded.length, moduleUnits: loaded.length * plan.observationPoints.reduce((a, p) => a + p.units, 0), maskPoint });
+      assertMaskMemory(parts, maxMaskBytes, 'Compose fewer modules, or modules of a smaller model.');
       const runner = new ModuleRunner(
         plan,
         loaded.map((l) => l.spec),

@@ -43,7 +43,11 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
 
   const observedUnits = new ModelPlan(tfModel).observationPoints.reduce((a, p) => a + p.units, 0);
   const moduleCount = classes?.length ?? (model.numClasses as number);
-  assertMaskMemory(moduleCount, moduleCount * observedUnits, ctx.config.maxMaskBytes, 'Decompose fewer classes at once ("classes").');
+  assertMaskMemory(
+    [{ modules: moduleCount, moduleUnits: moduleCount * observedUnits, maskPoint: options.maskPoint, tau: options.tau }],
+    ctx.config.maxMaskBytes,
+    'Decompose fewer classes at once ("classes").',
+  );
 
   await ctx.progress(1, 'sampling');
   const train = dec.dataset;
