@@ -154,6 +154,7 @@ async function main(): Promise<void> {
     out: 'string',
     classes: 'string',
     datasets: 'string',
+    'dense-bytes': 'string',
   });
   const only = (args.only as string | undefined) ?? 'all';
   if (!['all', 'p1', 'p2', 'compact', 'scale'].includes(only)) throw new Error('--only must be p1, p2, compact or scale');
@@ -176,12 +177,14 @@ async function main(): Promise<void> {
   if (only === 'p2') return p2();
   if (only === 'compact') return runCompact(compactOptions(args), runtime.package);
   if (only === 'scale') {
-    const list = (v: unknown, fallback: number[]) => (typeof v === 'string' ? v.split(',').map(Number) : fallback);
+    // "--datasets none" runs no dataset case.
+    const list = (v: unknown, fallback: number[]) => (v === 'none' ? [] : typeof v === 'string' ? v.split(',').map(Number) : fallback);
     return runScale(
       {
         classes: list(args.classes, [10, 100, 200, 1000]),
         datasets: list(args.datasets, [5000, 50_000]),
         backend: (args.backend as string | undefined) ?? 'auto',
+        ...(args['dense-bytes'] !== undefined ? { denseBytes: Number(args['dense-bytes']) } : {}),
       },
       runtime.package,
     );

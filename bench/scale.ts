@@ -4,14 +4,14 @@
  * real ResNet architecture with seeded weights on seeded synthetic images: the costs depend on the
  * shapes, and the tau = 0 invariant (composition = model on sampled inputs) holds for any weights.
  *
- *   npm run bench -- --only scale [--classes 10,100,200,1000] [--datasets 5000,50000]
+ *   npm run bench -- --only scale [--classes 10,100,200,1000] [--datasets 5000,50000|none] [--dense-bytes N]
  *
  *   classes  shape (as)            network                          samples/class  unseen images
  *   10       32x32 (CIFAR-10)      ResNet-20 (3x3 blocks, 16-64)    100            256
  *   100      32x32 (CIFAR-100)     ResNet-20                        20             128
  *   200      64x64 (Tiny-ImageNet) ResNet-20, 64x64 input           10             64
- *   1000     224x224 (ImageNet)    stem 7x7/4 + pool/2 (to 28x28),  2              16
- *                                  2 blocks per stage, 16-64
+ *   1000     224x224 (ImageNet)    ResNet-18 (7x7/2 stem + pool,    2              16
+ *                                  2x4 blocks, 64-512; 2.3 M units)
  *
  * Each case runs in a child process of its own, so that its peak RSS is its own. Per case:
  * decomposition seconds per input run and its ratio to a plain forward pass per input (P1);
@@ -24,7 +24,9 @@
  * a 5,000- and a 50,000-image CIFAR-shaped dataset in the file blob store, read through the
  * service's range-reading SampleSource, then its composition scored on 1,000 images streamed
  * from the same store. Goal: peak RSS < 1.5 GiB and no more at 50,000 than at 5,000.
- * Writes bench/results/scale-<backend>.json.
+ * `--dense-bytes N` gives the module runners that limit for their float32 tensors instead of
+ * DENSE_MASK_BYTES (0: every point on bitsets), to compare the two forms of the divergence test.
+ * Writes bench/results/scale-<backend>.json (scale-<backend>-dense<N>.json with --dense-bytes).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,7 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, rankByMargin } from '../src/engine';
+import { DEFAULT_DECOMPOSE_OPTIONS, ModelPlan, ModuleRunner, decompose, rankByMargin, type ModuleRunnerOptions } from '../src/engine';
 import { toTensor } from '../src/engine/activity';
 import { classPools } from '../src/engine/sampling';
 import { blobSource, datasetBatches } from '../src/jobs/dataset-batches';
@@ -43,22 +45,35 @@ interface ScaleCase {
   readonly classes: number;
   readonly shape: [number, number, number];
   readonly stem: 'cifar' | 'imagenet';
+  /** Filters per stage. */
+  readonly widths: readonly number[];
   readonly blocks: number;
   readonly samples: number;
   readonly test: number;
 }
 
+const CIFAR_WIDTHS = [16, 32, 64];
 const CASES: Record<number, ScaleCase> = {
-  10: { classes: 10, shape: [32, 32, 3], stem: 'cifar', blocks: 3, samples: 100, test: 256 },
-  100: { classes: 100, shape: [32, 32, 3], stem: 'cifar', blocks: 3, samples: 20, test: 128 },
-  200: { classes: 200, shape: [64, 64, 3], stem: 'cifar', blocks: 3, samples: 10, test: 64 },
-  1000: { classes: 1000, shape: [224, 224, 3], stem: 'imagenet', blocks: 2, samples: 2, test: 16 },
+  10: { classes: 10, shape: [32, 32, 3], stem: 'cifar', widths: CIFAR_WIDTHS, blocks: 3, samples: 100, test: 256 },
+  100: { classes: 100, shape: [32, 32, 3], stem: 'cifar', widths: CIFAR_WIDTHS, blocks: 3, samples: 20, test: 128 },
+  200: { classes: 200, shape: [64, 64, 3], stem: 'cifar', widths: CIFAR_WIDTHS, blocks: 3, samples: 10, test: 64 },
+  // ResNet-18 as torchvision and Keras build it: 11.7 M parameters, 2.3 M observed units.
+  1000: { classes: 1000, shape: [224, 224, 3], stem: 'imagenet', widths: [64, 128, 256, 512], blocks: 2, samples: 2, test: 16 },
 };
 const PREPROCESSING = { scale: 1 / 255 };
 const BATCH = 64;
 
-/** A ResNet v1 (conv-BN-ReLU, identity or 1x1 projection shortcuts) with seeded weights. */
-export function seededResnet(shape: readonly number[], classes: number, stem: 'cifar' | 'imagenet', blocks: number): tf.LayersModel {
+/**
+ * A ResNet v1 (conv-BN-ReLU, identity or 1x1 projection shortcuts) with seeded weights: CIFAR stem
+ * (3x3/1, widths[0] filters) or ImageNet stem (7x7/2, 64 filters, then 3x3/2 max pooling).
+ */
+export function seededResnet(
+  shape: readonly number[],
+  classes: number,
+  stem: 'cifar' | 'imagenet',
+  blocks: number,
+  widths: readonly number[] = CIFAR_WIDTHS,
+): tf.LayersModel {
   let seed = 1;
   const init = () => tf.initializers.heNormal({ seed: seed++ });
   const conv = (x: tf.SymbolicTensor, filters: number, k: number, strides = 1) =>
@@ -66,11 +81,9 @@ export function seededResnet(shape: readonly number[], classes: number, stem: 'c
   const bn = (x: tf.SymbolicTensor) => tf.layers.batchNormalization({}).apply(x) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor) => tf.layers.reLU().apply(x) as tf.SymbolicTensor;
   const input = tf.input({ shape: [...shape] });
-  // The ImageNet stem reaches 28x28 before the first stage (stride 4, then pool): every module's masks
-  // are held as float32 tensors by the runner, and 1000 modules of a 56x56 stage do not fit in RAM.
-  let x = stem === 'imagenet' ? relu(bn(conv(input, 16, 7, 4))) : relu(bn(conv(input, 16, 3)));
+  let x = stem === 'imagenet' ? relu(bn(conv(input, 64, 7, 2))) : relu(bn(conv(input, widths[0], 3)));
   if (stem === 'imagenet') x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor;
-  [16, 32, 64].forEach((width, stage) => {
+  widths.forEach((width, stage) => {
     for (let b = 0; b < blocks; b++) {
       const strides = stage > 0 && b === 0 ? 2 : 1;
       const y = bn(conv(relu(bn(conv(x, width, 3, strides))), width, 3));
@@ -122,14 +135,14 @@ function scoreBoth(model: tf.LayersModel, plan: ModelPlan, runner: ModuleRunner,
   return { model: model1, composed, modelSeconds, composedSeconds };
 }
 
-async function classesChild(k: number): Promise<Record<string, unknown>> {
+async function classesChild(k: number, runnerOptions: ModuleRunnerOptions): Promise<Record<string, unknown>> {
   const c = CASES[k];
   if (!c) throw new Error(`no scale case for ${k} classes`);
   const per = c.shape[0] * c.shape[1] * c.shape[2];
   const n = c.classes * c.samples;
   const images = pixels(n, per);
   const labels = Int32Array.from({ length: n }, (_, i) => i % c.classes);
-  const model = seededResnet(c.shape, c.classes, c.stem, c.blocks);
+  const model = seededResnet(c.shape, c.classes, c.stem, c.blocks, c.widths);
   const plan = new ModelPlan(model);
   // Warm up, then a plain forward pass per input (the P1 baseline) on the first 256 inputs.
   tf.tidy(() => model.predict(toTensor(plan, images.subarray(0, 8 * per), 8, c.shape, PREPROCESSING)));
@@ -149,13 +162,13 @@ async function classesChild(k: number): Promise<Record<string, unknown>> {
     preprocessing: PREPROCESSING,
   });
   const decomposeSeconds = now() - t;
-  const runner = new ModuleRunner(plan, result.modules);
+  const runner = new ModuleRunner(plan, result.modules, 'post-activation', runnerOptions);
   // Composition = model on sampled inputs (every class's concern samples: the first `samples` of each class).
   // Inputs every module sampled: concern and tangling both take a prefix of each class's pool.
   const everyModule = classPools(labels, c.classes, DEFAULT_DECOMPOSE_OPTIONS.seed).map((pool) => pool[0]);
   const invariantImages = new Uint8Array(everyModule.length * per);
   everyModule.forEach((i, j) => invariantImages.set(images.subarray(i * per, (i + 1) * per), j * per));
-  const invariantRunner = new ModuleRunner(plan, result.modules);
+  const invariantRunner = new ModuleRunner(plan, result.modules, 'post-activation', runnerOptions);
   const invariant = scoreBoth(model, plan, invariantRunner, invariantImages, everyModule.length, c.shape, c.classes);
   invariantRunner.dispose();
   const invariantTop1 = argmax(invariant.model, c.classes);
@@ -165,7 +178,7 @@ async function classesChild(k: number): Promise<Record<string, unknown>> {
   const sampledTop1 = argmax(sampled.model, c.classes);
   const sampledAgreement = argmax(sampled.composed, c.classes).filter((p, i) => p === sampledTop1[i]).length / sampledN;
   const sampledStats = { ...runner.passStats };
-  const unseenRunner = new ModuleRunner(plan, result.modules);
+  const unseenRunner = new ModuleRunner(plan, result.modules, 'post-activation', runnerOptions);
   const test = pixels(c.test, per, 10_000_000);
   const scored = scoreBoth(model, plan, unseenRunner, test, c.test, c.shape, c.classes);
   const m1 = argmax(scored.model, c.classes);
@@ -260,7 +273,7 @@ function child(args: string[]): Record<string, unknown> {
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-export async function runScale(opts: { classes: number[]; datasets: number[]; backend: string }, runtimePackage: string): Promise<void> {
+export async function runScale(opts: { classes: number[]; datasets: number[]; backend: string; denseBytes?: number }, runtimePackage: string): Promise<void> {
   const backend = tf.getBackend();
   console.log(
     `\nscale: backend ${backend}; classes ${opts.classes.join(', ')}; datasets ${opts.datasets.join(', ')}; load ${os
@@ -270,7 +283,8 @@ export async function runScale(opts: { classes: number[]; datasets: number[]; ba
   );
   const cases: Record<string, unknown>[] = [];
   for (const k of opts.classes) {
-    const r = child(['--scale-child', 'classes', String(k), '--backend', opts.backend]);
+    const dense = opts.denseBytes !== undefined ? ['--dense-bytes', String(opts.denseBytes)] : [];
+    const r = child(['--scale-child', 'classes', String(k), '--backend', opts.backend, ...dense]);
     cases.push(r);
     console.log(`  ${k} classes: ${JSON.stringify(r)}`);
   }
@@ -326,7 +340,9 @@ export async function runScale(opts: { classes: number[]; datasets: number[]; ba
       memory.map((r) => [r.datasetImages as number, r.inputsRun as number, (r.decomposeSeconds as number).toFixed(1), r.scoredImages as number, mib(r)]),
     )}`,
   );
-  const file = writeJson(`scale-${backend}.json`, { machine: machine(), backend, runtimePackage, cases, memory });
+  // A run with another dense limit (a comparison) does not replace the default run's results.
+  const suffix = opts.denseBytes !== undefined ? `-dense${opts.denseBytes}` : '';
+  const file = writeJson(`scale-${backend}${suffix}.json`, { machine: machine(), backend, runtimePackage, cases, memory, denseBytes: opts.denseBytes });
   console.log(`wrote ${file}`);
 }
 
@@ -337,7 +353,9 @@ if (require.main === module && process.argv.includes('--scale-child')) {
   const backendAt = process.argv.indexOf('--backend');
   (async () => {
     await selectBackend(backendAt > 0 ? process.argv[backendAt + 1] : 'auto');
-    const r = kind === 'classes' ? await classesChild(Number(a)) : await datasetChild(Number(a), b, c, d);
+    const denseAt = process.argv.indexOf('--dense-bytes');
+    const runnerOptions = denseAt > 0 ? { denseMaskBytes: Number(process.argv[denseAt + 1]) } : {};
+    const r = kind === 'classes' ? await classesChild(Number(a), runnerOptions) : await datasetChild(Number(a), b, c, d);
     process.stdout.write(`${JSON.stringify(r)}\n`);
   })().catch((err) => {
     console.error(err);
