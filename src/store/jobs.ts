@@ -3,7 +3,7 @@
  * State machine: queued -> active -> completed | failed | cancelled; active -> queued on a retry.
  */
 import { randomUUID } from 'node:crypto';
-import type { Db, Prisma, PrismaClient } from './db';
+import { poolOf, type Db, type Prisma, type PrismaClient } from './db';
 import { NotFoundError } from '../errors';
 import { LeaseLostError } from './errors';
 
@@ -39,6 +39,39 @@ export async function findJob(db: Db, id: string, ownerId: string | null): Promi
 
 export async function getJob(db: Db, id: string): Promise<JobRow | null> {
   return db.job.findUnique({ where: { id } });
+}
+
+/** What a job view shows of a row (every column but the job's input, worker and lease). */
+export type JobViewRow = Pick<
+  JobRow,
+  'id' | 'type' | 'state' | 'progress' | 'stage' | 'attempts' | 'cancelRequested' | 'resourceId' | 'result' | 'error' | 'createdAt' | 'startedAt' | 'finishedAt'
+>;
+
+const JOB_VIEW_SELECT = `SELECT "id", "type", "state", "progress", "stage", "attempts", "cancelRequested", "resourceId", "result", "error",
+       "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "startedAt" AT TIME ZONE 'UTC' AS "startedAt",
+       "finishedAt" AT TIME ZONE 'UTC' AS "finishedAt"
+  FROM "Job" WHERE "id" = $1`;
+
+/**
+ * The hot read of job status (polled by every client and dashboard): one prepared statement on
+ * the primary key through node-postgres, without Prisma's per-query compilation. Timestamps are
+ * stored without zone in UTC (Prisma's convention), hence AT TIME ZONE 'UTC'.
+ * @param ownerId the owner filter as everywhere: null matches rows without an owner
+ */
+export async function findJobView(db: PrismaClient, id: string, ownerId: string | null): Promise<JobViewRow> {
+  const { rows } = await poolOf(db).query<JobViewRow>({
+    name: 'job-view-by-owner',
+    text: `${JOB_VIEW_SELECT} AND "ownerId" IS NOT DISTINCT FROM $2`,
+    values: [id, ownerId],
+  });
+  if (!rows[0]) throw new NotFoundError('job', id);
+  return rows[0];
+}
+
+/** The same read without the owner filter, for watchers whose ownership was checked when they began. */
+export async function jobViewById(db: PrismaClient, id: string): Promise<JobViewRow | null> {
+  const { rows } = await poolOf(db).query<JobViewRow>({ name: 'job-view-by-id', text: JOB_VIEW_SELECT, values: [id] });
+  return rows[0] ?? null;
 }
 
 export interface JobFilter {

@@ -6,7 +6,7 @@ import type { JobType } from '../../jobs/queues';
 import type { JobViewT } from '../schemas/jobs';
 import type { AppDeps } from '../deps';
 
-export function jobView(row: jobsRepo.JobRow): JobViewT {
+export function jobView(row: jobsRepo.JobViewRow): JobViewT {
   return {
     id: row.id,
     type: row.type,
@@ -36,7 +36,7 @@ export function jobFacts(job: jobsRepo.JobRow | null | undefined, finishedAt: Da
 }
 
 export async function getJob(deps: AppDeps, id: string, ownerId: string | null): Promise<JobViewT> {
-  return jobView(await jobsRepo.findJob(deps.db, id, ownerId));
+  return jobView(await jobsRepo.findJobView(deps.db, id, ownerId));
 }
 
 export async function listJobs(
