@@ -5,6 +5,7 @@ import type { TfjsRuntime } from '../config/tfjs-runtime';
 import { createDb, type PrismaClient } from '../store/db';
 import { FsBlobStore, type BlobStore } from '../store/blobs';
 import { createRedis, JobQueues } from '../jobs/queues';
+import { JobWatch } from './services/job-watch';
 
 export interface AppDeps {
   readonly config: Config;
@@ -15,21 +16,26 @@ export interface AppDeps {
   readonly redis: IORedis;
   /** The TF.js runtime of this process, when it loaded one. */
   readonly runtime?: Promise<TfjsRuntime>;
+  /** Pushed job row changes (one LISTEN connection, opened on the first watcher). */
+  readonly jobWatch: JobWatch;
 }
 
 export function createAppDeps(config: Config, runtime?: Promise<TfjsRuntime>): AppDeps {
   const redis = createRedis(config.redisUrl, false);
+  const db = createDb(config.databaseUrl);
   return {
     config,
-    db: createDb(config.databaseUrl),
+    db,
     blobs: new FsBlobStore(config.blobDir),
     queues: new JobQueues(config, redis),
     redis,
     runtime,
+    jobWatch: new JobWatch(db, config.databaseUrl),
   };
 }
 
 export async function closeAppDeps(deps: AppDeps): Promise<void> {
+  await deps.jobWatch.close();
   await deps.queues.close().catch(() => undefined);
   deps.redis.disconnect();
   await deps.db.$disconnect().catch(() => undefined);

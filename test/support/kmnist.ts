@@ -4,16 +4,18 @@ import type { Server } from 'node:http';
 import request from 'supertest';
 import { KMNIST_DIR } from './fixtures';
 
-/** @param modelStatus 201 when the app waits for the import (IMPORT_WAIT_MS), else 202 */
-export async function uploadKmnist(server: Server, modelStatus: 201 | 202 = 201): Promise<{ modelId: string; datasetId: string }> {
+/**
+ * @param modelStatus 201 when the app waits for the import (IMPORT_WAIT_MS), else 202
+ * @param key the API key to upload with, when keys are on
+ */
+export async function uploadKmnist(server: Server, modelStatus: 201 | 202 = 201, key?: string): Promise<{ modelId: string; datasetId: string }> {
   const api = request(server);
-  const model = await api
-    .post('/models')
+  const auth = (r: request.Test) => (key ? r.set('authorization', `Bearer ${key}`) : r);
+  const model = await auth(api.post('/models'))
     .field('preprocessing', JSON.stringify({ scale: 1 / 65025 }))
     .attach('file', path.join(KMNIST_DIR, 'kmnist.h5'))
     .expect(modelStatus);
-  const ds = await api
-    .post('/datasets')
+  const ds = await auth(api.post('/datasets'))
     .attach('file', path.join(KMNIST_DIR, 'kmnist-test-imgs.npz'))
     .attach('file', path.join(KMNIST_DIR, 'kmnist-test-labels.npz'))
     .expect(201);

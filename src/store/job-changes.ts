@@ -1,0 +1,85 @@
+/**
+ * Notifications of job row changes: the trigger of migration 0006 sends the job's id on channel
+ * `job_changed` at every commit that changes what a job view shows, from any process. One
+ * connection LISTENs for a whole API process. Notifications sent while it is down are lost, so after
+ * every (re)connection `onResync` runs: the caller re-reads what it watches.
+ */
+import { Client } from 'pg';
+
+export const JOB_CHANGED_CHANNEL = 'job_changed';
+const RETRY_MS = [100, 500, 2000, 5000];
+
+export interface JobChangeHandlers {
+  /** A job's row changed (committed). */
+  onChange(jobId: string): void;
+  /** Connected (again): changes may have been missed. */
+  onResync(): void;
+}
+
+export class JobChangeListener {
+  private client?: Client;
+  private closed = false;
+  private retries = 0;
+  private timer?: NodeJS.Timeout;
+  private connecting?: Promise<void>;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly handlers: JobChangeHandlers,
+  ) {}
+
+  /** Connects (once; later calls wait for the same connection attempt). */
+  start(): Promise<void> {
+    this.connecting ??= this.connect();
+    return this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    const client = new Client({ connectionString: this.databaseUrl });
+    client.on('notification', (n) => {
+      if (n.channel === JOB_CHANGED_CHANNEL && n.payload) this.handlers.onChange(n.payload);
+    });
+    // A dropped connection (server restart, network) reconnects with backoff; the caller resyncs.
+    client.on('error', () => this.reconnect(client));
+    client.on('end', () => this.reconnect(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${JOB_CHANGED_CHANNEL}`);
+    } catch {
+      this.reconnect(client);
+      return;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.retries = 0;
+    this.handlers.onResync();
+  }
+
+  private reconnect(client: Client): void {
+    if (this.closed || (this.client && this.client !== client) || this.timer) return;
+    this.client = undefined;
+    client.removeAllListeners('end');
+    client.end().catch(() => undefined);
+    const wait = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.connecting = this.connect();
+    }, wait);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.connecting?.catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+    }
+  }
+}
