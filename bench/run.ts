@@ -9,6 +9,7 @@
  *
  *   npm run bench -- --only compact        # compact modules: FLOPs budget vs composed accuracy (bench/compact.ts)
  *   npm run bench -- --only scale          # 10-1000 classes, RSS vs dataset size (bench/scale.ts)
+ *   npm run bench -- --only api            # API throughput idle and under a decomposition (bench/api-load.ts)
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
@@ -39,6 +40,7 @@ import {
   writeJson,
   type Step,
 } from './lib';
+import { runApiLoad } from './api-load';
 import { compactOptions, runCompact } from './compact';
 import { runP2 } from './p2';
 import { runScale } from './scale';
@@ -155,9 +157,14 @@ async function main(): Promise<void> {
     classes: 'string',
     datasets: 'string',
     'dense-bytes': 'string',
+    seconds: 'number',
+    nice: 'number',
   });
   const only = (args.only as string | undefined) ?? 'all';
-  if (!['all', 'p1', 'p2', 'compact', 'scale'].includes(only)) throw new Error('--only must be p1, p2, compact or scale');
+  if (!['all', 'p1', 'p2', 'compact', 'scale', 'api'].includes(only)) throw new Error('--only must be p1, p2, compact, scale or api');
+  // The API bench loads a service it starts; it needs no TF.js backend here.
+  if (only === 'api')
+    return runApiLoad({ seconds: (args.seconds as number | undefined) ?? 10, ...(args.nice !== undefined ? { nice: args.nice as number } : {}) });
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const repeat = (args.repeat as number | undefined) ?? 1;

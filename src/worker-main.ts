@@ -1,4 +1,5 @@
 /** `npm run worker`: a worker process alone; run as many as the hosts allow. Also what `npm start` forks per worker. */
+import os from 'node:os';
 import pino from 'pino';
 import { loadConfig } from './config/env';
 import { initTfjsRuntime } from './config/tfjs-runtime';
@@ -11,6 +12,13 @@ async function main(): Promise<void> {
   if (process.send) process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
+  // Before TF.js makes its thread pools, which inherit this thread's niceness: on a host shared
+  // with the API, request handling then gets the cores first and the worker takes what is left.
+  try {
+    os.setPriority(config.workerNice);
+  } catch (err) {
+    log.warn({ err: (err as Error).message, workerNice: config.workerNice }, 'could not lower the worker priority');
+  }
   const runtime = initTfjsRuntime(config.tfjsBackend);
   const rt = await runtime;
   log.info({ backend: rt.backend, package: rt.package, skipped: rt.skipped }, 'TF.js runtime selected');

@@ -38,6 +38,8 @@ export interface Config {
    * `inline`: the workers share the API's process (tests, tiny setups).
    */
   readonly workerMode: WorkerMode;
+  /** Scheduling niceness a worker process takes before TF.js starts its threads (0 = as the API). */
+  readonly workerNice: number;
   readonly tfjsBackend: TfjsBackendChoice;
   readonly logLevel: string;
   /** How long a worker holds a job lock without renewing it; a killed worker's job is retried after it. */
@@ -91,6 +93,7 @@ const DEFAULTS = {
   WORKER_CONCURRENCY: '1',
   WORKERS: '1',
   WORKER_MODE: 'process',
+  WORKER_NICE: '10',
   TFJS_BACKEND: 'auto',
   LOG_LEVEL: 'info',
   JOB_LOCK_MS: '30000',
@@ -220,6 +223,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 64),
     workers: int('WORKERS', 0, 64),
     workerMode,
+    workerNice: int('WORKER_NICE', 0, 19),
     tfjsBackend,
     logLevel,
     jobLockMs: int('JOB_LOCK_MS', 1000),
