@@ -13,20 +13,13 @@
  * GET /jobs/:id for --seconds or until the job finishes (at most 200,000 requests). The service is then killed with its
  * process group. Writes bench/results/api-latency.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { dropDatabase, dropRedisPrefix, freePort } from './scratch-services';
+import { dropDatabase, json, startBenchService, until, uploadResnetCifar } from './scratch-services';
 
 const ROOT = path.resolve(__dirname, '..');
-const SHARED = path.resolve(ROOT, '..', 'shared');
-const RESNET = path.join(SHARED, 'fixtures', 'resnet20-cifar10', 'model.h5');
-const CIFAR = path.join(SHARED, 'fixtures', 'cifar10-bin');
-const PREPROCESSING = { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 const MAX_REQUESTS = 200_000;
 
 type Mode = 'inline' | 'process';
@@ -43,22 +36,6 @@ const SAMPLES = Number(arg('samples', '1000'));
 const MODES = arg('modes', 'inline,process').split(',') as Mode[];
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules_bench_latency';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function json(res: Response): Promise<any> {
-  const body = await res.json();
-  if (!res.ok) throw new Error(`${res.status}: ${JSON.stringify(body)}`);
-  return body;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 interface Stats {
   requests: number;
@@ -132,62 +109,10 @@ interface ModeResult {
 }
 
 async function runMode(mode: Mode): Promise<ModeResult> {
-  await dropDatabase(DATABASE_URL);
-  const prefix = `bench-lat-${randomUUID().slice(0, 8)}`;
-  const blobDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnn-bench-blobs-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  let service: ChildProcess | undefined;
-  let out = '';
+  const svc = await startBenchService(DATABASE_URL, REDIS_URL, { WORKER_MODE: mode });
+  const { base, alive } = svc;
   try {
-    // Its own process group, so the service and its worker children are killed together.
-    service = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts')], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        DATABASE_URL,
-        REDIS_URL,
-        QUEUE_PREFIX: prefix,
-        BLOB_DIR: blobDir,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        WORKERS: '1',
-        WORKER_MODE: mode,
-        LOG_LEVEL: 'warn',
-        IMPORT_WAIT_MS: '0',
-        RECONCILE_INTERVAL_MS: '0',
-        RATE_LIMIT_PER_MINUTE: '1000000',
-      },
-    });
-    service.stdout?.on('data', (d) => (out += d));
-    service.stderr?.on('data', (d) => (out += d));
-    const alive = () => {
-      if (service!.exitCode !== null) throw new Error(`the service exited:\n${out}`);
-    };
-    await until('the service', 120_000, async () => {
-      alive();
-      return (await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined;
-    });
-
-    const modelForm = new FormData();
-    modelForm.set('preprocessing', JSON.stringify(PREPROCESSING));
-    modelForm.set('file', new Blob([fs.readFileSync(RESNET)]), 'model.h5');
-    const model = await json(await fetch(`${base}/models`, { method: 'POST', body: modelForm }));
-    const dataset = async (file: string) => {
-      const form = new FormData();
-      form.set('file', new Blob([fs.readFileSync(path.join(CIFAR, file))]), file);
-      return json(await fetch(`${base}/datasets`, { method: 'POST', body: form }));
-    };
-    const train = await dataset('data_batch_1.bin');
-    const test = await dataset('test_batch.bin');
-    await until('the model import', 180_000, async () => {
-      alive();
-      const m = await json(await fetch(`${base}/models/${model.id}`));
-      if (m.status === 'failed') throw new Error(`model import failed: ${JSON.stringify(m)}`);
-      return m.status === 'ready' ? true : undefined;
-    });
+    const { model, train, test } = await uploadResnetCifar(svc);
 
     // Idle baseline on a finished job (the import), then the same loop during the decomposition.
     const idle = await closedLoop(`${base}/jobs/${model.jobId}`, IDLE_SECONDS);
@@ -212,16 +137,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const jobAtEnd = await view();
     return { mode, idle, decomposing, jobAtStart, jobAtEnd, loadavg: os.loadavg().map((v) => Math.round(v * 100) / 100) };
   } finally {
-    if (service?.pid !== undefined) {
-      try {
-        process.kill(-service.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await sleep(500);
-    await dropRedisPrefix(REDIS_URL, prefix).catch(() => 0);
-    fs.rmSync(blobDir, { recursive: true, force: true });
+    await svc.stop();
   }
 }
 

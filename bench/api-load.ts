@@ -11,20 +11,13 @@
  *   request is what is measured, its job only queues; goal p99 < 20 ms).
  * `--nice N` sets WORKER_NICE for the run (default: the service's). Writes bench/results/api-load.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
+import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { dropDatabase, dropRedisPrefix, freePort } from './scratch-services';
+import { json, startBenchService, until, uploadResnetCifar } from './scratch-services';
 
 const ROOT = path.resolve(__dirname, '..');
-const SHARED = path.resolve(ROOT, '..', 'shared');
-const RESNET = path.join(SHARED, 'fixtures', 'resnet20-cifar10', 'model.h5');
-const CIFAR = path.join(SHARED, 'fixtures', 'cifar10-bin');
-const PREPROCESSING = { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/cnn_modules_bench_api';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -57,78 +50,11 @@ function summary(r: autocannon.Result): Load {
   };
 }
 
-async function json(res: Response): Promise<Record<string, unknown>> {
-  const body = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${res.status}: ${JSON.stringify(body)}`);
-  return body;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
 export async function runApiLoad(opts: ApiLoadOptions): Promise<void> {
-  await dropDatabase(DATABASE_URL);
-  const prefix = `bench-api-${randomUUID().slice(0, 8)}`;
-  const blobDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnn-bench-api-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  let service: ChildProcess | undefined;
-  let out = '';
+  const svc = await startBenchService(DATABASE_URL, REDIS_URL, opts.nice !== undefined ? { WORKER_NICE: String(opts.nice) } : {});
+  const base = svc.base;
   try {
-    // Its own process group, so that the service and its worker child are killed together.
-    service = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts')], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        DATABASE_URL,
-        REDIS_URL,
-        QUEUE_PREFIX: prefix,
-        BLOB_DIR: blobDir,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        WORKERS: '1',
-        LOG_LEVEL: 'warn',
-        IMPORT_WAIT_MS: '0',
-        // The load is one client: the per-key limit would answer 429s instead of measuring.
-        RATE_LIMIT_PER_MINUTE: '1000000',
-        ...(opts.nice !== undefined ? { WORKER_NICE: String(opts.nice) } : {}),
-      },
-    });
-    service.stdout?.on('data', (d) => (out += d));
-    service.stderr?.on('data', (d) => (out += d));
-    const alive = () => {
-      if (service?.exitCode !== null) throw new Error(`the service exited:\n${out}`);
-    };
-    await until('the service', 120_000, async () => {
-      alive();
-      return (await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined;
-    });
-    const form = new FormData();
-    form.set('preprocessing', JSON.stringify(PREPROCESSING));
-    form.set('file', new Blob([fs.readFileSync(RESNET)]), 'model.h5');
-    const model = await json(await fetch(`${base}/models`, { method: 'POST', body: form }));
-    const dataset = async (file: string) => {
-      const f = new FormData();
-      f.set('file', new Blob([fs.readFileSync(path.join(CIFAR, file))]), file);
-      return json(await fetch(`${base}/datasets`, { method: 'POST', body: f }));
-    };
-    const train = await dataset('data_batch_1.bin');
-    const test = await dataset('test_batch.bin');
-    await until('the model import', 180_000, async () => {
-      alive();
-      const m = await json(await fetch(`${base}/models/${model.id}`));
-      if (m.status === 'failed') throw new Error(`model import failed: ${JSON.stringify(m)}`);
-      return m.status === 'ready' ? true : undefined;
-    });
+    const { model, train, test } = await uploadResnetCifar(svc);
 
     const measure = async (jobId: string) => {
       const jobs = summary(await autocannon({ url: `${base}/jobs/${jobId}`, connections: 50, duration: opts.seconds }));
@@ -197,16 +123,6 @@ export async function runApiLoad(opts: ApiLoadOptions): Promise<void> {
     fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`wrote ${path.relative(ROOT, file)}`);
   } finally {
-    if (service?.pid !== undefined) {
-      try {
-        process.kill(-service.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await sleep(500);
-    await dropRedisPrefix(REDIS_URL, prefix).catch(() => 0);
-    await dropDatabase(DATABASE_URL).catch(() => undefined);
-    fs.rmSync(blobDir, { recursive: true, force: true });
+    await svc.stop();
   }
 }
