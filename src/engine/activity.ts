@@ -49,8 +49,7 @@ export type Counts = (Int32Array | PackedBits)[];
 
 /**
  * A point's counts per unit: the counts themselves, or the bits unpacked into `scratch`. Always an
- * Int32Array, so that the loops reading them stay monomorphic (mixed array types made the masking
- * loop about 10x slower).
+ * Int32Array, so that the hot loops reading them see one array type.
  */
 export function unitValues(part: Int32Array | PackedBits, scratch: Int32Array): Int32Array {
   return part instanceof PackedBits ? part.unpackInto(scratch) : part;
