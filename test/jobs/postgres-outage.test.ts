@@ -86,7 +86,13 @@ describe('PostgreSQL outage', () => {
     expect(log).toContain('backing services answer again');
     // A job that spent an attempt: what the worker logged of it, so that a failure explains itself.
     const retried = jobs.filter((j) => j.attempts !== 1).map((j) => j.id);
-    if (retried.length) console.log(`retried jobs ${retried.join(', ')}:\n${log.split('\n').filter((l) => retried.some((id) => l.includes(id))).join('\n')}`);
+    if (retried.length)
+      console.log(
+        `retried jobs ${retried.join(', ')}:\n${log
+          .split('\n')
+          .filter((l) => retried.some((id) => l.includes(id)))
+          .join('\n')}`,
+      );
     expect(jobs.map((j) => j.attempts)).toEqual(accepted.map(() => 1));
     const evaluations = await t.deps.db.evaluation.findMany({ where: { id: { in: accepted.map((a) => a.id) } } });
     for (const e of evaluations) expect((e.result as { count: number }).count).toBe(500);
