@@ -187,7 +187,7 @@ async function classesChild(k: number, runnerOptions: ModuleRunnerOptions): Prom
     classes: c.classes,
     inputShape: c.shape,
     params: model.countParams(),
-    observationUnits: plan.observationPoints.reduce((a, p) => a + p.units, 0),
+    observationUnits: plan.observedUnits,
     samplesPerClass: c.samples,
     inputsRun: result.inputsRun,
     decomposeSeconds,

@@ -158,7 +158,7 @@ async function everActiveClass(
  */
 export async function everActiveClasses(plan: ModelPlan, source: SampleSource, jobs: readonly ClassJob[], opts: CountOptions): Promise<Map<number, Counts>[]> {
   const out = jobs.map(() => new Map<number, Counts>());
-  const width = plan.observationPoints.reduce((a, p) => a + p.units, 0);
+  const width = plan.observedUnits;
   // The stream: job j covers positions [start[j], start[j] + last mark of j).
   const start: number[] = [];
   let total = 0;

@@ -4,6 +4,7 @@
  * original model runs beside it for model-vs-composed accuracy and agreement; each module's
  * one-vs-rest accuracy is P_c > 0.5 (margin > 0) against y == c. And the Jaccard index of kept units.
  */
+import { countKept } from './mask-count';
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledBatch } from './evaluate';
 import { toTensor } from './activity';
@@ -100,7 +101,7 @@ const SAMPLED_PAIRS = 4950; // as many pairs as 100 modules have
 
 /** Jaccard index of kept units: module pairs (all of them, or a seeded sample), their mean, and the mean of each module against the whole model. */
 export function maskJaccard(masks: readonly (readonly Uint8Array[])[]): MaskJaccard {
-  const kept = masks.map((ms) => ms.reduce((s, m) => s + m.reduce((a, v) => a + v, 0), 0));
+  const kept = masks.map((ms) => ms.reduce((s, m) => s + countKept(m), 0));
   const total = masks[0]?.reduce((s, m) => s + m.length, 0) ?? 0;
   const jaccard = (a: number, b: number): number => {
     let inter = 0;

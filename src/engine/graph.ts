@@ -77,6 +77,11 @@ export class ModelPlan {
   readonly lastUse = new Map<string, number>();
   readonly head: Layer;
 
+  /** Observed units per input, over every observation point. */
+  get observedUnits(): number {
+    return this.observationPoints.reduce((a, p) => a + p.units, 0);
+  }
+
   constructor(readonly model: tf.LayersModel) {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
       throw new EngineError('INVALID_MODEL', 'decomposition needs one input and one output');

@@ -126,7 +126,7 @@ export class ModuleRunner {
     // One row per input, the least the shared run needs, may already be over the fallback limit
     // (a single module): then it would never run, and its masks are not built.
     const sharedCanPay = 1 <= this.naiveAbove * modules.length;
-    const units = plan.observationPoints.reduce((a, p) => a + p.units, 0);
+    const units = plan.observedUnits;
     const denseBytes = options.denseMaskBytes ?? DENSE_MASK_BYTES;
     this.naiveFallback = 4 * modules.length * units <= denseBytes;
     if (maskPoint === 'post-activation' && modules.length > 0 && options.sharedRun !== false && sharedCanPay) {

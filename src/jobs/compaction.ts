@@ -10,6 +10,7 @@ import {
   ModuleRunner,
   RunnerSet,
   compactModules,
+  countKept,
   modelArtifacts,
   type CompactModule,
   type DecomposedModule,
@@ -89,7 +90,7 @@ function stored1(
   criterion: string,
 ): CompactedModule {
   const network = packModel(modelArtifacts(cm.model));
-  const keptAt = new Map(plan.observationPoints.map((p, i) => [p.layer, cm.masks[i].reduce((a, b) => a + b, 0)]));
+  const keptAt = new Map(plan.observationPoints.map((p, i) => [p.layer, countKept(cm.masks[i])]));
   const perLayer = points.map((p) => ({ layer: p.layer, units: p.units, kept: keptAt.get(p.layer) ?? 0 }));
   return {
     network,

@@ -63,7 +63,7 @@ async function load(db: PrismaClient, blobs: BlobStore, compositionId: string, m
       const plan = loaded[0].plan;
       const maskPoint = (g.compact ? 'post-activation' : (first.options.maskPoint ?? 'post-activation')) as MaskPoint;
       // Before the runner makes its bitsets and tensors.
-      parts.push({ modules: loaded.length, moduleUnits: loaded.length * plan.observationPoints.reduce((a, p) => a + p.units, 0), maskPoint });
+      parts.push({ modules: loaded.length, moduleUnits: loaded.length * plan.observedUnits, maskPoint });
       assertMaskMemory(parts, maxMaskBytes, 'Compose fewer modules, or modules of a smaller model.');
       const runner = new ModuleRunner(
         plan,

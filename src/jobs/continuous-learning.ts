@@ -6,7 +6,7 @@
  * A module that changes becomes a new module version (parentModuleId = the original, which is
  * left as it was) and the composition points to it.
  */
-import { batchCounts, toTensor } from '../engine';
+import { batchCounts, countKept, toTensor } from '../engine';
 import { compositionSources, pointMemberAt } from '../store/compositions';
 import { findDatasetById } from '../store/datasets';
 import type { NewModule } from '../store/modules';
@@ -68,8 +68,8 @@ export async function applyContinuousLearning(
       }
       await ctx.progress(5, 'continuous-learning');
     }
-    const before = spec.masks.reduce((s, m) => s + m.reduce((a, v) => a + v, 0), 0);
-    const kept = masks.map((m) => m.reduce((a, v) => a + v, 0));
+    const before = spec.masks.reduce((s, m) => s + countKept(m), 0);
+    const kept = masks.map(countKept);
     if (kept.reduce((a, b) => a + b, 0) === before) continue;
     const blob = await ctx.blobs.putBuffer(packMasks(masks));
     // Kept units are reported against the model's points (a compact network's are fewer).

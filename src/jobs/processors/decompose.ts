@@ -41,7 +41,7 @@ export const decomposeProcessor: Processor<'decompose'> = async (ctx) => {
   const observed = compactRequest ? 38 : 58;
   const classes = dec.classes ?? undefined;
 
-  const observedUnits = new ModelPlan(tfModel).observationPoints.reduce((a, p) => a + p.units, 0);
+  const observedUnits = new ModelPlan(tfModel).observedUnits;
   const moduleCount = classes?.length ?? (model.numClasses as number);
   assertMaskMemory(
     [{ modules: moduleCount, moduleUnits: moduleCount * observedUnits, maskPoint: options.maskPoint, tau: options.tau }],
