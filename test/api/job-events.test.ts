@@ -128,15 +128,19 @@ describe('job events (server-sent)', () => {
     const reads = clients.map((c) => readEvents(`${base}/jobs/${jobId}/events`, KEY_A, { signal: c.signal }).catch(() => undefined));
     for (let i = 0; t.deps.jobWatch.size < 20 && i < 100; i++) await sleep(50);
     expect(t.deps.jobWatch.size).toBe(20);
-    // A keep-alive timer per stream.
-    expect(timers()).toBeGreaterThanOrEqual(timersBefore + 20);
+    // A keep-alive timer per stream. The workers, the queue and the pools start and end timers of
+    // their own meanwhile (CI saw one or two more or fewer than before): counts are read within a
+    // slack well below the 20 a leak of the streams' timers would leave.
+    const slack = 5;
+    expect(timers()).toBeGreaterThanOrEqual(timersBefore + 20 - slack);
     for (const c of clients) c.abort();
     await Promise.all(reads);
-    for (let i = 0; (t.deps.jobWatch.size > 0 || (await connections()) > connectionsBefore) && i < 100; i++) await sleep(50);
+    const settled = async () => t.deps.jobWatch.size === 0 && (await connections()) <= connectionsBefore && timers() <= timersBefore + slack;
+    for (let i = 0; !(await settled()) && i < 100; i++) await sleep(50);
     expect(t.deps.jobWatch.size).toBe(0);
     // (An idle keep-alive connection of an earlier request may have closed meanwhile: at most as many.)
     expect(await connections()).toBeLessThanOrEqual(connectionsBefore);
-    expect(timers()).toBeLessThanOrEqual(timersBefore + 1);
+    expect(timers()).toBeLessThanOrEqual(timersBefore + slack);
     await deleteJob(t.deps.db, jobId);
   });
 });
