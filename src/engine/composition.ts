@@ -9,6 +9,7 @@ import { toTensor } from './activity';
 import type { ModelPlan } from './graph';
 import { AccuracyTally, topK } from './metrics';
 import type { ModuleRunner } from './modules';
+import { predictBatched } from './evaluate';
 import type { PreprocessingSpec } from './preprocess';
 
 export interface ModuleGroup {
@@ -52,7 +53,7 @@ export function modelScores(
   imageShape: readonly number[],
 ): Float32Array {
   const x = toTensor(plan, pixels, n, imageShape, preprocessing);
-  const s = tf.tidy(() => (plan.model.predict(x) as tf.Tensor).dataSync() as Float32Array);
+  const s = tf.tidy(() => predictBatched(plan.model, x).dataSync() as Float32Array);
   x.dispose();
   return s;
 }

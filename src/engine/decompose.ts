@@ -12,6 +12,7 @@ import { moduleHead, type ModuleHead } from './head';
 import type { MaskPoint } from './modules';
 import { decomposeBatchSize } from './defaults';
 export { DEFAULT_DECOMPOSE_OPTIONS, DECOMPOSE_BATCH_SIZE } from './defaults';
+import { predictBatched } from './evaluate';
 import type { PreprocessingSpec } from './preprocess';
 import { checkpoints, classPools, planSamples, tanglingCount, type SamplingPlan } from './sampling';
 
@@ -188,7 +189,7 @@ async function correctOnly(plan: ModelPlan, source: SampleSource, pools: number[
     for (let s = 0; s < pools[k].length && keep.length < want; s += batchSize) {
       const idx = pools[k].slice(s, s + batchSize);
       const x = toTensor(plan, await source.read(idx), idx.length, source.imageShape, options.preprocessing);
-      const pred = tf.tidy(() => (plan.model.predict(x) as tf.Tensor).argMax(-1).dataSync());
+      const pred = tf.tidy(() => predictBatched(plan.model, x).argMax(-1).dataSync());
       x.dispose();
       idx.forEach((i, j) => {
         if (pred[j] === k) keep.push(i);

@@ -11,6 +11,7 @@ import { toTensor } from './activity';
 import type { ModelPlan } from './graph';
 import { AccuracyTally, OneVsRestTally, topK, type TopK } from './metrics';
 import type { MarginSource } from './modules';
+import { predictBatched } from './evaluate';
 import type { PreprocessingSpec } from './preprocess';
 
 export interface CompositionEvalOptions {
@@ -54,7 +55,7 @@ export async function evaluateModules(
       const labels = batch.labels.subarray(s, s + chunk);
       const b = labels.length;
       const x = toTensor(plan, batch.images.subarray(s * per, (s + b) * per), b, opts.imageShape, opts.preprocessing);
-      const scores = tf.tidy(() => (plan.model.predict(x) as tf.Tensor).dataSync() as Float32Array);
+      const scores = tf.tidy(() => predictBatched(plan.model, x).dataSync() as Float32Array);
       const marginsT = runner.margins(x);
       const margins = marginsT.dataSync() as Float32Array;
       marginsT.dispose();

@@ -33,6 +33,14 @@ export function decomposeBatchSize(units: number): number {
 }
 
 /**
+ * Bytes of the largest layer output one prediction batch may hold (predictBatchSize): a forward
+ * pass holds a few of its largest activations at a time. predict's own default, 32 images per
+ * batch, ran ResNet-20 about 1.4x slower per image than 256 on tfjs-node; capped by this, ResNet-20
+ * runs whole 256-image batches and a 224x224 ResNet-18 (a 64x112x112 output) batches of 83.
+ */
+export const PREDICT_BATCH_BYTES = 256 * 1024 ** 2;
+
+/**
  * Bytes the float32 tensors of the dense divergence test may take in all (8 per module and unit:
  * the [M, ...] masks and the [U' x M] indicator); points past it, smallest first, use the
  * bitsets (1/8 byte per module and unit). 1000 modules of a 224x224 ResNet-18 would need 18 GB dense.

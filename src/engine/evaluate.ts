@@ -3,6 +3,7 @@
  * accuracy and the confusion matrix. Batches stream in, so memory does not grow with the dataset.
  */
 import * as tf from '@tensorflow/tfjs';
+import { PREDICT_BATCH_BYTES } from './defaults';
 import { EngineError } from './errors';
 import { AccuracyTally, topK } from './metrics';
 import { preprocess, type PreprocessingSpec } from './preprocess';
@@ -31,16 +32,34 @@ export interface EvaluationResult {
   readonly confusion: number[][];
 }
 
+/** Images per model.predict call: as many as PREDICT_BATCH_BYTES of the model's largest layer output allow. */
+export function predictBatchSize(model: tf.LayersModel): number {
+  let largest = 1;
+  for (const layer of model.layers) {
+    const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (number | null)[][];
+    for (const s of shapes)
+      largest = Math.max(
+        largest,
+        s.slice(1).reduce<number>((a, d) => a * (d ?? 1), 1),
+      );
+  }
+  return Math.max(1, Math.floor(PREDICT_BATCH_BYTES / (4 * largest)));
+}
+
+/** The model's output on `x` in calls of predictBatchSize images (predict's own default is 32). */
+export function predictBatched(model: tf.LayersModel, x: tf.Tensor, batchSize = predictBatchSize(model)): tf.Tensor {
+  return model.predict(x, { batchSize: Math.max(1, Math.min(x.shape[0], batchSize)) }) as tf.Tensor;
+}
+
 /** Per-batch class scores: the model's output for each image, float32 [n, classes]. */
-export function predictScores(model: tf.LayersModel, batch: LabelledBatch, opts: EvaluateOptions): Float32Array {
+export function predictScores(model: tf.LayersModel, batch: LabelledBatch, opts: EvaluateOptions, batchSize = predictBatchSize(model)): Float32Array {
   const n = batch.labels.length;
   const [h, w, c] = opts.imageShape;
   const input = preprocess(batch.images, c, opts.preprocessing);
   const inRank = model.inputs[0].shape.length;
   return tf.tidy(() => {
     const x = tf.tensor(input, inRank === 3 ? [n, h, w] : [n, h, w, c], 'float32');
-    const y = model.predict(x) as tf.Tensor;
-    return y.dataSync() as Float32Array;
+    return predictBatched(model, x, batchSize).dataSync() as Float32Array;
   });
 }
 
@@ -50,8 +69,9 @@ export function predictScores(model: tf.LayersModel, batch: LabelledBatch, opts:
 export async function evaluate(model: tf.LayersModel, batches: AsyncIterable<LabelledBatch>, opts: EvaluateOptions): Promise<EvaluationResult> {
   const k = model.outputs[0].shape[1] as number;
   const tally = new AccuracyTally(k);
+  const batchSize = predictBatchSize(model);
   for await (const batch of batches) {
-    const scores = predictScores(model, batch, opts);
+    const scores = predictScores(model, batch, opts, batchSize);
     for (let i = 0; i < batch.labels.length; i++) {
       const label = batch.labels[i];
       if (label < 0 || label >= k) throw new EngineError('LABEL_OUT_OF_RANGE', `label ${label} of image ${tally.count} is not one of the model's ${k} classes`);
