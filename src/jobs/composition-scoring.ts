@@ -1,8 +1,9 @@
 /**
  * Scores a composition on a dataset: the images of the classes that serve its labels (matched by
- * name, mapping or index: label-matching.ts), beside the restricted-model baseline when one model
- * serves all its modules. Used by the compose job (evalDatasetId) and by evaluations of
- * compositions, so both give the same numbers for the same images.
+ * name, mapping or index: label-matching.ts), beside the restricted-model baseline when asked and
+ * one model serves all its modules. Used by the compose job (evalDatasetId, with the baseline) and
+ * by evaluations of compositions (baseline when asked: it runs the model once more, about as long
+ * as the composition itself), so both give the same numbers for the same images.
  */
 import { CompositionScorer, compositionMargins, modelScores, type CompositionScore } from '../engine';
 import { UnprocessableError } from '../errors';
@@ -16,18 +17,25 @@ import type { JobType } from './queues';
 /** Images per read; each runner cuts a batch into passes within its own row budget. */
 const BATCH = 512;
 
+export interface ScoringOptions {
+  readonly labelMapping?: Record<string, string>;
+  /** The first `limit` images (all when undefined). */
+  readonly limit?: number;
+  /** Also score the restricted-model baseline (when one model serves every module). */
+  readonly baseline: boolean;
+  readonly onProgress: (imagesRead: number) => Promise<void>;
+}
+
 export async function scoreComposition(
   ctx: JobContext<JobType>,
   compositionId: string,
   ds: Dataset,
-  labelMapping: Record<string, string> | undefined,
-  limit: number | undefined,
-  onProgress: (imagesRead: number) => Promise<void>,
+  { labelMapping, limit, baseline, onProgress }: ScoringOptions,
 ): Promise<{ score: CompositionScore; labels: string[] }> {
   const rt = await compositionRuntime(ctx.db, ctx.blobs, compositionId, ctx.pins, ctx.config.maxMaskBytes);
   const k = rt.labels.length;
   const toLabel = matchDatasetClasses(ds, rt.members, labelMapping);
-  const single = rt.baseline;
+  const single = baseline ? rt.baseline : undefined;
   const scorer = new CompositionScorer(k, single?.classes);
   const imageShape = ds.shape.slice(1);
   const per = imageShape.reduce((a, b) => a * b, 1);

@@ -23,6 +23,8 @@ export interface Evaluation {
   readonly limit: number | null;
   /** Dataset class name -> composition label, for compositions. */
   readonly labelMapping: Record<string, string> | null;
+  /** Compositions: also score the restricted-model baseline (one more forward pass of the model). */
+  readonly baseline: boolean;
   readonly jobId: string | null;
   readonly result: EvaluationResult | null;
   readonly createdAt: Date;
@@ -40,6 +42,7 @@ function toEvaluation(row: EvaluationRow): Evaluation {
     datasetId: row.datasetId,
     limit: row.limit,
     labelMapping: (row.labelMapping as Record<string, string> | null) ?? null,
+    baseline: row.baseline,
     jobId: row.jobId,
     result: (row.result as EvaluationResult | null) ?? null,
     createdAt: row.createdAt,
@@ -47,7 +50,7 @@ function toEvaluation(row: EvaluationRow): Evaluation {
   };
 }
 
-export type NewEvaluation = Pick<Evaluation, 'id' | 'ownerId' | 'modelId' | 'compositionId' | 'datasetId' | 'limit' | 'labelMapping' | 'jobId'>;
+export type NewEvaluation = Pick<Evaluation, 'id' | 'ownerId' | 'modelId' | 'compositionId' | 'datasetId' | 'limit' | 'labelMapping' | 'baseline' | 'jobId'>;
 
 export async function createEvaluation(db: Db, e: NewEvaluation): Promise<void> {
   await db.evaluation.create({ data: { ...e, labelMapping: e.labelMapping ?? undefined } });

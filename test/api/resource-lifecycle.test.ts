@@ -156,6 +156,19 @@ describe('resources after their jobs: evaluate a composition, delete, list', () 
     expect(done.result.top5).toBe(c.metrics.top5);
     expect(done.result.confusion).toEqual(c.metrics.confusion);
     expect(done.result.labels).toEqual(['o', 'ki']);
+    // The restricted-model baseline only when asked (it runs the model once more)...
+    expect(done.baseline).toBe(false);
+    expect(done.result.baseline).toBeUndefined();
+    const withBaseline = await api().post('/evaluations').send({ compositionId: r.body.id, datasetId: unnamed, baseline: true }).expect(202);
+    const both = await untilFinished(t.app.server, `/evaluations/${withBaseline.body.id}`, { timeoutMs: 300_000 });
+    expect(both.baseline).toBe(true);
+    expect(both.result.top1).toBe(c.metrics.top1);
+    expect(both.result.confusion).toEqual(c.metrics.confusion);
+    // ...and then the same as the composition's own metrics.
+    expect(both.result.baseline).toEqual(c.metrics.baseline);
+    // A model has no baseline of its own.
+    const noBaseline = await api().post('/evaluations').send({ modelId, datasetId: unnamed, baseline: true }).expect(400);
+    expect(noBaseline.body.detail).toMatch(/baseline applies to compositions only/);
 
     await api().post('/evaluations').send({ modelId, compositionId: r.body.id, datasetId: unnamed }).expect(400);
     await api().post('/evaluations').send({ datasetId: unnamed }).expect(400);

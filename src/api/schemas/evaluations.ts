@@ -15,6 +15,14 @@ export const EvaluationRequest = Type.Object(
           "without class names whose names match nothing, by the modules' class index.",
       }),
     ),
+    baseline: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          "compositions only: also score the model restricted to the composition's classes (result.baseline), when one model serves " +
+          'every module. It runs that model over the images once more. A composition made with evalDatasetId has it in its metrics.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'exactly one of modelId and compositionId' },
 );
@@ -49,6 +57,7 @@ export const EvaluationView = Type.Object(
     datasetId: Type.String(),
     labelMapping: Type.Optional(Type.Record(Type.String(), Type.String())),
     limit: Type.Optional(Type.Integer()),
+    baseline: Type.Optional(Type.Boolean({ description: 'compositions: whether the restricted-model baseline was asked for' })),
     jobId: Type.Optional(Type.String()),
     result: Type.Optional(EvaluationResult),
     error: Type.Optional(Type.Object({ title: Type.String(), detail: Type.String() }, { additionalProperties: true })),

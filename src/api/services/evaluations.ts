@@ -30,6 +30,7 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
   let modelId: string | undefined;
   if (body.modelId !== undefined) {
     if (body.labelMapping) throw new BadRequestError('labelMapping applies to compositions only: a model is scored on the class indices of the dataset');
+    if (body.baseline) throw new BadRequestError('baseline applies to compositions only: it is the model restricted to their classes');
     const model = await findModel(deps.db, body.modelId, ownerId);
     const dataset = await findDataset(deps.db, body.datasetId, ownerId);
     if (model.status !== 'ready') throw new ConflictError(`model ${model.id} is ${model.status}; it can be evaluated once it is ready`);
@@ -63,6 +64,7 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
         datasetId: body.datasetId,
         limit: body.limit ?? null,
         labelMapping: body.labelMapping ?? null,
+        baseline: body.compositionId !== undefined && body.baseline === true,
         jobId: jid,
       }),
     (tx) => evaluationsRepo.deleteEvaluations(tx, [id]),
@@ -79,6 +81,7 @@ function evaluationView(ev: evaluationsRepo.Evaluation, job: JobRow | null | und
     datasetId: ev.datasetId,
     ...(ev.limit !== null ? { limit: ev.limit } : {}),
     ...(ev.labelMapping ? { labelMapping: ev.labelMapping } : {}),
+    ...(ev.compositionId ? { baseline: ev.baseline } : {}),
     ...(ev.jobId ? { jobId: ev.jobId } : {}),
     ...(ev.result ? { result: ev.result } : {}),
     createdAt: ev.createdAt.toISOString(),

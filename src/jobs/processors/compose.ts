@@ -33,7 +33,11 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
   let score: object | undefined;
   if (options.evalDatasetId) {
     const ds = await findDatasetById(ctx.db, options.evalDatasetId);
-    ({ score } = await scoreComposition(ctx, comp.id, ds, options.labelMapping, undefined, (read) => ctx.progress(10 + (85 * read) / ds.count, 'evaluating')));
+    ({ score } = await scoreComposition(ctx, comp.id, ds, {
+      labelMapping: options.labelMapping,
+      baseline: true,
+      onProgress: (read) => ctx.progress(10 + (85 * read) / ds.count, 'evaluating'),
+    }));
   }
   const metrics = {
     ...(score ?? {}),

@@ -20,9 +20,12 @@ export const evaluateProcessor: Processor<'evaluate'> = async (ctx) => {
   await ctx.progress(2, 'loading');
   let result: EvaluationResult;
   if (ev.compositionId) {
-    const { score, labels } = await scoreComposition(ctx, ev.compositionId, ds, ev.labelMapping ?? undefined, total, (done) =>
-      ctx.progress(5 + (90 * done) / total, 'evaluating'),
-    );
+    const { score, labels } = await scoreComposition(ctx, ev.compositionId, ds, {
+      labelMapping: ev.labelMapping ?? undefined,
+      limit: total,
+      baseline: ev.baseline,
+      onProgress: (done) => ctx.progress(5 + (90 * done) / total, 'evaluating'),
+    });
     result = { ...score, labels };
   } else {
     const model = await findModelById(ctx.db, ev.modelId as string);
