@@ -21,7 +21,11 @@ async function readRange(blobs: BlobStore, key: string, start: number, length: n
   return out;
 }
 
-/** Batches of the first `limit` images (all when undefined). */
+/**
+ * Batches of the first `limit` images (all when undefined). The next batch is read while the
+ * caller works on this one (its forward pass blocks the event loop, the read runs on libuv's
+ * threads), so at most two batches are held at a time.
+ */
 export async function* datasetBatches(blobs: BlobStore, ds: StoredDataset, batchSize: number, limit?: number): AsyncGenerator<LabelledBatch> {
   const [n, h, w, c] = ds.shape;
   const total = Math.min(n, limit ?? n);
@@ -29,14 +33,21 @@ export async function* datasetBatches(blobs: BlobStore, ds: StoredDataset, batch
   const bytesPer = ds.dtype === 'float32' ? 4 : 1;
   const labelBytes = await readRange(blobs, ds.labelsBlob, 0, total * 4);
   const labels = new Int32Array(labelBytes.buffer.slice(labelBytes.byteOffset, labelBytes.byteOffset + labelBytes.byteLength));
-  for (let start = 0; start < total; start += batchSize) {
-    const count = Math.min(batchSize, total - start);
-    const raw = await readRange(blobs, ds.imagesBlob, start * per * bytesPer, count * per * bytesPer);
-    const copy = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-    yield {
-      images: ds.dtype === 'float32' ? new Float32Array(copy) : new Uint8Array(copy),
-      labels: labels.subarray(start, start + count),
-    };
+  const read = (start: number) => readRange(blobs, ds.imagesBlob, start * per * bytesPer, Math.min(batchSize, total - start) * per * bytesPer);
+  let next = total > 0 ? read(0) : undefined;
+  try {
+    for (let start = 0; start < total; start += batchSize) {
+      const raw = await (next as Promise<Buffer>);
+      next = start + batchSize < total ? read(start + batchSize) : undefined;
+      const copy = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+      yield {
+        images: ds.dtype === 'float32' ? new Float32Array(copy) : new Uint8Array(copy),
+        labels: labels.subarray(start, start + Math.min(batchSize, total - start)),
+      };
+    }
+  } finally {
+    // A caller that stops early (an error, a cancelled job) leaves a read in flight: its failure is no one's.
+    next?.catch(() => undefined);
   }
 }
 
