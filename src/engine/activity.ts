@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { runToFeatures, type ModelPlan } from './graph';
+import type { PhaseClock } from './phase-clock';
 import { preprocess, type PreprocessingSpec } from './preprocess';
 
 export interface SampleSource {
@@ -65,6 +66,8 @@ export interface CountOptions {
    * snapshot marks and one matMul per observation point instead of a count per unit.
    */
   readonly everActive?: boolean;
+  /** Times each batch's phases (bench only: it waits for every forward pass to finish). */
+  readonly clock?: PhaseClock;
 }
 
 export function toTensor(plan: ModelPlan, pixels: Uint8Array | Float32Array, n: number, shape: readonly number[], spec: PreprocessingSpec): tf.Tensor {
@@ -74,13 +77,17 @@ export function toTensor(plan: ModelPlan, pixels: Uint8Array | Float32Array, n: 
 }
 
 /** Active-unit counts of one batch, per observation point. */
-export function batchCounts(plan: ModelPlan, x: tf.Tensor): Int32Array[] {
+export function batchCounts(plan: ModelPlan, x: tf.Tensor, clock?: PhaseClock): Int32Array[] {
   const kept: tf.Tensor[] = [];
   const features = runToFeatures(plan, x, {
     observe: (i, value) => {
       kept[i] = tf.keep(value.greater(0).sum(0).reshape([-1]));
     },
   });
+  if (clock) {
+    clock.settle(features);
+    clock.lap('forward');
+  }
   features.dispose();
   return kept.map((t) => {
     const data = t.dataSync() as Int32Array;
@@ -109,14 +116,18 @@ export async function countClass(
     while (done < mark) {
       const take = Math.min(opts.batchSize, mark - done);
       const indices = pool.slice(done, done + take);
+      opts.clock?.start();
       const pixels = await source.read(indices);
       const x = toTensor(plan, pixels, take, source.imageShape, opts.preprocessing);
-      const counts = batchCounts(plan, x);
+      opts.clock?.lap('data');
+      const counts = batchCounts(plan, x, opts.clock);
       x.dispose();
       counts.forEach((c, i) => {
         const r = running[i];
         for (let u = 0; u < c.length; u++) r[u] += c[u];
       });
+      opts.clock?.lap('counting');
+      opts.clock?.endBatch(take);
       done += take;
       await opts.onBatch?.(take);
     }
@@ -205,8 +216,10 @@ export async function everActiveClasses(plan: ModelPlan, source: SampleSource, j
       const j = jobAt(t);
       indices.push(jobs[j].pool[t - start[j]]);
     }
+    opts.clock?.start();
     const pixels = await source.read(indices);
     const x = toTensor(plan, pixels, take, source.imageShape, opts.preprocessing);
+    opts.clock?.lap('data');
     const ind = new Float32Array(ends.length * take);
     let from = 0;
     ends.forEach((e, r) => {
@@ -217,6 +230,10 @@ export async function everActiveClasses(plan: ModelPlan, source: SampleSource, j
     const sums: tf.Tensor[] = [];
     // runToFeatures frees what observe derives unless kept.
     runToFeatures(plan, x, { observe: (i, v) => (sums[i] = tf.keep(tf.matMul(indicator, v.reshape([take, -1])))) }).dispose();
+    if (opts.clock) {
+      opts.clock.settle(sums[sums.length - 1]);
+      opts.clock.lap('forward');
+    }
     // Compared with 0 in the backend: a byte per value to read back, and a branch-free OR below.
     const active = tf.tidy(() => tf.concat(sums, 1).greater(0));
     const data = active.dataSync() as Uint8Array;
@@ -243,6 +260,8 @@ export async function everActiveClasses(plan: ModelPlan, source: SampleSource, j
       // A finished class's running bitsets are not needed again.
       if (mark === jobs[j].marks[jobs[j].marks.length - 1]) ever.delete(j);
     });
+    opts.clock?.lap('counting');
+    opts.clock?.endBatch(take);
     done += take;
     await opts.onBatch?.(take);
   }

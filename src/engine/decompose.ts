@@ -13,6 +13,7 @@ import type { MaskPoint } from './modules';
 import { decomposeBatchSize } from './defaults';
 export { DEFAULT_DECOMPOSE_OPTIONS, DECOMPOSE_BATCH_SIZE } from './defaults';
 import { predictBatched } from './evaluate';
+import type { PhaseClock } from './phase-clock';
 import type { PreprocessingSpec } from './preprocess';
 import { checkpoints, classPools, planSamples, tanglingCount, type SamplingPlan } from './sampling';
 
@@ -29,6 +30,8 @@ export interface DecomposeOptions {
   readonly classes?: readonly number[];
   /** Inputs per forward pass (default decomposeBatchSize): engine tuning, not a user option. */
   readonly batchSize?: number;
+  /** Times every counting batch's phases and the masking (benches: it waits for each forward pass). */
+  readonly clock?: PhaseClock;
   readonly preprocessing: PreprocessingSpec;
 }
 
@@ -85,6 +88,7 @@ export async function decompose(
   const countOptions = {
     preprocessing: options.preprocessing,
     batchSize,
+    ...(options.clock ? { clock: options.clock } : {}),
     onBatch: async (n: number) => {
       done += n;
       await onProgress?.('observing', done / total);
@@ -105,6 +109,7 @@ export async function decompose(
   }
 
   await onProgress?.('masking', 0);
+  options.clock?.start();
   const head = plan.headWeights();
   const totals = new Map<number, { sum: Int32Array[]; included: Set<number> }>();
   const modules = classes.map((c) => {
@@ -121,6 +126,7 @@ export async function decompose(
       kept: masks.map(countKept),
     };
   });
+  options.clock?.endMasking();
   return { observationPoints: plan.observationPoints, modules, inputsRun: total };
 }
 

@@ -14,6 +14,7 @@ export type { SampleSource } from './activity';
 export { evaluateModules, maskJaccard, MATRIX_MODULES, type CompositionMetrics, type CompositionEvalOptions } from './decomposition-metrics';
 export { backtrackMasks } from './backtrack';
 export { countKept } from './mask-count';
+export { PhaseClock, type BatchTimes } from './phase-clock';
 export { CompositionScorer, compositionMargins, modelScores, type ModuleGroup, type CompositionScore } from './composition';
 export { exportModule, EXPORT_WEIGHTS_FILE, type ExportableModule, type ExportedModule, type ExportedModelJson } from './export';
 export { fitImage } from './resize';
