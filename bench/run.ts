@@ -10,6 +10,8 @@
  *   npm run bench -- --only compact        # compact modules: FLOPs budget vs composed accuracy (bench/compact.ts)
  *   npm run bench -- --only scale          # 10-1000 classes, RSS vs dataset size (bench/scale.ts)
  *   npm run bench -- --only api            # API throughput idle and under a decomposition (bench/api-load.ts)
+ *   npm run bench -- --only p2-api         # a composition evaluated through the API vs the model (bench/p2-api.ts)
+ *   npm run bench -- --only phases         # a decomposition's time per batch: data, forward, counting; masking (bench/phases.ts)
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
@@ -41,6 +43,8 @@ import {
   type Step,
 } from './lib';
 import { runApiLoad } from './api-load';
+import { runP2Api } from './p2-api';
+import { runPhases } from './phases';
 import { compactOptions, runCompact } from './compact';
 import { runP2 } from './p2';
 import { runScale } from './scale';
@@ -159,12 +163,16 @@ async function main(): Promise<void> {
     'dense-bytes': 'string',
     seconds: 'number',
     nice: 'number',
+    tau: 'number',
   });
   const only = (args.only as string | undefined) ?? 'all';
-  if (!['all', 'p1', 'p2', 'compact', 'scale', 'api'].includes(only)) throw new Error('--only must be p1, p2, compact, scale or api');
-  // The API bench loads a service it starts; it needs no TF.js backend here.
+  if (!['all', 'p1', 'p2', 'compact', 'scale', 'api', 'p2-api', 'phases'].includes(only)) {
+    throw new Error('--only must be p1, p2, compact, scale, api, p2-api or phases');
+  }
+  // The API benches load a service they start; they need no TF.js backend here.
   if (only === 'api')
     return runApiLoad({ seconds: (args.seconds as number | undefined) ?? 10, ...(args.nice !== undefined ? { nice: args.nice as number } : {}) });
+  if (only === 'p2-api') return runP2Api({ rounds: (args.rounds as number | undefined) ?? 3 });
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const repeat = (args.repeat as number | undefined) ?? 1;
@@ -182,6 +190,9 @@ async function main(): Promise<void> {
       runtime.package,
     );
   if (only === 'p2') return p2();
+  if (only === 'phases') {
+    return runPhases({ samples: S, tau: (args.tau as number | undefined) ?? 0, ...(args.batch !== undefined ? { batch: batch } : {}) }, runtime);
+  }
   if (only === 'compact') return runCompact(compactOptions(args), runtime.package);
   if (only === 'scale') {
     // "--datasets none" runs no dataset case.
