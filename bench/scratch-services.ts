@@ -81,13 +81,19 @@ export interface BenchService {
  * at stop), its own Redis prefix and blob directory, one worker, and no rate limit (a bench is one
  * client); `env` adds to or overrides that. Resolves once /health answers.
  */
-export async function startBenchService(databaseUrl: string, redisUrl: string, env: Record<string, string> = {}): Promise<BenchService> {
+export async function startBenchService(
+  databaseUrl: string,
+  redisUrl: string,
+  env: Record<string, string> = {},
+  /** Node options for the API process, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+  nodeArgs: string[] = [],
+): Promise<BenchService> {
   await dropDatabase(databaseUrl);
   const prefix = `bench-${randomUUID().slice(0, 8)}`;
   const blobDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnn-bench-blobs-'));
   const base = `http://127.0.0.1:${await freePort()}`;
   // Its own process group, so that the service and its worker children are killed together.
-  const service = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts')], {
+  const service = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'src', 'main.ts')], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
