@@ -46,7 +46,7 @@ describe('datasetBatches', () => {
   it('stops early without an unhandled failure of the read ahead', async () => {
     // A store whose reads past the first batch fail (a disk error, a blob deleted meanwhile).
     class FailingReads extends FsBlobStore {
-      openRead(key: string, range?: { start: number; end?: number }): Readable {
+      override openRead(key: string, range?: { start: number; end?: number }): Readable {
         if (key === ds.imagesBlob && (range?.start ?? 0) > 0)
           return new Readable({
             read() {
