@@ -172,11 +172,19 @@ async function updateLeased<T>(lease: JobLease, update: (where: { id: string; le
  * that lost its job records nothing.
  */
 export async function recordUnderLease<R>(db: PrismaClient, lease: JobLease, write: (tx: Prisma.TransactionClient) => Promise<R>): Promise<R> {
-  return db.$transaction(async (tx) => {
-    await confirmLease(tx, lease);
-    return write(tx);
-  });
+  return db.$transaction(
+    async (tx) => {
+      await confirmLease(tx, lease);
+      return write(tx);
+    },
+    // Prisma's default of 5 s failed the record of a 1000-label composition's metrics (two 1000 x
+    // 1000 matrices then: 6-7 s of Prisma's JSON handling beside a worker's TF.js work).
+    { timeout: RECORD_TIMEOUT_MS },
+  );
 }
+
+/** How long a run's results transaction may stay open. */
+const RECORD_TIMEOUT_MS = 60_000;
 
 /** Writes progress through; returns whether a cancellation was requested meanwhile. */
 export async function writeProgress(db: Db, lease: JobLease, progress: number, stage: string): Promise<boolean> {

@@ -246,7 +246,11 @@ export interface Composition {
   baseCompositionId?: string;
   evalDatasetId?: string;
   jobId?: string;
-  metrics?: Partial<EvaluationResult> & { energy: Record<string, unknown> };
+  metrics?: Partial<EvaluationResult> & {
+    energy: Record<string, unknown>;
+    /** Set above 100 labels: the confusion matrices are then not recorded. */
+    matricesOmitted?: string;
+  };
   error?: { title: string; detail: string };
   createdAt: string;
   finishedAt?: string;

@@ -72,6 +72,7 @@ export const CompositionView = Type.Object(
             }),
           ),
           energy: Type.Object({ seconds: Type.Number(), kWh: Type.Number(), co2eKg: Type.Number() }, { additionalProperties: true }),
+          matricesOmitted: Type.Optional(Type.String({ description: 'why the confusion matrices are not kept (above 100 labels)' })),
         },
         { additionalProperties: true },
       ),

@@ -11,6 +11,23 @@ import { scoreComposition } from '../composition-scoring';
 import { energyOf } from '../energy';
 import { applyContinuousLearning } from '../continuous-learning';
 import type { Processor } from '../context';
+import { MATRIX_MODULES, type CompositionScore } from '../../engine';
+
+/**
+ * Confusion matrices only while they stay readable (and small), as for decompositions: 1000
+ * labels would be two million cells (with the baseline's) in the row every view reads, and writing
+ * them alone outlasted the results transaction. Per-label accuracy is always kept.
+ */
+function withinMatrixLimit(score: CompositionScore): object {
+  if (score.confusion.length <= MATRIX_MODULES) return score;
+  const { confusion: _, baseline, ...rest } = score;
+  const { confusion: __, ...baselineRest } = baseline ?? { confusion: undefined };
+  return {
+    ...rest,
+    ...(baseline ? { baseline: baselineRest } : {}),
+    matricesOmitted: `confusion matrices are kept up to ${MATRIX_MODULES} labels; this composition has ${score.confusion.length}`,
+  };
+}
 
 export const composeProcessor: Processor<'compose'> = async (ctx) => {
   const started = Date.now();
@@ -40,7 +57,7 @@ export const composeProcessor: Processor<'compose'> = async (ctx) => {
     }));
   }
   const metrics = {
-    ...(score ?? {}),
+    ...(score ? withinMatrixLimit(score as CompositionScore) : {}),
     ...(relearned !== undefined ? { continuousLearning: { modulesChanged: relearned } } : {}),
     energy: energyOf((Date.now() - started) / 1000, ctx.config.energy),
     // The one-time cost this composition reuses, for comparison with its own.

@@ -238,15 +238,17 @@ export function CompositionPage({ id }: { id: string }) {
   const c = comp.data;
   const m = c?.metrics;
   const charts = useMemo(() => {
-    if (!c || !m?.perClass || !m.confusion) return undefined;
+    if (!c || !m?.perClass) return undefined;
     const labels = m.labels ?? c.labels;
     return {
       labels,
       perClass: m.baseline?.perClass ? { a: { name: 'baseline', values: m.baseline.perClass }, b: { name: 'composition', values: m.perClass } } : undefined,
-      matrices: [
-        ...(m.baseline?.confusion ? [{ name: 'baseline (restricted model)', matrix: m.baseline.confusion, testId: 'confusion-baseline' }] : []),
-        { name: 'composition', matrix: m.confusion, testId: 'confusion-composition' },
-      ],
+      matrices: m.confusion
+        ? [
+            ...(m.baseline?.confusion ? [{ name: 'baseline (restricted model)', matrix: m.baseline.confusion, testId: 'confusion-baseline' }] : []),
+            { name: 'composition', matrix: m.confusion, testId: 'confusion-composition' },
+          ]
+        : [],
     };
   }, [c]);
   if (comp.error) return <Problem error={comp.error} />;
@@ -277,7 +279,7 @@ export function CompositionPage({ id }: { id: string }) {
             {charts.perClass ? <PerClass labels={charts.labels} {...charts.perClass} /> : <p>No baseline: the modules come from more than one model.</p>}
           </Section>
           <Section title="Confusion matrices">
-            <Confusions labels={charts.labels} matrices={charts.matrices} />
+            {charts.matrices.length ? <Confusions labels={charts.labels} matrices={charts.matrices} /> : <p>{m?.matricesOmitted ?? 'Not recorded.'}</p>}
           </Section>
         </>
       )}
