@@ -291,12 +291,17 @@ describe('the dashboard, as a user with an API key', () => {
     expect(await unlabelledControls(page)).toEqual([]);
 
     // Evaluate the composition on the dataset from its page.
+    // With the restricted-model baseline, which the API scores only when asked.
     await page.selectOption('section[aria-label="Evaluate on a dataset"] select', ids.dataset!);
+    await page.check('section[aria-label="Evaluate on a dataset"] label:has-text("Also score the model restricted") input');
     await page.click('section[aria-label="Evaluate on a dataset"] button:has-text("Evaluate")');
     await page.waitForSelector('[data-testid="confusion-evaluation"] [data-rendered]', { timeout: 60_000 });
     const evaluation = (await api().get(`/evaluations?compositionId=${ids.composition}`).expect(200)).body.items[0];
     expect(evaluation.status).toBe('completed');
+    expect(evaluation.baseline).toBe(true);
+    expect(evaluation.result.baseline.top1).toBe(comp.metrics.baseline.top1);
     expect(await chartNumbers(page, 'confusion-evaluation')).toEqual(evaluation.result.confusion.flat().map(String));
+    await page.waitForSelector(`text=Baseline (restricted model) top-1`);
   });
 
   it('replaces a module of the composition; the new one shows its lineage', async () => {

@@ -145,6 +145,7 @@ export function ModelsPage() {
 export function EvaluateForm({ target }: { target: { modelId: string } | { compositionId: string } }) {
   const [datasetId, setDatasetId] = useState<string[]>([]);
   const [limit, setLimit] = useState('');
+  const [baseline, setBaseline] = useState(false);
   const [error, setError] = useState<unknown>();
   const [evaluation, setEvaluation] = useState<Evaluation>();
   const [jobId, setJobId] = useState<string>();
@@ -157,6 +158,7 @@ export function EvaluateForm({ target }: { target: { modelId: string } | { compo
         ...target,
         datasetId: datasetId[0] ?? '',
         ...(limit ? { limit: Number(limit) } : {}),
+        ...('compositionId' in target && baseline ? { baseline: true } : {}),
       });
       setJobId(res.body.jobId);
       await untilFinished(res.body.jobId);
@@ -172,6 +174,11 @@ export function EvaluateForm({ target }: { target: { modelId: string } | { compo
         <label>
           Limit (images) <input type="number" min={1} value={limit} onInput={(e) => setLimit(e.currentTarget.value)} />
         </label>
+        {'compositionId' in target && (
+          <label title="Runs the model once more over the images">
+            <input type="checkbox" checked={baseline} onChange={(e) => setBaseline(e.currentTarget.checked)} /> Also score the model restricted to these labels
+          </label>
+        )}
         <button type="submit">Evaluate</button>
       </div>
       <Problem error={error} />
