@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import YAML from 'yaml';
 import { buildTestApp, type TestApp } from '../support/app';
 import { REPO_ROOT, SHARED } from '../support/test-env';
-import { renderOpenApiYaml } from '../../scripts/openapi-document';
+import { CLIENT_TYPES, renderClientTypes, renderOpenApiYaml } from '../../scripts/openapi-document';
 
 describe('operations routes against live services', () => {
   let t: TestApp;
@@ -40,8 +41,10 @@ describe('operations routes against live services', () => {
     const ui = await request(t.app.server).get('/docs/').expect(200);
     expect(ui.text).toMatch(/swagger/i);
     const doc = await request(t.app.server).get('/docs/json').expect(200);
-    expect(doc.body.openapi).toBe('3.0.3');
+    expect(doc.body.openapi).toBe('3.1.0');
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/models', '/models/{id}', '/jobs/{id}', '/health', '/ready', '/metrics']));
+    // A standard validator finds nothing wrong with the served document (it dereferences in place: a copy).
+    await expect(SwaggerParser.validate(structuredClone(doc.body))).resolves.toBeDefined();
   });
 });
 
@@ -87,6 +90,21 @@ describe('openapi.yaml', () => {
   it('is what the route schemas generate (run `npm run openapi` after changing routes)', async () => {
     const committed = fs.readFileSync(path.join(REPO_ROOT, 'openapi.yaml'), 'utf8');
     expect(committed).toBe(await renderOpenApiYaml());
+  });
+
+  it('has the client types generated from it (test/client/openapi.ts; `npm run openapi` writes both)', () => {
+    expect(fs.readFileSync(CLIENT_TYPES, 'utf8')).toBe(renderClientTypes(path.join(REPO_ROOT, 'openapi.yaml')));
+  });
+
+  it('passes a standard validator (@apidevtools/swagger-parser) with 0 errors', async () => {
+    const file = path.join(REPO_ROOT, 'openapi.yaml');
+    const errors = await SwaggerParser.validate(file).then(
+      () => [],
+      (err: { message: string; details?: unknown[] }) => err.details ?? [err.message],
+    );
+    expect(errors).toEqual([]);
+    // OpenAPI 3.1: its schemas are JSON Schema 2020-12, as TypeBox writes them (numeric exclusiveMinimum).
+    expect(YAML.parse(fs.readFileSync(file, 'utf8')).openapi).toBe('3.1.0');
   });
 
   it('is a valid OpenAPI 3 document whose $refs all resolve', () => {

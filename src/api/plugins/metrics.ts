@@ -76,7 +76,8 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { deps }: { deps: A
     duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_req, reply) => {
+  const exposition = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } };
+  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', response: { 200: exposition } } }, async (_req, reply) => {
     reply.type(registry.contentType);
     return registry.metrics();
   });

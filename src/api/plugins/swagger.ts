@@ -3,11 +3,12 @@ import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { problemResponse } from '../schemas/common';
 
 export const swaggerPlugin = fp(async (app: FastifyInstance) => {
   await app.register(swagger, {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: {
         title: 'cnn-modules',
         version: '1',
@@ -31,10 +32,13 @@ export const swaggerPlugin = fp(async (app: FastifyInstance) => {
     // Components are named after their $id (Problem, Model, ...) rather than def-N.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
     // Multipart routes document their parts via config.multipartBody; fastify never validates it.
+    // Every error is a problem document: routes list the statuses they mean to send, and `default`
+    // covers the rest (429 from the rate limit, 500, 503 while a store is down).
     transform: ({ schema, url, route }) => {
+      if (!schema) return { schema, url };
       const body = (route.config as { multipartBody?: object } | undefined)?.multipartBody;
-      if (!body || !schema) return { schema, url };
-      return { schema: { ...schema, body, consumes: ['multipart/form-data'] } as typeof schema, url };
+      const response = { default: problemResponse('Problem details (RFC 9457)'), ...(schema.response as object | undefined) };
+      return { schema: { ...schema, response, ...(body ? { body, consumes: ['multipart/form-data'] } : {}) } as typeof schema, url };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

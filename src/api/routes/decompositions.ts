@@ -120,9 +120,12 @@ export async function decompositionsRoutes(app: FastifyInstance, { deps }: { dep
         description:
           'Input: raw pixels [N,H,W,C] (float32 0..255; the preprocessing is folded in). Output: P(class) [N,1]. Loadable ' +
           'by plain @tensorflow/tfjs. Built on first request (202 with the job while it builds).',
-        produces: ['application/zip'],
         params: IdParams,
-        response: { 200: Type.String({ format: 'binary' }), 202: Accepted, ...problems(400, 401, 404, 503) },
+        response: {
+          200: { description: 'The module (model.json + weights.bin)', content: { 'application/zip': { schema: Type.String({ format: 'binary' }) } } },
+          202: { description: 'Being built: the job to wait for', content: { 'application/json': { schema: Accepted } } },
+          ...problems(400, 401, 404, 503),
+        },
       },
     },
     async (request, reply) => {

@@ -1,4 +1,5 @@
 /** Schemas shared by every resource: the problem document, ids, pagination. */
+import { STATUS_CODES } from 'node:http';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 export const Problem = Type.Object(
@@ -15,9 +16,14 @@ export type ProblemBody = Static<typeof Problem>;
 
 export const ProblemRef = Type.Ref('Problem');
 
+/** A problem response as the service sends it: application/problem+json, not application/json. */
+export function problemResponse(description: string): { description: string; content: { 'application/problem+json': { schema: typeof ProblemRef } } } {
+  return { description, content: { 'application/problem+json': { schema: ProblemRef } } };
+}
+
 /** Response entries for the error statuses a route can send. */
-export function problems(...statuses: number[]): Record<number, typeof ProblemRef> {
-  return Object.fromEntries(statuses.map((s) => [s, ProblemRef]));
+export function problems(...statuses: number[]): Record<number, ReturnType<typeof problemResponse>> {
+  return Object.fromEntries(statuses.map((s) => [s, problemResponse(STATUS_CODES[s] ?? 'Error')]));
 }
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
