@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { closeAppDeps, createAppDeps, type AppDeps } from '../../src/api/deps';
+import { checkResponses } from './response-contract';
 import { testConfig, testEnv } from './test-env';
 
 export interface TestApp {
@@ -16,6 +17,9 @@ export async function buildTestApp(overrides: Record<string, string> = {}): Prom
   const deps = createAppDeps(testConfig(env));
   // Only unexpected errors (500s) log at this level: when one happens, its stack shows in the test output.
   const app = await buildApp(deps, { logger: { level: 'error' } });
+  // Every response must be what openapi.yaml says; the suite fails at close with the list.
+  const violations: string[] = [];
+  checkResponses(app, violations);
   await app.ready();
   return {
     app,
@@ -24,6 +28,10 @@ export async function buildTestApp(overrides: Record<string, string> = {}): Prom
     close: async () => {
       await app.close();
       await closeAppDeps(deps);
+      if (violations.length) {
+        const distinct = [...new Set(violations)];
+        throw new Error(`${distinct.length} kinds of responses broke openapi.yaml:\n${distinct.slice(0, 30).join('\n')}`);
+      }
     },
   };
 }
