@@ -2,7 +2,7 @@
  * Composition rows: an immutable list of (module, label). Continuous learning may point a member
  * at a new module version before the composition first runs. Its state is its job's.
  */
-import type { Db, Prisma } from './db';
+import { insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 import { UNFINISHED_STATES, type JobRow } from './jobs';
@@ -59,18 +59,19 @@ export interface NewComposition {
   readonly jobId: string;
 }
 
-export async function createComposition(db: Db, c: NewComposition): Promise<void> {
-  await db.composition.create({
-    data: {
-      id: c.id,
-      ownerId: c.ownerId,
-      baseCompositionId: c.baseCompositionId,
-      labels: c.members.map((m) => m.label),
-      options: c.options as Prisma.InputJsonValue,
-      jobId: c.jobId,
-      modules: { create: c.members.map((m, position) => ({ position, moduleId: m.moduleId, label: m.label })) },
-    },
+export async function createComposition(sql: Sql, c: NewComposition): Promise<void> {
+  await insertRow(sql, 'Composition', {
+    id: c.id,
+    ownerId: c.ownerId,
+    baseCompositionId: c.baseCompositionId,
+    labels: c.members.map((m) => m.label),
+    options: c.options,
+    jobId: c.jobId,
+    createdAt: utcNow(),
   });
+  for (const [position, m] of c.members.entries()) {
+    await insertRow(sql, 'CompositionModule', { compositionId: c.id, position, moduleId: m.moduleId, label: m.label });
+  }
 }
 
 export async function findComposition(db: Db, id: string, ownerId: string | null): Promise<Composition> {

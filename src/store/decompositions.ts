@@ -1,5 +1,5 @@
 /** Decomposition rows and the modules they made. Its state is its job's. */
-import type { Db, Prisma } from './db';
+import { insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 import { costFractions, createModule, moduleBlobs, type CompactFigures, type NewModule, type ObservationPoint } from './modules';
@@ -54,8 +54,8 @@ function toDecomposition(row: DecompositionRow): Decomposition {
 
 export type NewDecomposition = Pick<Decomposition, 'id' | 'ownerId' | 'modelId' | 'datasetId' | 'evalDatasetId' | 'classes' | 'options' | 'jobId'>;
 
-export async function createDecomposition(db: Db, d: NewDecomposition): Promise<void> {
-  await db.decomposition.create({ data: { ...d, classes: d.classes ?? undefined, options: d.options as Prisma.InputJsonValue } });
+export async function createDecomposition(sql: Sql, d: NewDecomposition): Promise<void> {
+  await insertRow(sql, 'Decomposition', { ...d, createdAt: utcNow() });
 }
 
 const MODULE_SUMMARY = { orderBy: { classIndex: 'asc' as const }, select: { id: true, classIndex: true, className: true, keptFraction: true, compact: true } };

@@ -3,7 +3,7 @@
  * State machine: queued -> active -> completed | failed | cancelled; active -> queued on a retry.
  */
 import { randomUUID } from 'node:crypto';
-import { poolOf, type Db, type Prisma, type PrismaClient } from './db';
+import { insertRow, poolOf, utcNow, type Db, type Prisma, type PrismaClient, type Sql } from './db';
 import { NotFoundError } from '../errors';
 import { LeaseLostError } from './errors';
 
@@ -27,8 +27,18 @@ export interface JobErrorInfo {
   engineCode?: string;
 }
 
-export async function createJob(db: Db, data: Prisma.JobUncheckedCreateInput): Promise<JobRow> {
-  return db.job.create({ data });
+export interface NewJob {
+  readonly id: string;
+  readonly ownerId: string | null;
+  readonly type: string;
+  readonly data: object;
+  readonly resourceId?: string | null;
+  readonly modelId?: string | null;
+}
+
+/** A queued job row (inside the request's transaction: record-job.ts). */
+export async function createJob(sql: Sql, job: NewJob): Promise<void> {
+  await insertRow(sql, 'Job', { ...job, state: 'queued', createdAt: utcNow() });
 }
 
 export async function findJob(db: Db, id: string, ownerId: string | null): Promise<JobRow> {

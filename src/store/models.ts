@@ -2,7 +2,7 @@
  * Model rows, mapped once to `Model` (JSON columns and the preprocessing text parsed here, nowhere
  * else). Ownership is part of every query, so another key's model is simply not found.
  */
-import type { Db, Prisma } from './db';
+import { insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 
@@ -74,18 +74,26 @@ export interface NewModel {
   readonly classNames?: string[];
 }
 
-export async function createModel(db: Db, m: NewModel): Promise<Model> {
-  return toModel(
-    await db.model.create({
-      data: {
-        ...m,
-        sizeBytes: BigInt(m.sizeBytes),
-        // JSON text: Prisma's Json writes drop the 17th significant digit of doubles (schema.prisma).
-        preprocessing: JSON.stringify(m.preprocessing),
-        ...(m.classNames ? { classNames: m.classNames } : {}),
-      },
-    }),
-  );
+export async function createModel(sql: Sql, m: NewModel): Promise<Model> {
+  const createdAt = utcNow();
+  const row: ModelRow = {
+    ...m,
+    status: 'pending',
+    sizeBytes: BigInt(m.sizeBytes),
+    canonicalBlob: null,
+    inputShape: null,
+    numClasses: null,
+    params: null,
+    layers: null,
+    // JSON text: Prisma's Json writes drop the 17th significant digit of doubles (schema.prisma).
+    preprocessing: JSON.stringify(m.preprocessing),
+    classNames: m.classNames ?? null,
+    outputActivation: null,
+    inspection: null,
+    createdAt: new Date(createdAt),
+  };
+  await insertRow(sql, 'Model', { ...row, createdAt });
+  return toModel(row);
 }
 
 export async function findModel(db: Db, id: string, ownerId: string | null): Promise<Model> {

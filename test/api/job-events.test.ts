@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { hashKey, ownerIdOf } from '../../src/store/api-keys';
+import { poolOf } from '../../src/store/db';
 import { createJob, deleteJob } from '../../src/store/jobs';
 import { uploadKmnist } from '../support/kmnist';
 import { appWithWorkers } from '../support/workers';
@@ -120,7 +121,7 @@ describe('job events (server-sent)', () => {
     // A job of key A that no worker will take (its row only): it never ends, so only the clients'
     // going away can close these streams.
     const jobId = randomUUID();
-    await createJob(t.deps.db, { id: jobId, ownerId: ownerIdOf(hashKey(KEY_A)), type: 'evaluate', data: {} });
+    await createJob(poolOf(t.deps.db), { id: jobId, ownerId: ownerIdOf(hashKey(KEY_A)), type: 'evaluate', data: {} });
     await sleep(100);
     const [timersBefore, connectionsBefore] = [timers(), await connections()];
     const clients = Array.from({ length: 20 }, () => new AbortController());

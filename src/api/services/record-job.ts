@@ -4,7 +4,7 @@
  * never run, and the caller's error (503) propagates.
  */
 import { randomUUID } from 'node:crypto';
-import { inTransaction, type Prisma } from '../../store/db';
+import { inSqlTransaction, inTransaction, type Prisma, type Sql } from '../../store/db';
 import { createJob, deleteJob } from '../../store/jobs';
 import type { JobDataMap, JobType } from '../../jobs/queues';
 import type { AppDeps } from '../deps';
@@ -20,23 +20,24 @@ export interface JobSpec<T extends JobType> {
 type Tx = Prisma.TransactionClient;
 
 /**
- * @param write the resource rows, in the job's transaction (nothing when the job makes no resource)
- * @param undo takes the resource rows back when the queue refuses the job
+ * @param write the resource rows, in the job's transaction (nothing when the job makes no resource).
+ *   It runs on node-postgres, not Prisma: every job-creating request makes it (the hot path).
+ * @param undo takes the resource rows back when the queue refuses the job (rare: through Prisma)
  */
 export async function recordAndEnqueue<T extends JobType>(
   deps: AppDeps,
   job: JobSpec<T>,
-  write: (tx: Tx, jobId: string) => Promise<unknown> = async () => undefined,
+  write: (sql: Sql, jobId: string) => Promise<unknown> = async () => undefined,
   undo: (tx: Tx) => Promise<unknown> = async () => undefined,
 ): Promise<string> {
   const jobId = randomUUID();
-  await inTransaction(deps.db, async (tx) => {
-    await write(tx, jobId);
-    await createJob(tx, {
+  await inSqlTransaction(deps.db, async (sql) => {
+    await write(sql, jobId);
+    await createJob(sql, {
       id: jobId,
       ownerId: job.ownerId,
       type: job.type,
-      data: job.data as Prisma.InputJsonValue,
+      data: job.data,
       resourceId: job.resourceId,
       modelId: job.modelId ?? null,
     });
