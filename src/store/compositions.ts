@@ -69,9 +69,13 @@ export async function createComposition(sql: Sql, c: NewComposition): Promise<vo
     jobId: c.jobId,
     createdAt: utcNow(),
   });
-  for (const [position, m] of c.members.entries()) {
-    await insertRow(sql, 'CompositionModule', { compositionId: c.id, position, moduleId: m.moduleId, label: m.label });
-  }
+  // One statement for every member: a composition may have 1000.
+  await sql.query({
+    name: 'insert-composition-modules',
+    text: `INSERT INTO "CompositionModule" ("compositionId", "position", "moduleId", "label")
+           SELECT $1, m.position, m."moduleId", m.label FROM unnest($2::int[], $3::text[], $4::text[]) AS m(position, "moduleId", label)`,
+    values: [c.id, c.members.map((_, i) => i), c.members.map((m) => m.moduleId), c.members.map((m) => m.label)],
+  });
 }
 
 export async function findComposition(db: Db, id: string, ownerId: string | null): Promise<Composition> {
