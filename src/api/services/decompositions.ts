@@ -41,8 +41,8 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
   const jobId = await recordAndEnqueue(
     deps,
     { type: 'decompose', data: { decompositionId: id }, ownerId, resourceId: id, modelId: model.id },
-    (tx, jid) =>
-      decompositionsRepo.createDecomposition(tx, {
+    (sql, jid) =>
+      decompositionsRepo.createDecomposition(sql, {
         id,
         ownerId,
         modelId: model.id,

@@ -55,8 +55,8 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
   const jobId = await recordAndEnqueue(
     deps,
     { type: 'evaluate', data: { evaluationId: id }, ownerId, resourceId: id, ...(modelId ? { modelId } : {}) },
-    (tx, jid) =>
-      evaluationsRepo.createEvaluation(tx, {
+    (sql, jid) =>
+      evaluationsRepo.createEvaluation(sql, {
         id,
         ownerId,
         modelId: modelId ?? null,

@@ -98,8 +98,8 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
     const jobId = await recordAndEnqueue(
       deps,
       { type: 'inspect-model', data: { modelId }, ownerId, resourceId: modelId, modelId },
-      async (tx) => {
-        row = await modelsRepo.createModel(tx, {
+      async (sql) => {
+        row = await modelsRepo.createModel(sql, {
           id: modelId,
           ownerId,
           name,
