@@ -20,11 +20,10 @@ import { MATRIX_MODULES, type CompositionScore } from '../../engine';
  */
 function withinMatrixLimit(score: CompositionScore): object {
   if (score.confusion.length <= MATRIX_MODULES) return score;
-  const { confusion: _, baseline, ...rest } = score;
-  const { confusion: __, ...baselineRest } = baseline ?? { confusion: undefined };
+  const withoutMatrix = <T extends { confusion?: number[][] }>({ confusion: _, ...rest }: T) => rest;
   return {
-    ...rest,
-    ...(baseline ? { baseline: baselineRest } : {}),
+    ...withoutMatrix(score),
+    ...(score.baseline ? { baseline: withoutMatrix(score.baseline) } : {}),
     matricesOmitted: `confusion matrices are kept up to ${MATRIX_MODULES} labels; this composition has ${score.confusion.length}`,
   };
 }
