@@ -51,6 +51,13 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(authPlugin, { deps });
   await app.register(metricsPlugin, { deps });
 
+  // A DELETE takes job rows with the resources it removes (a cancel changes one): this process
+  // forgets its cached job views before answering, so the client's next GET /jobs/:id sees it.
+  // Other processes learn of it by notification (job-watch.ts).
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (request.method === 'DELETE') deps.jobWatch.views.clear();
+    return payload;
+  });
   await app.register(operationsRoutes, { deps });
   await app.register(modelsRoutes, { deps });
   await app.register(datasetsRoutes, { deps });

@@ -1,8 +1,9 @@
 /**
- * Notifications of job row changes: the trigger of migration 0006 sends the job's id on channel
- * `job_changed` at every commit that changes what a job view shows, from any process. One
- * connection LISTENs for a whole API process. Notifications sent while it is down are lost, so after
- * every (re)connection `onResync` runs: the caller re-reads what it watches.
+ * Notifications of job row changes: the triggers of migrations 0006 and 0008 send the job's id on
+ * channel `job_changed` at every commit that changes what a job view shows or deletes the row, from
+ * any process, and `*` after a TRUNCATE. One connection LISTENs for a whole API process.
+ * Notifications sent while it is down are lost, so `onDisconnect` runs when it drops and `onResync`
+ * after every (re)connection: the caller re-reads what it watches and forgets what it cached.
  */
 import { Client } from 'pg';
 
@@ -12,9 +13,14 @@ const RETRY_MS = [100, 500, 2000, 5000];
 export interface JobChangeHandlers {
   /** A job's row changed (committed). */
   onChange(jobId: string): void;
-  /** Connected (again): changes may have been missed. */
+  /** Connected (again), or every row may have changed (TRUNCATE): changes may have been missed. */
   onResync(): void;
+  /** The connection dropped: changes are not seen until the next `onResync`. */
+  onDisconnect?(): void;
 }
+
+/** The payload of a TRUNCATE's notification. */
+const EVERY_JOB = '*';
 
 export class JobChangeListener {
   private client?: Client;
@@ -37,7 +43,9 @@ export class JobChangeListener {
   private async connect(): Promise<void> {
     const client = new Client({ connectionString: this.databaseUrl });
     client.on('notification', (n) => {
-      if (n.channel === JOB_CHANGED_CHANNEL && n.payload) this.handlers.onChange(n.payload);
+      if (n.channel !== JOB_CHANGED_CHANNEL || !n.payload) return;
+      if (n.payload === EVERY_JOB) this.handlers.onResync();
+      else this.handlers.onChange(n.payload);
     });
     // A dropped connection (server restart, network) reconnects with backoff; the caller resyncs.
     client.on('error', () => this.reconnect(client));
@@ -61,6 +69,7 @@ export class JobChangeListener {
   private reconnect(client: Client): void {
     if (this.closed || (this.client && this.client !== client) || this.timer) return;
     this.client = undefined;
+    this.handlers.onDisconnect?.();
     client.removeAllListeners('end');
     client.end().catch(() => undefined);
     const wait = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];

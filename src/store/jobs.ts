@@ -51,13 +51,26 @@ export async function getJob(db: Db, id: string): Promise<JobRow | null> {
   return db.job.findUnique({ where: { id } });
 }
 
-/** What a job view shows of a row (every column but the job's input, worker and lease). */
+/** What a job view shows of a row (every column but the job's input, worker and lease), and its owner. */
 export type JobViewRow = Pick<
   JobRow,
-  'id' | 'type' | 'state' | 'progress' | 'stage' | 'attempts' | 'cancelRequested' | 'resourceId' | 'result' | 'error' | 'createdAt' | 'startedAt' | 'finishedAt'
+  | 'id'
+  | 'ownerId'
+  | 'type'
+  | 'state'
+  | 'progress'
+  | 'stage'
+  | 'attempts'
+  | 'cancelRequested'
+  | 'resourceId'
+  | 'result'
+  | 'error'
+  | 'createdAt'
+  | 'startedAt'
+  | 'finishedAt'
 >;
 
-const JOB_VIEW_SELECT = `SELECT "id", "type", "state", "progress", "stage", "attempts", "cancelRequested", "resourceId", "result", "error",
+const JOB_VIEW_SELECT = `SELECT "id", "ownerId", "type", "state", "progress", "stage", "attempts", "cancelRequested", "resourceId", "result", "error",
        "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "startedAt" AT TIME ZONE 'UTC' AS "startedAt",
        "finishedAt" AT TIME ZONE 'UTC' AS "finishedAt"
   FROM "Job" WHERE "id" = $1`;

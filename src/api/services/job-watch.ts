@@ -1,11 +1,13 @@
 /**
- * Watching job rows, for GET /jobs/:id/events. Every change of a job row is pushed by PostgreSQL
+ * Watching job rows, for GET /jobs/:id/events, and the cache of job views for GET /jobs/:id: both
+ * are fed by the one LISTEN connection of the process. Every change of a job row is pushed by PostgreSQL
  * (store/job-changes.ts); the row is then read once, whoever watches it and however many, and
  * handed to each watcher in commit order: one read in flight per job, and a change that lands during
  * a read gets one more read after it. The job row stays the one record of job state.
  */
 import * as jobsRepo from '../../store/jobs';
 import { JobChangeListener } from '../../store/job-changes';
+import { JobViewCache } from '../../store/job-view-cache';
 import type { PrismaClient } from '../../store/db';
 
 export type JobWatcher = (row: jobsRepo.JobViewRow) => void;
@@ -15,18 +17,34 @@ export class JobWatch {
   /** Jobs with a read in flight, and whether another change arrived meanwhile. */
   private readonly reading = new Map<string, { again: boolean }>();
   private readonly listener: JobChangeListener;
+  readonly views: JobViewCache;
 
   constructor(
     private readonly db: PrismaClient,
     databaseUrl: string,
   ) {
+    this.views = new JobViewCache(db);
     this.listener = new JobChangeListener(databaseUrl, {
-      onChange: (id) => this.changed(id),
+      onChange: (id) => {
+        this.views.invalidate(id);
+        this.changed(id);
+      },
       // After a reconnection every watched job is read again: a change may have been missed.
       onResync: () => {
+        this.views.setLive(true);
         for (const id of this.watchers.keys()) this.changed(id);
       },
+      onDisconnect: () => this.views.setLive(false),
     });
+  }
+
+  /**
+   * The job's view for GET /jobs/:id, from memory while this process sees every change (the
+   * LISTEN connection opens on the first call; until it is up, views are read from the database).
+   */
+  view(id: string, ownerId: string | null): Promise<jobsRepo.JobViewRow> {
+    void this.listener.start();
+    return this.views.find(id, ownerId);
   }
 
   /**
@@ -88,6 +106,7 @@ export class JobWatch {
 
   async close(): Promise<void> {
     this.watchers.clear();
+    this.views.setLive(false);
     await this.listener.close();
   }
 }

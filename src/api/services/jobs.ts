@@ -36,7 +36,7 @@ export function jobFacts(job: jobsRepo.JobRow | null | undefined, finishedAt: Da
 }
 
 export async function getJob(deps: AppDeps, id: string, ownerId: string | null): Promise<JobViewT> {
-  return jobView(await jobsRepo.findJobView(deps.db, id, ownerId));
+  return jobView(await deps.jobWatch.view(id, ownerId));
 }
 
 export async function listJobs(
