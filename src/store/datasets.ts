@@ -2,7 +2,7 @@
  * Dataset rows, mapped once to `Dataset`; tensors live in the blob store (images NHWC uint8 or
  * float32, labels int32 LE).
  */
-import type { Db, Prisma } from './db';
+import { findOwnedRow, type Db, type Prisma } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 import { UNFINISHED_STATES } from './jobs';
@@ -51,7 +51,7 @@ export async function createDataset(db: Db, d: NewDataset): Promise<Dataset> {
 }
 
 export async function findDataset(db: Db, id: string, ownerId: string | null): Promise<Dataset> {
-  const row = await db.dataset.findFirst({ where: { id, ownerId } });
+  const row = await findOwnedRow(db, 'Dataset', id, ownerId, (tx) => tx.dataset.findFirst({ where: { id, ownerId } }));
   if (!row) throw new NotFoundError('dataset', id);
   return toDataset(row);
 }

@@ -2,7 +2,7 @@
  * Model rows, mapped once to `Model` (JSON columns and the preprocessing text parsed here, nowhere
  * else). Ownership is part of every query, so another key's model is simply not found.
  */
-import { insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
+import { findOwnedRow, insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 
@@ -97,7 +97,7 @@ export async function createModel(sql: Sql, m: NewModel): Promise<Model> {
 }
 
 export async function findModel(db: Db, id: string, ownerId: string | null): Promise<Model> {
-  const row = await db.model.findFirst({ where: { id, ownerId } });
+  const row = await findOwnedRow(db, 'Model', id, ownerId, (tx) => tx.model.findFirst({ where: { id, ownerId } }));
   if (!row) throw new NotFoundError('model', id);
   return toModel(row);
 }

@@ -3,7 +3,10 @@
  * commits all its rows or none, and its rows read back as Prisma and the status read see them.
  */
 import { randomUUID } from 'node:crypto';
-import { createDb, inSqlTransaction, poolOf, type PrismaClient } from '../../src/store/db';
+import { createDb, inSqlTransaction, inTransaction, poolOf, type PrismaClient } from '../../src/store/db';
+import { findDataset } from '../../src/store/datasets';
+import { findModel } from '../../src/store/models';
+import { NotFoundError } from '../../src/errors';
 import { createJob, deleteJob, getJob, jobViewById } from '../../src/store/jobs';
 import { TEST_DATABASE_URL } from '../support/test-env';
 
@@ -37,6 +40,60 @@ describe('SQL writes (inSqlTransaction, insertRow)', () => {
       expect(Math.abs((row?.createdAt.getTime() ?? 0) - Date.now())).toBeLessThan(10_000);
     } finally {
       await deleteJob(db, id);
+    }
+  });
+
+  it('reads a model and a dataset on the pool exactly as Prisma reads them', async () => {
+    const [modelId, datasetId] = [randomUUID(), randomUUID()];
+    const createdAt = new Date('2026-03-04T05:06:07.891Z');
+    await db.model.create({
+      data: {
+        id: modelId,
+        ownerId: 'owner-a',
+        name: 'm',
+        format: 'keras-h5',
+        status: 'ready',
+        // Past 2^53: a bigint, not a number that lost digits.
+        sizeBytes: 9_007_199_254_740_993n,
+        sha256: 'ab',
+        sourceBlob: 'cd',
+        inputShape: [32, 32, 3],
+        numClasses: 10,
+        layers: [{ name: 'conv', params: { a: null } }],
+        preprocessing: JSON.stringify({ scale: 1 / 65025 }),
+        createdAt,
+      },
+    });
+    await db.dataset.create({
+      data: {
+        id: datasetId,
+        ownerId: null,
+        name: 'd',
+        format: 'npz',
+        count: 3,
+        shape: [3, 32, 32, 3],
+        dtype: 'uint8',
+        numClasses: 2,
+        classCounts: [1, 2],
+        imagesBlob: 'e',
+        labelsBlob: 'f',
+      },
+    });
+    try {
+      // Outside a transaction the read is the pool's; inside one it is Prisma's.
+      const viaPool = await findModel(db, modelId, 'owner-a');
+      const viaPrisma = await inTransaction(db, (tx) => findModel(tx, modelId, 'owner-a'));
+      expect(viaPool).toEqual(viaPrisma);
+      expect(viaPool.createdAt.toISOString()).toBe(createdAt.toISOString());
+      expect(viaPool.sizeBytes).toBe(viaPrisma.sizeBytes);
+      expect(await findDataset(db, datasetId, null)).toEqual(await inTransaction(db, (tx) => findDataset(tx, datasetId, null)));
+      // The owner filter: another owner's row, or an owned row asked for without one, is not found.
+      await expect(findModel(db, modelId, 'owner-b')).rejects.toBeInstanceOf(NotFoundError);
+      await expect(findModel(db, modelId, null)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(findDataset(db, datasetId, 'owner-a')).rejects.toBeInstanceOf(NotFoundError);
+    } finally {
+      await db.model.delete({ where: { id: modelId } });
+      await db.dataset.delete({ where: { id: datasetId } });
     }
   });
 
