@@ -93,7 +93,7 @@ const DEFAULTS = {
   WORKER_CONCURRENCY: '1',
   WORKERS: '1',
   WORKER_MODE: 'process',
-  WORKER_NICE: '10',
+  WORKER_NICE: '19',
   TFJS_BACKEND: 'auto',
   LOG_LEVEL: 'info',
   JOB_LOCK_MS: '30000',
