@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/env';
 import type { TfjsRuntime } from './config/tfjs-runtime';
 import { createDb } from './store/db';
-import { FsBlobStore } from './store/blobs';
+import { createBlobStore } from './store/blob-stores';
 import { createRedis } from './jobs/queues';
 import { startWorkers } from './jobs/worker';
 
@@ -24,7 +24,7 @@ export async function startWorkerProcess(config: Config, runtime: Promise<TfjsRu
   const running = startWorkers({
     config,
     db,
-    blobs: new FsBlobStore(config.blobDir),
+    blobs: createBlobStore(config, { localCache: true }),
     connection,
     log: (obj, msg) => log.info(obj, msg),
   });

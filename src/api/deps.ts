@@ -3,7 +3,8 @@ import type IORedis from 'ioredis';
 import type { Config } from '../config/env';
 import type { TfjsRuntime } from '../config/tfjs-runtime';
 import { createDb, type PrismaClient } from '../store/db';
-import { FsBlobStore, type BlobStore } from '../store/blobs';
+import type { BlobStore } from '../store/blobs';
+import { createBlobStore } from '../store/blob-stores';
 import { createRedis, JobQueues } from '../jobs/queues';
 import { JobWatch } from './services/job-watch';
 
@@ -26,7 +27,7 @@ export function createAppDeps(config: Config, runtime?: Promise<TfjsRuntime>): A
   return {
     config,
     db,
-    blobs: new FsBlobStore(config.blobDir),
+    blobs: createBlobStore(config),
     queues: new JobQueues(config, redis),
     redis,
     runtime,

@@ -24,7 +24,12 @@ export interface Config {
    * share queues.
    */
   readonly queuePrefix: string;
+  /** Where blobs live: `fs` (BLOB_DIR) or `s3` (S3_*; BLOB_DIR then holds workers' local cache). */
+  readonly blobStore: BlobStoreKind;
   readonly blobDir: string;
+  readonly s3: S3Config;
+  /** Size limit of a worker's local cache of blobs read whole (weights, masks) on the s3 store; 0: none. */
+  readonly blobCacheBytes: number;
   /** The built web UI (`npm run build` writes it), served under /ui/. */
   readonly webDir: string;
   readonly maxUploadBytes: number;
@@ -86,7 +91,20 @@ const DEFAULTS = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   // Empty: derived from DATABASE_URL's database name (queuePrefixFor).
   QUEUE_PREFIX: '',
+  BLOB_STORE: 'fs',
   BLOB_DIR: './.data/blobs',
+  BLOB_CACHE_BYTES: String(2 * 1024 ** 3),
+  // Empty: AWS S3 itself; set for MinIO, Ceph RGW, R2, ...
+  S3_ENDPOINT: '',
+  S3_BUCKET: '',
+  S3_REGION: 'us-east-1',
+  S3_PREFIX: '',
+  // Empty: path-style when S3_ENDPOINT is set (MinIO and most self-hosted servers), else virtual-hosted.
+  S3_FORCE_PATH_STYLE: '',
+  // Empty: the AWS SDK's default chain (instance role, profile) supplies credentials.
+  AWS_ACCESS_KEY_ID: '',
+  AWS_SECRET_ACCESS_KEY: '',
+  AWS_SESSION_TOKEN: '',
   WEB_DIR: './dist/web',
   MAX_UPLOAD_BYTES: String(1024 * 1024 * 1024),
   UPLOAD_IDLE_MS: '30000',
@@ -118,6 +136,42 @@ const DEFAULTS = {
 
 /** Documented variables: README, compose and the outside checks use these names. */
 export const ENV_VARS = Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[];
+
+export type BlobStoreKind = 'fs' | 's3';
+const BLOB_STORES: readonly BlobStoreKind[] = ['fs', 's3'];
+
+export interface S3Config {
+  /** Unset: AWS S3 itself. */
+  readonly endpoint?: string;
+  readonly bucket: string;
+  readonly region: string;
+  /** '' or ending in '/': several deployments can share a bucket. */
+  readonly prefix: string;
+  readonly forcePathStyle: boolean;
+  /** Unset: the SDK's default chain (instance role, profile). */
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+function s3Config(get: (name: keyof typeof DEFAULTS) => string, problems: string[]): S3Config {
+  const endpoint = get('S3_ENDPOINT');
+  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) problems.push(`S3_ENDPOINT must be an http(s) URL, got "${endpoint}"`);
+  const prefix = get('S3_PREFIX');
+  if (prefix && (!prefix.endsWith('/') || prefix.startsWith('/'))) problems.push(`S3_PREFIX must end with "/" and not start with one, got "${prefix}"`);
+  const pathStyle = get('S3_FORCE_PATH_STYLE');
+  if (!['', 'true', 'false'].includes(pathStyle)) problems.push(`S3_FORCE_PATH_STYLE must be true or false, got "${pathStyle}"`);
+  const accessKeyId = get('AWS_ACCESS_KEY_ID');
+  const secretAccessKey = get('AWS_SECRET_ACCESS_KEY');
+  const sessionToken = get('AWS_SESSION_TOKEN');
+  if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) problems.push('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together');
+  return {
+    ...(endpoint ? { endpoint } : {}),
+    bucket: get('S3_BUCKET'),
+    region: get('S3_REGION'),
+    prefix,
+    forcePathStyle: pathStyle === '' ? Boolean(endpoint) : pathStyle === 'true',
+    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+  };
+}
 
 const BACKENDS: readonly TfjsBackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 const WORKER_MODES: readonly WorkerMode[] = ['process', 'inline'];
@@ -204,6 +258,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
     problems.push(`QUEUE_PREFIX must be 1-64 characters of [A-Za-z0-9_-], got "${queuePrefix}"`);
   }
+  const blobStore = get('BLOB_STORE') as BlobStoreKind;
+  if (!BLOB_STORES.includes(blobStore)) problems.push(`BLOB_STORE must be one of ${BLOB_STORES.join('|')}, got "${blobStore}"`);
+  const s3 = s3Config(get, problems);
+  if (blobStore === 's3' && !s3.bucket) problems.push('BLOB_STORE=s3 needs S3_BUCKET');
   const apiKeys = get('API_KEYS')
     .split(',')
     .map((k) => k.trim())
@@ -216,7 +274,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     databaseUrl: url('DATABASE_URL', ['postgresql:', 'postgres:']),
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     queuePrefix,
+    blobStore,
     blobDir: path.resolve(get('BLOB_DIR')),
+    s3,
+    blobCacheBytes: int('BLOB_CACHE_BYTES', 0),
     webDir: path.resolve(get('WEB_DIR')),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 1),
     uploadIdleMs: int('UPLOAD_IDLE_MS', 100, 3_600_000),

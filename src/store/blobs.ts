@@ -2,8 +2,8 @@
  * Blob store for large binary data (uploads, weights, masks, dataset tensors).
  *
  * Blobs are content-addressed: the key is the SHA-256 of the bytes, so a retried job that writes
- * the same bytes writes the same key. The interface is small on purpose: an S3-compatible or
- * PostgreSQL large-object store can implement it when API and workers run on different hosts.
+ * the same bytes writes the same key. Two stores implement it: this file's, on a local directory,
+ * and s3-blobs.ts on the S3 API, for API and workers on different hosts (BLOB_STORE).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -38,10 +38,10 @@ export interface BlobStore {
   keys(): AsyncIterable<string>;
 }
 
-const KEY_RE = /^[0-9a-f]{64}$/;
+export const KEY_RE = /^[0-9a-f]{64}$/;
 
-function assertKey(key: string): void {
-  // Keys become file paths: never let one name anything outside the store.
+export function assertKey(key: string): void {
+  // Keys become file paths and object names: never let one name anything outside the store.
   if (!KEY_RE.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
 }
 

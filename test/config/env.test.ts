@@ -35,4 +35,38 @@ describe('loadConfig', () => {
     for (const name of ['PORT', 'TFJS_BACKEND', 'DATABASE_URL', 'WORKERS', 'MAX_UPLOAD_BYTES']) expect(msg).toContain(name);
     expect((err as ConfigError).problems).toHaveLength(5);
   });
+
+  it('chooses the blob store: fs by default, s3 with a bucket, path-style for an endpoint', () => {
+    expect(loadConfig({}).blobStore).toBe('fs');
+    const minio = loadConfig({ BLOB_STORE: 's3', S3_ENDPOINT: 'http://minio:9000', S3_BUCKET: 'b', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' });
+    expect(minio.s3).toEqual({
+      endpoint: 'http://minio:9000',
+      bucket: 'b',
+      region: 'us-east-1',
+      prefix: '',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+    });
+    // AWS itself: virtual-hosted URLs, and credentials from the SDK's chain when none are given.
+    const aws = loadConfig({ BLOB_STORE: 's3', S3_BUCKET: 'b', S3_REGION: 'eu-west-1', S3_PREFIX: 'prod/' });
+    expect(aws.s3).toEqual({ bucket: 'b', region: 'eu-west-1', prefix: 'prod/', forcePathStyle: false });
+    expect(loadConfig({ BLOB_STORE: 's3', S3_BUCKET: 'b', S3_ENDPOINT: 'http://x:1', S3_FORCE_PATH_STYLE: 'false' }).s3.forcePathStyle).toBe(false);
+  });
+
+  it('refuses an s3 store it could not use, naming each variable', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ BLOB_STORE: 's3' })).toMatch(/S3_BUCKET/);
+    expect(problems({ BLOB_STORE: 'gcs' })).toMatch(/BLOB_STORE must be one of fs\|s3/);
+    expect(problems({ S3_ENDPOINT: 'minio:9000' })).toMatch(/S3_ENDPOINT must be an http\(s\) URL/);
+    expect(problems({ S3_PREFIX: 'no-slash' })).toMatch(/S3_PREFIX must end with/);
+    expect(problems({ S3_FORCE_PATH_STYLE: 'yes' })).toMatch(/S3_FORCE_PATH_STYLE/);
+    expect(problems({ AWS_ACCESS_KEY_ID: 'k' })).toMatch(/AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together/);
+  });
 });

@@ -54,15 +54,22 @@ function commandOf(svc: ComposeService): string {
 }
 
 /** The service's environment as compose passes it (list form `NAME=value` or map form). */
-function envOf(svc: ComposeService): Record<string, unknown> {
+/** Compose's `${NAME:-default}` and `${NAME}`, as `docker compose` resolves them from `shell`. */
+function interpolate(value: unknown, shell: Record<string, string>): unknown {
+  if (typeof value !== 'string') return value;
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => shell[name] || (fallback ?? ''));
+}
+
+/** A service's environment as its container sees it, started from a shell with `shell` set. */
+function envOf(svc: ComposeService, shell: Record<string, string> = {}): Record<string, unknown> {
   const e = svc.environment ?? {};
-  if (!Array.isArray(e)) return { ...e };
-  return Object.fromEntries(
-    e.map((entry) => {
-      const i = entry.indexOf('=');
-      return i < 0 ? [entry, undefined] : [entry.slice(0, i), entry.slice(i + 1)];
-    }),
-  );
+  const entries = Array.isArray(e)
+    ? e.map((entry) => {
+        const i = entry.indexOf('=');
+        return i < 0 ? [entry, undefined] : [entry.slice(0, i), entry.slice(i + 1)];
+      })
+    : Object.entries(e);
+  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v, shell)]));
 }
 
 function targetOf(svc: ComposeService): string | undefined {
@@ -139,7 +146,21 @@ describe('docker-compose.yml', () => {
 
   it.each(APP_SERVICES)('%s environment is accepted by loadConfig', (name) => {
     const env = envOf(services[name]) as Record<string, string>;
-    expect(() => loadConfig({ ...env })).not.toThrow();
+    expect(loadConfig({ ...env }).blobStore).toBe('fs');
+    // As `BLOB_STORE=s3 docker compose --profile minio up` starts it: blobs in MinIO's bucket.
+    const onMinio = loadConfig({ ...(envOf(services[name], { BLOB_STORE: 's3' }) as Record<string, string>) });
+    expect(onMinio).toMatchObject({ blobStore: 's3', s3: { endpoint: 'http://minio:9000', bucket: 'cnn-modules', forcePathStyle: true } });
+    expect(onMinio.s3.credentials?.accessKeyId).toBe(envOf(services.minio).MINIO_ROOT_USER);
+  });
+
+  it('runs MinIO and makes its bucket behind the minio profile, before the API and workers start', () => {
+    expect(services.minio.profiles).toEqual(['minio']);
+    expect(services['minio-bucket'].profiles).toEqual(['minio']);
+    expect(envOf(services['minio-bucket']).BUCKET).toBe('cnn-modules');
+    for (const name of ['api', 'worker', 'worker-gpu'] as const) {
+      const dependsOn = services[name].depends_on as Record<string, { condition: string; required?: boolean }>;
+      expect(dependsOn['minio-bucket']).toEqual({ condition: 'service_completed_successfully', required: false });
+    }
   });
 });
 
