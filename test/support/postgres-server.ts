@@ -23,7 +23,11 @@ function binDir(): string {
   throw new Error('PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql');
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/**
+ * @param listen more addresses to listen on besides 127.0.0.1 (other hosts' view of this one, e.g.
+ *   a veth address); clients from anywhere in `trustNet` (CIDR) are then let in without a password.
+ */
+export async function startPrivatePostgres(opts: { listen?: string[]; trustNet?: string } = {}): Promise<PrivatePostgres> {
   const bin = binDir();
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnn-pg-'));
@@ -37,8 +41,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       timeout: 60_000,
     });
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  if (opts.trustNet) fs.appendFileSync(path.join(data, 'pg_hba.conf'), `host all all ${opts.trustNet} trust\n`);
+  const addresses = ['127.0.0.1', ...(opts.listen ?? [])].join(',');
   const start = () =>
-    run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+    run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=${addresses} -c fsync=off`, 'start']);
   const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
   start();
   return {

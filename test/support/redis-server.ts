@@ -25,8 +25,11 @@ function answers(port: number): boolean {
   }
 }
 
-/** @param persistent append-only file with fsync on every write (as compose runs Redis), or nothing kept */
-export async function startPrivateRedis(persistent: boolean): Promise<PrivateRedis> {
+/**
+ * @param persistent append-only file with fsync on every write (as compose runs Redis), or nothing kept
+ * @param listen more addresses to listen on besides 127.0.0.1
+ */
+export async function startPrivateRedis(persistent: boolean, listen: string[] = []): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnn-redis-'));
   const args = [
@@ -34,6 +37,10 @@ export async function startPrivateRedis(persistent: boolean): Promise<PrivateRed
     String(port),
     '--bind',
     '127.0.0.1',
+    // Other hosts' view of this one (a veth address): Redis then listens there too, and takes
+    // their connections without a password (protected mode would refuse them).
+    ...listen,
+    ...(listen.length > 0 ? ['--protected-mode', 'no'] : []),
     '--dir',
     dir,
     '--save',
