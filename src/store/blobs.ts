@@ -45,6 +45,34 @@ export function assertKey(key: string): void {
   if (!KEY_RE.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
 }
 
+/**
+ * Passes a stream through while hashing and counting it: every store names a streamed blob by
+ * its digest, known only at the end, and refuses one past `maxBytes` as soon as it gets there.
+ */
+export class ContentMeter extends Transform {
+  private readonly hash = createHash('sha256');
+  size = 0;
+
+  constructor(private readonly maxBytes = Number.POSITIVE_INFINITY) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      done(new PayloadTooLargeError(this.maxBytes));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+
+  /** The content address (lowercase hex SHA-256), once the stream has ended. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
 /** Local-disk blob store: `<root>/sha256/<ab>/<key>`, written to `<root>/tmp` then renamed. */
 export class FsBlobStore implements BlobStore {
   private readonly tmpDir: string;
@@ -64,21 +92,11 @@ export class FsBlobStore implements BlobStore {
 
   async putStream(source: Readable, options: PutOptions = {}): Promise<BlobRef> {
     const tmp = path.join(this.tmpDir, `${randomUUID()}.part`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const max = options.maxBytes ?? Number.POSITIVE_INFINITY;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > max) return done(new PayloadTooLargeError(max));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const meter = new ContentMeter(options.maxBytes);
     try {
       const out = fs.createWriteStream(tmp, { flags: 'wx' });
       await pipeline(source, meter, out);
-      return await this.commit(tmp, hash.digest('hex'), size);
+      return await this.commit(tmp, meter.digest(), meter.size);
     } catch (err) {
       await fsp.rm(tmp, { force: true });
       throw err;

@@ -13,7 +13,7 @@
  * - Deletes are idempotent (S3's DELETE of a missing key succeeds).
  */
 import { randomUUID, createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
@@ -27,8 +27,7 @@ import {
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { PayloadTooLargeError } from '../errors';
-import { assertKey, KEY_RE, type BlobRef, type BlobStore, type PutOptions } from './blobs';
+import { assertKey, ContentMeter, KEY_RE, type BlobRef, type BlobStore, type PutOptions } from './blobs';
 
 export interface S3BlobStoreOptions {
   readonly endpoint?: string;
@@ -88,17 +87,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async putStream(source: Readable, options: PutOptions = {}): Promise<BlobRef> {
-    const hash = createHash('sha256');
-    let size = 0;
-    const max = options.maxBytes ?? Number.POSITIVE_INFINITY;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > max) return done(new PayloadTooLargeError(max));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const meter = new ContentMeter(options.maxBytes);
     const tmpKey = `${this.prefix}tmp/${randomUUID()}`;
     const body = new PassThrough();
     const upload = new Upload({
@@ -129,7 +118,7 @@ export class S3BlobStore implements BlobStore {
       await this.deleteObject(tmpKey).catch(() => undefined);
       throw failure;
     }
-    const key = hash.digest('hex');
+    const key = meter.digest();
     try {
       if (!(await this.exists(key))) {
         await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), CopySource: `${this.bucket}/${encodeURI(tmpKey)}` }));
@@ -137,7 +126,7 @@ export class S3BlobStore implements BlobStore {
     } finally {
       await this.deleteObject(tmpKey);
     }
-    return { key, size };
+    return { key, size: meter.size };
   }
 
   async putBuffer(data: Uint8Array): Promise<BlobRef> {
