@@ -67,15 +67,30 @@ export function startWorkers(deps: WorkerDeps, types: readonly JobType[] = JOB_T
   };
 }
 
-/** Reconciles job rows with the queue at start, after every reconnect and then periodically. */
+/** How often a worker sweeps what killed uploads left in the blob store, and how old that must be. */
+const SWEEP_EVERY_MS = 3600_000;
+const UNFINISHED_UPLOAD_AGE_MS = 24 * 3600_000;
+
+/**
+ * Reconciles job rows with the queue at start, after every reconnect and then periodically; and
+ * hourly removes what uploads killed a day or more ago left in the blob store.
+ */
 function startReconciler(deps: WorkerDeps, log: (obj: Record<string, unknown>, msg: string) => void): { stop(): Promise<void> } {
   const queues = new JobQueues(deps.config, deps.connection);
   let running: Promise<void> | undefined;
+  let sweptAt = 0;
+  const sweep = async (): Promise<void> => {
+    if (Date.now() - sweptAt < SWEEP_EVERY_MS) return;
+    sweptAt = Date.now();
+    const removed = await deps.blobs.sweepUnfinished(new Date(Date.now() - UNFINISHED_UPLOAD_AGE_MS));
+    if (removed > 0) log({ removed }, 'unfinished uploads swept from the blob store');
+  };
   const run = (): void => {
     if (running) return;
     running = reconcileJobs(deps.db, queues, { graceMs: deps.config.reconcileGraceMs, lockMs: deps.config.jobLockMs })
-      .then((r) => {
+      .then(async (r) => {
         if (r.requeued.length > 0 || r.failed.length > 0) log({ requeued: r.requeued, failed: r.failed }, 'job rows reconciled with the queue');
+        await sweep();
       })
       // An outage of either store: the next round tries again.
       .catch((err: unknown) => log({ err: err instanceof Error ? err.message : String(err) }, 'job reconciliation skipped'))

@@ -36,6 +36,11 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Every key in the store (for audits and orphan checks). */
   keys(): AsyncIterable<string>;
+  /**
+   * Removes what uploads that never finished left (a process killed mid-upload) from before
+   * `olderThan`; finished blobs are never touched. @returns how many leftovers went
+   */
+  sweepUnfinished(olderThan: Date): Promise<number>;
 }
 
 export const KEY_RE = /^[0-9a-f]{64}$/;
@@ -156,6 +161,19 @@ export class FsBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await fsp.rm(this.pathOf(key), { force: true });
+  }
+
+  async sweepUnfinished(olderThan: Date): Promise<number> {
+    let removed = 0;
+    for (const name of await fsp.readdir(this.tmpDir)) {
+      const file = path.join(this.tmpDir, name);
+      const st = await fsp.stat(file).catch(() => undefined);
+      if (st && st.mtimeMs < olderThan.getTime()) {
+        await fsp.rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async *keys(): AsyncIterable<string> {

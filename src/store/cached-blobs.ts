@@ -137,4 +137,8 @@ export class CachedBlobStore implements BlobStore {
   keys(): AsyncIterable<string> {
     return this.remote.keys();
   }
+
+  async sweepUnfinished(olderThan: Date): Promise<number> {
+    return (await this.remote.sweepUnfinished(olderThan)) + (await this.local.sweepUnfinished(olderThan));
+  }
 }

@@ -16,10 +16,12 @@ import { randomUUID, createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   NoSuchKey,
   NotFound,
   PutObjectCommand,
@@ -242,10 +244,37 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** Temporary objects of uploads that never finished (a crash between upload and copy), for sweeps. */
+  /** Temporary objects of uploads that never finished (a crash between upload and copy). */
   async *temporaryObjects(): AsyncIterable<{ key: string; lastModified?: Date }> {
     const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: `${this.prefix}tmp/` });
     for await (const page of pages) for (const o of page.Contents ?? []) if (o.Key) yield { key: o.Key, lastModified: o.LastModified };
+  }
+
+  /**
+   * Temporary objects and multipart uploads under `tmp/` from before `olderThan`: a process killed
+   * mid-upload leaves parts that S3 keeps (and bills) until aborted. A bucket lifecycle rule
+   * (AbortIncompleteMultipartUpload) does the same for the parts where one is set.
+   */
+  async sweepUnfinished(olderThan: Date): Promise<number> {
+    let removed = 0;
+    for await (const o of this.temporaryObjects()) {
+      if (o.lastModified && o.lastModified < olderThan) {
+        await this.deleteObject(o.key);
+        removed++;
+      }
+    }
+    const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: `${this.prefix}tmp/` })).catch((err: unknown) => {
+      // A server without the listing (some S3-compatible ones) has nothing to sweep this way.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 501) return { Uploads: [] };
+      throw err;
+    });
+    for (const u of uploads.Uploads ?? []) {
+      if (u.Key && u.UploadId && u.Initiated && u.Initiated < olderThan) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
+        removed++;
+      }
+    }
+    return removed;
   }
 
   close(): void {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { FsBlobStore, type BlobStore } from '../../src/store/blobs';
 import { S3BlobStore } from '../../src/store/s3-blobs';
 import { CachedBlobStore } from '../../src/store/cached-blobs';
@@ -19,6 +19,8 @@ interface Subject {
   readonly store: BlobStore;
   /** Everything the store holds, finished or not (temporary files, temporary objects). */
   everything(): Promise<string[]>;
+  /** Leaves what an upload killed midway leaves behind. */
+  leaveUnfinished(): Promise<void>;
 }
 
 let s3: TestS3;
@@ -40,15 +42,26 @@ async function s3Subject(prefix = ''): Promise<Subject & { store: S3BlobStore }>
   return {
     store,
     everything: async () => ((await store.client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key as string),
+    leaveUnfinished: async () => {
+      // Killed after the multipart upload completed, before the copy: a temporary object.
+      await store.client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}tmp/left-behind`, Body: Buffer.from('partial') }));
+      // Killed mid-upload: a multipart upload with a part, never completed.
+      const { UploadId } = await store.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${prefix}tmp/never-completed` }));
+      await store.client.send(
+        new UploadPartCommand({ Bucket: bucket, Key: `${prefix}tmp/never-completed`, UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }),
+      );
+    },
   };
 }
+
+const leaveTmpFile = async (dir: string) => fs.writeFileSync(path.join(dir, 'tmp', 'left-behind.part'), 'partial');
 
 const SUBJECTS: [string, () => Promise<Subject>][] = [
   [
     'FsBlobStore',
     async () => {
       const store = new FsBlobStore(tmpDir('blobs-test-'));
-      return { store, everything: async () => filesUnder(store.root) };
+      return { store, everything: async () => filesUnder(store.root), leaveUnfinished: () => leaveTmpFile(store.root) };
     },
   ],
   ['S3BlobStore', () => s3Subject()],
@@ -59,7 +72,14 @@ const SUBJECTS: [string, () => Promise<Subject>][] = [
       const remote = await s3Subject();
       const dir = tmpDir('blob-cache-');
       const store = new CachedBlobStore(remote.store, dir, 1024 * 1024);
-      return { store, everything: async () => [...(await remote.everything()), ...filesUnder(dir)] };
+      return {
+        store,
+        everything: async () => [...(await remote.everything()), ...filesUnder(dir)],
+        leaveUnfinished: async () => {
+          await remote.leaveUnfinished();
+          await leaveTmpFile(dir);
+        },
+      };
     },
   ],
 ];
@@ -151,6 +171,18 @@ describe.each(SUBJECTS)('%s', (_name, make) => {
     await expect(s.putStream(broken)).rejects.toThrow(/client went away/);
     expect(await keysOf(s)).toEqual([]);
     expect(await subject.everything()).toEqual([]);
+  });
+
+  it('sweeps what unfinished uploads left, from before the given time, and no blob', async () => {
+    const ref = await s.putBuffer(Buffer.from('a finished blob'));
+    const before = await subject.everything();
+    await subject.leaveUnfinished();
+    expect((await subject.everything()).length).toBeGreaterThan(before.length);
+    // Nothing is older than the epoch: nothing goes.
+    expect(await s.sweepUnfinished(new Date(0))).toBe(0);
+    expect(await s.sweepUnfinished(new Date(Date.now() + 60_000))).toBeGreaterThan(0);
+    expect(await subject.everything()).toEqual(before);
+    expect(await s.get(ref.key)).toEqual(Buffer.from('a finished blob'));
   });
 
   it('reports a missing blob as ENOENT on every read', async () => {
