@@ -94,6 +94,8 @@ export class CachedBlobStore implements BlobStore {
       await this.local.delete(ref.key);
       throw new Error(`blob ${key} read back with digest ${ref.key}`);
     }
+    // Another read of the same blob may have kept it meanwhile (same bytes, same file).
+    if (this.entries.has(key)) return;
     this.entries.set(key, data.length);
     this.bytes += data.length;
     await this.trim();

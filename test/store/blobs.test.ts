@@ -234,6 +234,14 @@ describe('CachedBlobStore', () => {
     expect(await cache.exists(keys[2])).toBe(false);
   });
 
+  it('counts a blob once when two reads of it miss at the same time', async () => {
+    const { store: remote } = await s3Subject();
+    const cache = new CachedBlobStore(remote, tmpDir('blob-cache-'), 1000);
+    const key = (await remote.putBuffer(Buffer.alloc(100, 4))).key;
+    await Promise.all([cache.get(key), cache.get(key), cache.get(key)]);
+    expect(cache.size).toBe(100);
+  });
+
   it('adopts what an earlier run left on disk, within the limit', async () => {
     const { store: remote } = await s3Subject();
     const dir = tmpDir('blob-cache-');
