@@ -38,6 +38,9 @@ function releaseLostClients(pool: Pool): void {
   pool.on('acquire', (client) => {
     const lost = (): void => {
       client.removeListener('end', lost);
+      client.removeListener('error', lost);
+      // Later errors of the dead connection have nowhere to go but here.
+      client.on('error', () => undefined);
       watchers.delete(client);
       const release = client.release.bind(client);
       client.release = () => undefined;
@@ -45,10 +48,17 @@ function releaseLostClients(pool: Pool): void {
     };
     watchers.set(client, lost);
     client.once('end', lost);
+    // The server ending a connection between two queries of a checked-out client (a shutdown:
+    // "terminating connection due to administrator command") is an 'error' event; the pool
+    // listens for those only on idle clients, so unheard it would crash the process.
+    client.once('error', lost);
   });
   pool.on('release', (_err, client) => {
     const lost = watchers.get(client);
-    if (lost) client.removeListener('end', lost);
+    if (lost) {
+      client.removeListener('end', lost);
+      client.removeListener('error', lost);
+    }
     watchers.delete(client);
   });
 }

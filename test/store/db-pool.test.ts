@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { isServiceUnavailable } from '../../src/errors';
-import { createDb, dbPoolStats, type PrismaClient } from '../../src/store/db';
+import { createDb, dbPoolStats, inSqlTransaction, type PrismaClient } from '../../src/store/db';
 import { TEST_DATABASE_URL } from '../support/test-env';
 
 async function terminate(pid: number): Promise<void> {
@@ -57,5 +57,23 @@ describe('database pool', () => {
     expect(await db.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]);
     expect(await close()).toBe('closed');
     expect(dbPoolStats(db)).toEqual({ total: 0, idle: 0, checkedOut: 0, waiting: 0 });
+  });
+
+  it('survives the server ending a checked-out SQL client between two queries', async () => {
+    // The server's FATAL arrives while no query runs: an 'error' event on the client, which would
+    // crash the process unheard (jest reports it as an unhandled error).
+    const outcome = await inSqlTransaction(db, async (sql) => {
+      const { rows } = await sql.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await terminate(rows[0].pid);
+      await sleep(300);
+      await sql.query('SELECT 1');
+    }).then(
+      () => 'committed',
+      (err: Error) => err,
+    );
+    expect(outcome).toBeInstanceOf(Error);
+    expect(dbPoolStats(db).checkedOut).toBe(0);
+    expect(await db.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+    expect(await close()).toBe('closed');
   });
 });
