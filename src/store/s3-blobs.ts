@@ -58,6 +58,12 @@ function isMissing(err: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/** A response body as a Buffer over the SDK's own bytes (Buffer.from(Uint8Array) would copy them). */
+async function bodyBytes(body: unknown): Promise<Buffer> {
+  const bytes = await (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** What the file store's reads throw for a missing blob, so callers see one error either way. */
 function missingBlob(key: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`ENOENT: blob ${key} does not exist`), { code: 'ENOENT' });
@@ -143,7 +149,7 @@ export class S3BlobStore implements BlobStore {
   async get(key: string): Promise<Buffer> {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      return Buffer.from(await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      return await bodyBytes(res.Body);
     } catch (err) {
       throw isMissing(err) ? missingBlob(key) : err;
     }
@@ -201,7 +207,7 @@ export class S3BlobStore implements BlobStore {
   private async getRange(key: string, start: number, end: number): Promise<Buffer> {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Range: `bytes=${start}-${end}` }));
-      return Buffer.from(await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      return await bodyBytes(res.Body);
     } catch (err) {
       if (isMissing(err)) throw missingBlob(key);
       // A range that starts past the end: the blob is shorter than the caller expects.
