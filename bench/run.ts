@@ -12,6 +12,7 @@
  *   npm run bench -- --only api            # API throughput idle and under a decomposition (bench/api-load.ts)
  *   npm run bench -- --only p2-api         # a composition evaluated through the API vs the model (bench/p2-api.ts)
  *   npm run bench -- --only phases         # a decomposition's time per batch: data, forward, counting; masking (bench/phases.ts)
+ *   npm run bench -- --only blobs          # fs vs S3 (s3rver) blob stores; API upload RSS on both (bench/blobs.ts; --sizes 1,100,1024 MiB, --upload-mb N)
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
@@ -45,6 +46,7 @@ import {
 import { runApiLoad } from './api-load';
 import { runP2Api } from './p2-api';
 import { runPhases } from './phases';
+import { blobsOptions, runBlobs } from './blobs';
 import { compactOptions, runCompact } from './compact';
 import { runP2 } from './p2';
 import { runScale } from './scale';
@@ -164,15 +166,18 @@ async function main(): Promise<void> {
     seconds: 'number',
     nice: 'number',
     tau: 'number',
+    sizes: 'string',
+    'upload-mb': 'number',
   });
   const only = (args.only as string | undefined) ?? 'all';
-  if (!['all', 'p1', 'p2', 'compact', 'scale', 'api', 'p2-api', 'phases'].includes(only)) {
-    throw new Error('--only must be p1, p2, compact, scale, api, p2-api or phases');
+  if (!['all', 'p1', 'p2', 'compact', 'scale', 'api', 'p2-api', 'phases', 'blobs'].includes(only)) {
+    throw new Error('--only must be p1, p2, compact, scale, api, p2-api, phases or blobs');
   }
-  // The API benches load a service they start; they need no TF.js backend here.
+  // The API and blob-store benches start the service or stores they measure; they need no TF.js backend here.
   if (only === 'api')
     return runApiLoad({ seconds: (args.seconds as number | undefined) ?? 10, ...(args.nice !== undefined ? { nice: args.nice as number } : {}) });
   if (only === 'p2-api') return runP2Api({ rounds: (args.rounds as number | undefined) ?? 3 });
+  if (only === 'blobs') return runBlobs(blobsOptions(args));
   const S = (args.samples as number | undefined) ?? 300;
   const batch = (args.batch as number | undefined) ?? DECOMPOSE_BATCH_SIZE;
   const repeat = (args.repeat as number | undefined) ?? 1;

@@ -16,6 +16,8 @@
  *
  * Linux only (/proc). Needs local PostgreSQL and Redis, like the server itself. Exit code 0 when
  * the upload was answered 202/201 with the right size, 1 otherwise.
+ *
+ * bench/blobs.ts reuses its pieces (the server, the RSS sampler, the streamed multipart upload).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -33,7 +35,7 @@ const DATABASE_URL = `postgresql://postgres:postgres@127.0.0.1:5432/${DB_NAME}`;
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const QUEUE_PREFIX = 'rss';
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
-const SAMPLE_MS = 100;
+export const SAMPLE_MS = 100;
 const STARTUP_TIMEOUT_MS = 90_000;
 const OVERALL_TIMEOUT_MS = 6 * 60_000;
 
@@ -91,12 +93,12 @@ function parseArgs(argv: string[]): Options {
 
 // ---------------------------------------------------------------- memory sampling
 
-interface ProcMem {
+export interface ProcMem {
   rssKb: number;
   hwmKb: number;
 }
 
-function readProcMem(pid: number): ProcMem | undefined {
+export function readProcMem(pid: number): ProcMem | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -111,7 +113,7 @@ function readProcMem(pid: number): ProcMem | undefined {
 }
 
 /** CPU seconds (user + system) the process has used; /proc/<pid>/stat counts in USER_HZ = 100 ticks/s on Linux. */
-function readCpuSeconds(pid: number): number {
+export function readCpuSeconds(pid: number): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from #3 (state) on
@@ -121,7 +123,7 @@ function readCpuSeconds(pid: number): number {
   }
 }
 
-class Sampler {
+export class Sampler {
   readonly samples: { t: number; rssKb: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -157,13 +159,17 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 // ---------------------------------------------------------------- server
 
-interface Server {
+export interface Server {
   child: ChildProcess;
   pid: number;
   output: () => string;
 }
 
-function startServer(port: number, blobDir: string): Server {
+/**
+ * The API alone (`WORKERS=0`, no import wait, 1 GiB upload limit, no API keys) on 127.0.0.1:`port`;
+ * `overrides` adds the database, Redis prefix and blob store (and may override any of those).
+ */
+export function startServer(port: number, overrides: NodeJS.ProcessEnv): Server {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: String(port),
@@ -171,12 +177,9 @@ function startServer(port: number, blobDir: string): Server {
     WORKERS: '0',
     IMPORT_WAIT_MS: '0',
     MAX_UPLOAD_BYTES: String(1024 * MiB),
-    BLOB_DIR: blobDir,
-    DATABASE_URL,
-    REDIS_URL,
-    QUEUE_PREFIX,
     LOG_LEVEL: 'warn',
     API_KEYS: '',
+    ...overrides,
   };
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error('could not start the server');
@@ -190,12 +193,12 @@ function startServer(port: number, blobDir: string): Server {
   return { child, pid: child.pid, output: () => tail };
 }
 
-interface HttpResult {
+export interface HttpResult {
   status: number;
   body: string;
 }
 
-function request(port: number, method: string, urlPath: string): Promise<HttpResult> {
+export function request(port: number, method: string, urlPath: string): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, timeout: 10_000 }, (res) => {
       let body = '';
@@ -210,7 +213,7 @@ function request(port: number, method: string, urlPath: string): Promise<HttpRes
   });
 }
 
-async function waitForHealth(server: Server, port: number): Promise<number> {
+export async function waitForHealth(server: Server, port: number): Promise<number> {
   const started = performance.now();
   while (performance.now() - started < STARTUP_TIMEOUT_MS) {
     if (server.child.exitCode !== null || server.child.signalCode !== null) {
@@ -227,7 +230,7 @@ async function waitForHealth(server: Server, port: number): Promise<number> {
   throw new Error(`GET /health did not answer 200 within ${STARTUP_TIMEOUT_MS / 1000} s:\n${server.output()}`);
 }
 
-async function stopServer(server: Server): Promise<void> {
+export async function stopServer(server: Server): Promise<void> {
   const { child } = server;
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -242,11 +245,35 @@ async function stopServer(server: Server): Promise<void> {
 
 // ---------------------------------------------------------------- upload
 
-/** Streams a multipart body with one `file` part of `size` generated bytes; never holds more than one chunk. */
-function uploadModel(port: number, size: number, chunked: boolean): Promise<HttpResult & { sentBytes: number; sentAt: number }> {
+export interface MultipartUpload {
+  /** e.g. `/models`. */
+  readonly path: string;
+  readonly filename: string;
+  /** Payload bytes of the `file` part. */
+  readonly size: number;
+  /** The payload from byte `offset` on: the next chunk (any length, at most size - offset). */
+  readonly chunk: (offset: number) => Buffer;
+  /** Text fields sent before the file. */
+  readonly fields?: Readonly<Record<string, string>>;
+  /** Transfer-Encoding: chunked instead of a Content-Length. */
+  readonly chunked?: boolean;
+  /** Destroys the request and rejects after this long (default: never). */
+  readonly timeoutMs?: number;
+}
+
+export type UploadResult = HttpResult & { sentBytes: number; sentAt: number };
+
+/** Streams a multipart body with text `fields` then one `file` part; never holds more than one chunk. */
+export function uploadMultipart(port: number, upload: MultipartUpload): Promise<UploadResult> {
+  const { size, chunked = false } = upload;
   const boundary = `----rss-${Date.now().toString(16)}${Math.random().toString(16).slice(2)}`;
+  const fields = Object.entries(upload.fields ?? {})
+    .map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`)
+    .join('');
   const preamble = Buffer.from(
-    `--${boundary}\r\n` + 'Content-Disposition: form-data; name="file"; filename="big.h5"\r\n' + 'Content-Type: application/octet-stream\r\n\r\n',
+    `${fields}--${boundary}\r\n` +
+      `Content-Disposition: form-data; name="file"; filename="${upload.filename}"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
   );
   const epilogue = Buffer.from(`\r\n--${boundary}--\r\n`);
   const headers: http.OutgoingHttpHeaders = { 'content-type': `multipart/form-data; boundary=${boundary}` };
@@ -257,24 +284,30 @@ function uploadModel(port: number, size: number, chunked: boolean): Promise<Http
     let sentBytes = 0;
     let sentAt = NaN; // when the last byte was handed to the socket
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       reject(err);
     };
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/models', headers }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: upload.path, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         resolve({ status: res.statusCode ?? 0, body, sentBytes, sentAt });
       });
       res.on('error', fail);
     });
     req.on('error', fail);
     req.on('finish', () => (sentAt = performance.now()));
+    if (upload.timeoutMs !== undefined) {
+      timer = setTimeout(() => req.destroy(new Error(`POST ${upload.path} timed out after ${upload.timeoutMs} ms`)), upload.timeoutMs);
+    }
 
     let offset = 0; // payload bytes generated so far
     let aborted = false;
@@ -288,11 +321,12 @@ function uploadModel(port: number, size: number, chunked: boolean): Promise<Http
     };
     const pump = (): void => {
       while (!aborted && offset < size) {
-        const n = Math.min(MiB, size - offset);
-        // A fresh buffer per chunk: a written buffer may still sit in the socket's queue.
-        const chunk = randomFillSync(Buffer.allocUnsafe(n));
-        if (offset === 0) HDF5_SIGNATURE.copy(chunk, 0, 0, Math.min(HDF5_SIGNATURE.length, n));
-        offset += n;
+        const chunk = upload.chunk(offset);
+        if (chunk.length === 0 || chunk.length > size - offset) {
+          req.destroy(new Error(`bad chunk of ${chunk.length} bytes at ${offset}`));
+          return;
+        }
+        offset += chunk.length;
         if (!write(chunk)) {
           req.once('drain', pump); // backpressure: wait until the socket takes more
           return;
@@ -308,18 +342,34 @@ function uploadModel(port: number, size: number, chunked: boolean): Promise<Http
   });
 }
 
+/** A model upload of `size` random bytes that start with the HDF5 signature. */
+function uploadModel(port: number, size: number, chunked: boolean): Promise<UploadResult> {
+  return uploadMultipart(port, {
+    path: '/models',
+    filename: 'big.h5',
+    size,
+    chunked,
+    chunk: (offset) => {
+      // A fresh buffer per chunk: a written buffer may still sit in the socket's queue.
+      const chunk = randomFillSync(Buffer.allocUnsafe(Math.min(MiB, size - offset)));
+      if (offset === 0) HDF5_SIGNATURE.copy(chunk, 0, 0, Math.min(HDF5_SIGNATURE.length, chunk.length));
+      return chunk;
+    },
+  });
+}
+
 // ---------------------------------------------------------------- cleanup
 
 // ---------------------------------------------------------------- main
 
-interface UploadBody {
+export interface UploadBody {
   id?: string;
   jobId?: string;
   sizeBytes?: number;
   sha256?: string;
 }
 
-function parseBody(raw: string): UploadBody {
+export function parseBody(raw: string): UploadBody {
   try {
     return JSON.parse(raw) as UploadBody;
   } catch {
@@ -341,7 +391,7 @@ async function deleteUpload(port: number, body: UploadBody): Promise<string[]> {
 }
 
 /** Median VmRSS over ~1 s, after `settleMs` of quiet. */
-async function idleRss(pid: number, settleMs: number): Promise<number> {
+export async function idleRss(pid: number, settleMs: number): Promise<number> {
   await sleep(settleMs);
   const idle: number[] = [];
   for (let i = 0; i < 10; i++) {
@@ -369,7 +419,7 @@ async function main(): Promise<number> {
 
   try {
     console.log(`starting the server on port ${opts.port} (blobs in ${blobDir}, database ${DB_NAME}) ...`);
-    server = startServer(opts.port, blobDir);
+    server = startServer(opts.port, { BLOB_DIR: blobDir, DATABASE_URL, REDIS_URL, QUEUE_PREFIX });
     const startupMs = await waitForHealth(server, opts.port);
     const { pid } = server;
     console.log(`server pid ${pid} healthy after ${(startupMs / 1000).toFixed(1)} s`);
@@ -483,10 +533,13 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+// Run as a script (npm run bench:upload), not when bench/blobs.ts imports the pieces above.
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
