@@ -1,15 +1,18 @@
 /**
- * Dataset uploads: files stream to the blob store, are parsed (store/formats/datasets) into one
- * images tensor and one labels tensor, which are stored as blobs; the raw uploads are dropped.
+ * Dataset uploads: files stream to the blob store, are read back as streams and converted
+ * (store/formats/datasets) into one images tensor and one labels tensor, which stream into blobs
+ * of their own; the raw uploads are dropped. No step holds a file or a tensor whole, so a 1 GB
+ * upload costs the API a few MB (image-folder zips are the exception: decoded in memory).
  * Bad input is a 4xx with nothing left behind.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { BadRequestError, ConflictError } from '../../errors';
 import { releaseBlobs } from '../../store/blob-refs';
+import type { BlobStore } from '../../store/blobs';
 import { inTransaction } from '../../store/db';
 import type { PageRequest } from '../../store/page';
-import { parseDataset, type DatasetFormat } from '../../store/formats/datasets';
+import { blobSource, ingestDataset, type DatasetFormat } from '../../store/formats/datasets';
 import * as datasetsRepo from '../../store/datasets';
 import { discardUpload, readUpload, uploadStore } from '../upload';
 import type { DatasetSamplesT, DatasetViewT } from '../schemas/datasets';
@@ -55,14 +58,16 @@ export async function uploadDataset(deps: AppDeps, request: FastifyRequest, owne
     const name = upload.fields.name?.trim() || upload.files[0].filename || 'dataset';
     if (name.length > 200) throw new BadRequestError('field "name" is longer than 200 characters');
 
-    const files = [];
-    for (const f of upload.files) files.push({ name: f.filename, bytes: await deps.blobs.get(f.blob.key) });
-    const parsed = await parseDataset(files, { format, labelMode, maxBytes: deps.config.maxDatasetBytes });
-
-    const images = await deps.blobs.putBuffer(new Uint8Array(parsed.images.buffer, parsed.images.byteOffset, parsed.images.byteLength));
-    written.push(images.key);
-    const labels = await deps.blobs.putBuffer(new Uint8Array(parsed.labels.buffer, parsed.labels.byteOffset, parsed.labels.byteLength));
-    written.push(labels.key);
+    const files = await Promise.all(upload.files.map((f) => blobSource(deps.blobs, f.blob, f.filename)));
+    // Either tensor may be stored when the other fails: the cleanup below must find it.
+    const recorded: Pick<BlobStore, 'putStream'> = {
+      putStream: async (source, options) => {
+        const ref = await deps.blobs.putStream(source, options);
+        written.push(ref.key);
+        return ref;
+      },
+    };
+    const parsed = await ingestDataset(files, { format, labelMode, maxBytes: deps.config.maxDatasetBytes }, recorded);
     const row = await datasetsRepo.createDataset(deps.db, {
       id: randomUUID(),
       ownerId,
@@ -74,8 +79,8 @@ export async function uploadDataset(deps: AppDeps, request: FastifyRequest, owne
       numClasses: parsed.numClasses,
       classCounts: parsed.classCounts,
       ...(parsed.classNames ? { classNames: parsed.classNames } : {}),
-      imagesBlob: images.key,
-      labelsBlob: labels.key,
+      imagesBlob: parsed.images.key,
+      labelsBlob: parsed.labels.key,
     });
     return datasetView(row);
   } catch (err) {

@@ -1,14 +1,18 @@
 /**
  * IDX datasets (MNIST style): one images file (magic 0x0803 for [N,H,W], 0x0804 for [N,H,W,C]) and
  * one labels file (0x0801), each raw or gzip'ed. Which is which comes from the magic, not the name.
- * Gzip'ed files are inflated as a stream: the header is checked as soon as it is out, and the
- * payload is copied straight into an array of exactly the declared size, so a bomb or an absurd
- * header stops early and nothing is allocated beyond what the limits allow.
+ * Both are streamed: a raw file's header is in its first bytes; a gzip'ed file is inflated up to
+ * the end of its header (checked as soon as it is out, so an absurd header stops early) and again
+ * in full for each pass, its length counted against the header as it goes, so a bomb stops at the
+ * first byte past what the header declared.
  */
+import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { AppError, BadRequestError, UnsupportedFormatError } from '../../../errors';
-import { allocate, checkImageCount, checkImageTensor, type DatasetLimits } from './limits';
-import type { DatasetFile, DecodedDataset, Shape4 } from './types';
+import { skipBytes } from './byte-chunks';
+import { checkImageCount, checkImageTensor, type DatasetLimits } from './limits';
+import { isSourceError, type DatasetSource } from './source';
+import type { Shape4, TensorPlan } from './types';
 
 export const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const UBYTE = 0x08;
@@ -23,7 +27,8 @@ interface IdxHeader {
 
 interface IdxArray {
   readonly header: IdxHeader;
-  readonly payload: Uint8Array;
+  readonly file: DatasetSource;
+  readonly gzip: boolean;
 }
 
 export function isGzip(bytes: Buffer): boolean {
@@ -35,11 +40,12 @@ export function looksLikeIdx(bytes: Buffer): boolean {
   return bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0 && bytes[2]! >= 0x08 && bytes[3]! >= 1 && bytes[3]! <= 4;
 }
 
-export async function readIdx(files: readonly DatasetFile[], limits: DatasetLimits): Promise<DecodedDataset> {
+export async function planIdx(files: readonly DatasetSource[], limits: DatasetLimits): Promise<TensorPlan> {
   let images: IdxArray | undefined;
   let labels: IdxArray | undefined;
   for (const file of files) {
-    const array = isGzip(file.bytes) ? await gunzipIdx(file, limits) : readRawIdx(file, limits);
+    const gzip = isGzip(file.head);
+    const array = { header: gzip ? await gzipHeader(file, limits) : rawHeader(file, limits), file, gzip };
     const isLabels = array.header.dims.length === 1;
     const taken = isLabels ? labels : images;
     if (taken) {
@@ -58,19 +64,24 @@ export async function readIdx(files: readonly DatasetFile[], limits: DatasetLimi
     throw new BadRequestError(`image/label count mismatch: ${n} images in ${images.header.source}, ${labels.header.dims[0]} labels in ${labels.header.source}`);
   }
   const shape: Shape4 = [n, h, w, c];
+  const labelArray = labels;
+  const imageArray = images;
   return {
     shape,
     dtype: 'uint8',
-    images: images.payload,
-    labels: Int32Array.from(labels.payload),
     imageSource: images.header.source,
     labelSource: labels.header.source,
+    async *labels() {
+      for await (const bytes of payload(labelArray)) yield Int32Array.from(bytes);
+    },
+    images: () => payload(imageArray),
+    close() {},
   };
 }
 
 /**
  * Parses and guards a header from its first bytes; undefined while more bytes are needed.
- * @throws before any payload is allocated when the declared sizes break a limit.
+ * @throws before any payload is read when the declared sizes break a limit.
  */
 function parseHeader(head: Uint8Array, source: string, limits: DatasetLimits): IdxHeader | undefined {
   if (head.length < 4) return undefined;
@@ -97,13 +108,12 @@ function parseHeader(head: Uint8Array, source: string, limits: DatasetLimits): I
   return { source, dims, headerBytes, payloadBytes };
 }
 
-function readRawIdx(file: DatasetFile, limits: DatasetLimits): IdxArray {
-  const header = parseHeader(file.bytes, file.name, limits);
-  if (!header) throw new BadRequestError(`${file.name}: truncated IDX header (${file.bytes.length} bytes)`);
-  checkLength(header, file.bytes.length - header.headerBytes);
-  const payload = allocate(() => new Uint8Array(header.payloadBytes), limits);
-  payload.set(file.bytes.subarray(header.headerBytes));
-  return { header, payload };
+/** A raw file's header lies in its sniffed first bytes (an IDX header is at most 20 bytes); its length is known. */
+function rawHeader(file: DatasetSource, limits: DatasetLimits): IdxHeader {
+  const header = parseHeader(file.head, file.name, limits);
+  if (!header) throw new BadRequestError(`${file.name}: truncated IDX header (${file.size} bytes)`);
+  checkLength(header, file.size - header.headerBytes);
+  return header;
 }
 
 function checkLength(header: IdxHeader, have: number): void {
@@ -117,37 +127,46 @@ function checkLength(header: IdxHeader, have: number): void {
   }
 }
 
-async function gunzipIdx(file: DatasetFile, limits: DatasetLimits): Promise<IdxArray> {
+/** The file inflated, as a stream; its own errors and the source's pass through, zlib's are the upload's fault. */
+async function* gunzipped(file: DatasetSource): AsyncGenerator<Buffer> {
   const gunzip = zlib.createGunzip();
-  gunzip.end(file.bytes);
-  let head = Buffer.alloc(0);
-  let header: IdxHeader | undefined;
-  let payload: Uint8Array | undefined;
-  let filled = 0;
+  // pipeline, not pipe: a failing read destroys the gunzip with its error instead of leaving it waiting.
+  pipeline(file.stream(), gunzip, () => undefined);
   try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-      let data = chunk;
-      if (!header) {
-        head = Buffer.concat([head, chunk]);
-        header = parseHeader(head, file.name, limits);
-        if (!header) continue;
-        const size = header.payloadBytes;
-        payload = allocate(() => new Uint8Array(size), limits);
-        data = head.subarray(header.headerBytes);
-      }
-      if (filled + data.length > payload!.length) {
-        checkLength(header, filled + data.length);
-      }
-      payload!.set(data, filled);
-      filled += data.length;
-    }
+    yield* gunzip as AsyncIterable<Buffer>;
   } catch (err) {
-    gunzip.destroy();
-    if (err instanceof AppError) throw err;
+    if (err instanceof AppError || isSourceError(err)) throw err;
     const message = err instanceof Error ? err.message : String(err);
     throw new BadRequestError(`${file.name}: truncated or corrupt gzip data (${message})`);
+  } finally {
+    gunzip.destroy();
   }
-  if (!header || !payload) throw new BadRequestError(`${file.name}: truncated IDX header (${head.length} bytes after gunzip)`);
+}
+
+/** Inflates just far enough to parse the header, then stops. */
+async function gzipHeader(file: DatasetSource, limits: DatasetLimits): Promise<IdxHeader> {
+  let head = Buffer.alloc(0);
+  for await (const chunk of gunzipped(file)) {
+    head = Buffer.concat([head, chunk]);
+    const header = parseHeader(head, file.name, limits);
+    if (header) return header;
+  }
+  throw new BadRequestError(`${file.name}: truncated IDX header (${head.length} bytes after gunzip)`);
+}
+
+/** The payload bytes after the header; a gzip'ed payload is counted against the header as it inflates. */
+async function* payload(array: IdxArray): AsyncGenerator<Uint8Array> {
+  const { header, file } = array;
+  if (!array.gzip) {
+    // rawHeader checked the length already.
+    yield* file.stream(header.headerBytes, file.size) as AsyncIterable<Buffer>;
+    return;
+  }
+  let filled = 0;
+  for await (const data of skipBytes(gunzipped(file), header.headerBytes)) {
+    if (filled + data.length > header.payloadBytes) checkLength(header, filled + data.length);
+    filled += data.length;
+    yield data;
+  }
   checkLength(header, filled);
-  return { header, payload };
 }

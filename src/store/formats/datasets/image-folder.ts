@@ -5,12 +5,21 @@
  * Images are taken in (class, file name) order, so the same upload always gives the same tensor.
  * `__MACOSX/` and dotfiles are skipped, and so are files that are not .png/.jpg/.jpeg (Thumbs.db,
  * README); a class is a folder holding at least one image.
+ *
+ * Not streamed: the zip is read into memory and every image decoded into one tensor, which is then
+ * handed out in chunks like the streamed formats'. Decoding image by image from the zip read at
+ * random (zip-source.ts) would bound this too, but costs ranged reads per image, slow on S3; the
+ * large datasets come as raw bytes (CIFAR, IDX, npz), which stream.
  */
 import { BadRequestError, UnsupportedFormatError } from '../../../errors';
 import { isZip, openZip, type ZipEntryInfo } from '../zip';
 import { decodeImageInto, probeImage, type ImageInfo } from './image-decode';
 import { allocate, checkImageCount, checkImageTensor, zipLimits, type DatasetLimits } from './limits';
-import type { DatasetFile, DecodedDataset } from './types';
+import { readWhole, type DatasetSource } from './source';
+import type { DecodedDataset, TensorPlan } from './types';
+
+/** Chunks the decoded tensor is handed out in, so a blob store gets them as from a streamed format. */
+const CHUNK_VALUES = 1024 * 1024;
 
 const IMAGE_EXTENSION = /\.(png|jpe?g)$/i;
 
@@ -27,11 +36,25 @@ export function isImageEntryName(name: string): boolean {
   return IMAGE_EXTENSION.test(name);
 }
 
-export async function readImageFolder(files: readonly DatasetFile[], limits: DatasetLimits): Promise<DecodedDataset> {
-  if (files.length !== 1 || !isZip(files[0]!.bytes)) {
+export async function planImageFolder(files: readonly DatasetSource[], limits: DatasetLimits): Promise<TensorPlan> {
+  if (files.length !== 1 || !isZip(files[0]!.head)) {
     throw new UnsupportedFormatError(`image-folder: expected exactly one zip file, got ${files.map((f) => f.name).join(', ')}`);
   }
-  const file = files[0]!;
+  const decoded = await decodeImageFolder(files[0]!.name, await readWhole(files[0]!), limits);
+  return {
+    ...decoded,
+    async *images() {
+      for (let at = 0; at < decoded.images.length; at += CHUNK_VALUES) yield decoded.images.subarray(at, at + CHUNK_VALUES);
+    },
+    async *labels() {
+      yield decoded.labels;
+    },
+    close() {},
+  };
+}
+
+async function decodeImageFolder(name: string, bytes: Buffer, limits: DatasetLimits): Promise<DecodedDataset> {
+  const file = { name, bytes };
   const zip = await openZip(file.bytes, zipLimits(limits), file.name);
   const images = classify(
     file.name,

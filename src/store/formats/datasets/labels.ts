@@ -1,16 +1,24 @@
 /**
- * The checks every format shares once its tensors are decoded: image/label counts agree, labels lie
- * in the class range, and the class count and per-class counts are derived the same way for all.
+ * The label checks every format shares: labels lie in the class range, and the class count and
+ * per-class counts are derived the same way for all. They run over the labels as they stream
+ * past (`LabelTally`), so no format needs its labels whole.
  */
 import { BadRequestError } from '../../../errors';
-import type { DatasetFile, DatasetFormat, DecodedDataset, ParsedDataset } from './types';
+import { readWhole, type DatasetSource } from './source';
+import type { TensorPlan } from './types';
 
 /** Without class names, numClasses is max label + 1; this keeps a stray huge label from sizing arrays. */
 export const MAX_CLASSES = 100_000;
 
+/** MAX_CLASSES names of ~100 characters; a bigger "names file" is not one, and is not read into memory. */
+const MAX_CLASS_NAMES_BYTES = 16 * 1024 * 1024;
+
 /** One name per line, as in CIFAR's `batches.meta.txt`; copies in the wild carry blank lines and spaces. */
-export function parseClassNames(file: DatasetFile): string[] {
-  const names = file.bytes
+export async function readClassNames(file: DatasetSource): Promise<string[]> {
+  if (file.size > MAX_CLASS_NAMES_BYTES) {
+    throw new BadRequestError(`${file.name}: ${file.size} bytes is too large for a class-name file (at most ${MAX_CLASS_NAMES_BYTES})`);
+  }
+  const names = (await readWhole(file))
     .toString('utf8')
     .split(/\r?\n/)
     .map((line) => line.trim())
@@ -22,45 +30,48 @@ export function parseClassNames(file: DatasetFile): string[] {
   return names;
 }
 
-export function finishDataset(format: DatasetFormat, d: DecodedDataset): ParsedDataset {
-  const [n, h, w, c] = d.shape;
-  if (n === 0) throw new BadRequestError(`${d.imageSource}: holds no images`);
-  if (d.labels.length !== n) {
-    throw new BadRequestError(`image/label count mismatch: ${n} images in ${d.imageSource}, ${d.labels.length} labels in ${d.labelSource}`);
-  }
-  if (d.images.length !== n * h * w * c) {
-    // A reader bug, not bad input: fail loudly rather than hand out a tensor of the wrong size.
-    throw new Error(`dataset reader produced ${d.images.length} values for shape [${d.shape.join(', ')}]`);
-  }
-
-  const { limit, why } = labelLimit(d);
-  let max = -1;
-  for (let i = 0; i < n; i++) {
-    const label = d.labels[i]!;
-    if (label < 0 || label >= limit) {
-      throw new BadRequestError(`label ${label} at index ${i} in ${d.labelSource} is out of range: labels must be in [0, ${limit - 1}] (${why})`);
-    }
-    if (label > max) max = label;
-  }
-
-  const numClasses = d.classNames?.length ?? max + 1;
-  const classCounts = new Array<number>(numClasses).fill(0);
-  for (let i = 0; i < n; i++) classCounts[d.labels[i]!]! += 1;
-
-  return {
-    format,
-    count: n,
-    shape: [n, h, w, c],
-    dtype: d.dtype,
-    images: d.images,
-    labels: d.labels,
-    numClasses,
-    classCounts,
-    ...(d.classNames ? { classNames: d.classNames } : {}),
-  };
+export interface ClassSummary {
+  readonly numClasses: number;
+  /** Length numClasses. */
+  readonly classCounts: number[];
 }
 
-function labelLimit(d: DecodedDataset): { limit: number; why: string } {
+/** Checks labels chunk by chunk, in order, and counts them per class. */
+export class LabelTally {
+  /** Labels seen so far. */
+  count = 0;
+  private max = -1;
+  private readonly limit: number;
+  private readonly why: string;
+  private readonly perClass: Uint32Array;
+
+  constructor(private readonly plan: Pick<TensorPlan, 'classNames' | 'maxClasses' | 'labelSource'>) {
+    ({ limit: this.limit, why: this.why } = labelLimit(plan));
+    this.perClass = new Uint32Array(this.limit);
+  }
+
+  /** @throws BadRequestError naming the first label out of range and its index. */
+  add(labels: Int32Array): void {
+    for (let i = 0; i < labels.length; i++) {
+      const label = labels[i]!;
+      if (label < 0 || label >= this.limit) {
+        throw new BadRequestError(
+          `label ${label} at index ${this.count + i} in ${this.plan.labelSource} is out of range: labels must be in [0, ${this.limit - 1}] (${this.why})`,
+        );
+      }
+      if (label > this.max) this.max = label;
+      this.perClass[label]! += 1;
+    }
+    this.count += labels.length;
+  }
+
+  summary(): ClassSummary {
+    const numClasses = this.plan.classNames?.length ?? this.max + 1;
+    return { numClasses, classCounts: Array.from({ length: numClasses }, (_, i) => this.perClass[i] ?? 0) };
+  }
+}
+
+function labelLimit(d: Pick<TensorPlan, 'classNames' | 'maxClasses'>): { limit: number; why: string } {
   if (d.classNames && d.classNames.length <= (d.maxClasses ?? MAX_CLASSES)) {
     return { limit: d.classNames.length, why: `${d.classNames.length} class names were given` };
   }

@@ -1,15 +1,19 @@
 /**
  * NumPy `.npy` reading (format versions 1-3). npyjs is not used: it neither checks the data length
  * against the shape nor supports big-endian data, and it needs the payload aligned for typed-array
- * views. Here the header is parsed and checked first, then the payload is copied into a fresh array.
+ * views. Here the header is parsed and checked first, from the file's first bytes and its declared
+ * length; then the payload is converted as it streams past, element by element.
  */
 import { BadRequestError } from '../../../errors';
+import { wholeUnits } from './byte-chunks';
 import { allocate, checkImageCount, checkImageTensor, type DatasetLimits } from './limits';
 import type { Shape4 } from './types';
 
 export const NPY_MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 /** Real headers are a few hundred bytes; a larger one is garbage or an attack on the parser. */
 const MAX_HEADER_BYTES = 64 * 1024;
+/** The most bytes a header can span (magic, version, a 4-byte length, the text): read this many to parse one. */
+export const NPY_PREFIX_BYTES = 12 + MAX_HEADER_BYTES;
 
 export interface NpyHeader {
   readonly source: string;
@@ -26,6 +30,7 @@ export function isNpy(bytes: Buffer): boolean {
   return bytes.subarray(0, 6).equals(NPY_MAGIC);
 }
 
+/** @param bytes the file's first bytes: at least NPY_PREFIX_BYTES of them, or all of a shorter file. */
 export function readNpyHeader(bytes: Buffer, source: string): NpyHeader {
   if (!isNpy(bytes)) throw new BadRequestError(`${source}: not a NumPy .npy array (bad magic)`);
   if (bytes.length < 10) throw new BadRequestError(`${source}: truncated .npy header`);
@@ -84,22 +89,18 @@ export function readNpyHeader(bytes: Buffer, source: string): NpyHeader {
   };
 }
 
-/** Call only after the element count has passed a size guard: it compares byte lengths exactly. */
-function checkPayloadLength(bytes: Buffer, h: NpyHeader, count: number): void {
+/**
+ * Call only after the element count has passed a size guard: it compares byte lengths exactly.
+ * @param have the data bytes after the header (the declared file size minus `dataOffset`).
+ */
+export function checkPayloadLength(have: number, h: NpyHeader, count: number): void {
   const want = count * h.itemSize;
-  const have = bytes.length - h.dataOffset;
   if (have < want) {
     throw new BadRequestError(`${h.source}: truncated: shape (${h.shape.join(', ')}) needs ${want} data bytes, found ${have}`);
   }
   if (have > want) {
     throw new BadRequestError(`${h.source}: ${have - want} unexpected bytes after the array data`);
   }
-}
-
-export interface NpyImages {
-  readonly shape: Shape4;
-  readonly dtype: 'uint8' | 'float32';
-  readonly images: Uint8Array | Float32Array;
 }
 
 /**
@@ -118,39 +119,68 @@ export function npyImageShape(h: NpyHeader, limits: DatasetLimits): Shape4 {
   return shape;
 }
 
-/** Reads the images of a header `npyImageShape` accepted, C-ordered. */
-export function readNpyImages(bytes: Buffer, h: NpyHeader, limits: DatasetLimits): NpyImages {
-  const shape = npyImageShape(h, limits);
-  const isU8 = h.kind === 'u';
-  const count = shape[0] * shape[1] * shape[2] * shape[3];
-  checkPayloadLength(bytes, h, count);
-
-  let images: Uint8Array | Float32Array;
-  if (isU8) {
-    images = allocate(() => new Uint8Array(count), limits);
-    images.set(bytes.subarray(h.dataOffset, h.dataOffset + count));
-  } else {
-    const out = allocate(() => new Float32Array(count), limits);
-    const view = new DataView(bytes.buffer, bytes.byteOffset + h.dataOffset, count * 4);
-    for (let i = 0; i < count; i++) {
-      const value = view.getFloat32(i * 4, h.littleEndian);
-      // NaN or Inf would poison every activation downstream without any visible error.
-      if (!Number.isFinite(value)) {
-        throw new BadRequestError(`${h.source}: image value ${value} at flat index ${i} is not finite`);
-      }
-      out[i] = value;
-    }
-    images = out;
-  }
+/**
+ * Converts the data of an images header `npyImageShape` accepted into C-ordered uint8 or float32
+ * chunks (native byte order), failing on the first value that is not finite.
+ * @param payload the data bytes after the header, of the checked length
+ */
+export async function* npyImageChunks(
+  h: NpyHeader,
+  shape: Shape4,
+  payload: AsyncIterable<Uint8Array>,
+  limits: DatasetLimits,
+): AsyncGenerator<Uint8Array | Float32Array> {
   if (h.fortranOrder) {
-    const source = images;
-    images = allocate(() => fortranToC(source, h.shape), limits);
+    // Column-major data reaches every output image from every part of the file: it is read whole
+    // and transposed in memory, as before streaming. NumPy writes it only for arrays that are
+    // Fortran-contiguous (np.asfortranarray, a .T), which image batches rarely are.
+    yield await fortranImages(h, shape, payload, limits);
+    return;
   }
-  return { shape, dtype: isU8 ? 'uint8' : 'float32', images };
+  if (h.kind === 'u') {
+    yield* payload;
+    return;
+  }
+  let index = 0;
+  for await (const bytes of wholeUnits(payload, 4)) {
+    yield toFloats(bytes, h, index);
+    index += bytes.length / 4;
+  }
 }
 
-/** Labels are integers of any width, shaped [N] or [N, 1] (the Keras `load_data` layout). */
-export function readNpyLabels(bytes: Buffer, h: NpyHeader, limits: DatasetLimits): Int32Array {
+/** float32 values of `bytes` in native order; `first` is the flat index of the first, for error details. */
+function toFloats(bytes: Buffer, h: NpyHeader, first: number): Float32Array {
+  const out = new Float32Array(bytes.length / 4);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < out.length; i++) {
+    const value = view.getFloat32(i * 4, h.littleEndian);
+    // NaN or Inf would poison every activation downstream without any visible error.
+    if (!Number.isFinite(value)) {
+      throw new BadRequestError(`${h.source}: image value ${value} at flat index ${first + i} is not finite`);
+    }
+    out[i] = value;
+  }
+  return out;
+}
+
+async function fortranImages(h: NpyHeader, shape: Shape4, payload: AsyncIterable<Uint8Array>, limits: DatasetLimits): Promise<Uint8Array | Float32Array> {
+  const count = shape[0] * shape[1] * shape[2] * shape[3];
+  const raw = allocate(() => new Uint8Array(count * h.itemSize), limits);
+  let at = 0;
+  for await (const chunk of payload) {
+    raw.set(chunk, at);
+    at += chunk.length;
+  }
+  const values = h.kind === 'u' ? raw : toFloats(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), h, 0);
+  return allocate(() => fortranToC(values, h.shape), limits);
+}
+
+/**
+ * Checks a labels header: integers of any width, shaped [N] or [N, 1] (the Keras `load_data` layout).
+ * @param have the data bytes after the header
+ * @returns N
+ */
+export function npyLabelCount(h: NpyHeader, have: number, limits: DatasetLimits): number {
   const flat = h.shape.length === 1 || (h.shape.length === 2 && h.shape[1] === 1);
   if (!flat) {
     const hint = h.shape.length === 2 ? ' (one-hot labels are not supported; save their argmax)' : '';
@@ -161,18 +191,29 @@ export function readNpyLabels(bytes: Buffer, h: NpyHeader, limits: DatasetLimits
   }
   const n = h.shape[0]!;
   checkImageCount(h.source, n, limits);
-  checkPayloadLength(bytes, h, n);
-  // [N] and [N, 1] are laid out identically in C and Fortran order.
-  const view = new DataView(bytes.buffer, bytes.byteOffset + h.dataOffset, n * h.itemSize);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const value = readInteger(view, i * h.itemSize, h);
-    if (value < -0x80000000 || value > 0x7fffffff) {
-      throw new BadRequestError(`${h.source}: label ${value} at index ${i} is out of range`);
+  checkPayloadLength(have, h, n);
+  return n;
+}
+
+/**
+ * Converts the data of a labels header `npyLabelCount` accepted into int32 chunks.
+ * [N] and [N, 1] are laid out identically in C and Fortran order.
+ */
+export async function* npyLabelChunks(h: NpyHeader, payload: AsyncIterable<Uint8Array>): AsyncGenerator<Int32Array> {
+  let index = 0;
+  for await (const bytes of wholeUnits(payload, h.itemSize)) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    const labels = new Int32Array(bytes.length / h.itemSize);
+    for (let i = 0; i < labels.length; i++) {
+      const value = readInteger(view, i * h.itemSize, h);
+      if (value < -0x80000000 || value > 0x7fffffff) {
+        throw new BadRequestError(`${h.source}: label ${value} at index ${index + i} is out of range`);
+      }
+      labels[i] = Number(value);
     }
-    labels[i] = Number(value);
+    index += labels.length;
+    yield labels;
   }
-  return labels;
 }
 
 function readInteger(view: DataView, at: number, h: NpyHeader): number | bigint {

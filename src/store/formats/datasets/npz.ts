@@ -6,34 +6,81 @@
  *  2. exactly two arrays in all (`arr_0` in an images npz plus `arr_0` in a labels npz or a bare
  *     `.npy`, or `arr_0`/`arr_1` in one npz): the one with 3 or 4 dimensions is the images.
  * Names never decide between images and labels in layout 2; the array ranks do.
+ *
+ * Headers are read from each array's first bytes and checked against its declared length before
+ * any data is read; then each pass streams one array (inflating it, for a deflated entry).
  */
 import { BadRequestError, UnsupportedFormatError } from '../../../errors';
-import { isZip, openZip } from '../zip';
+import { isZip } from '../zip';
+import { skipBytes, takeBytes } from './byte-chunks';
 import { zipLimits, type DatasetLimits } from './limits';
-import { isNpy, npyImageShape, readNpyHeader, readNpyImages, readNpyLabels } from './npy';
-import type { DatasetFile, DecodedDataset } from './types';
+import {
+  checkPayloadLength,
+  isNpy,
+  NPY_PREFIX_BYTES,
+  npyImageChunks,
+  npyImageShape,
+  npyLabelChunks,
+  npyLabelCount,
+  readNpyHeader,
+  type NpyHeader,
+} from './npy';
+import type { DatasetSource } from './source';
+import type { TensorPlan } from './types';
+import { openZipSource, type ZipSource } from './zip-source';
 
 interface ArrayRef {
   /** The array's key: entry name without `.npy`, or the bare file's name. */
   readonly key: string;
   /** `file` or `file:entry`, for error details. */
   readonly source: string;
-  load(): Promise<Buffer>;
+  /** Bytes of the whole .npy: the file's size, or the entry's declared size (yauzl fails an entry that lies). */
+  readonly size: number;
+  /** The header, read from the array's first bytes. */
+  header(): Promise<NpyHeader>;
+  /** The whole .npy, streamed. */
+  chunks(): AsyncIterable<Uint8Array>;
 }
 
-export async function readNpz(files: readonly DatasetFile[], limits: DatasetLimits): Promise<DecodedDataset> {
-  const arrays = await listArrays(files, limits);
+export async function planNpz(files: readonly DatasetSource[], limits: DatasetLimits): Promise<TensorPlan> {
+  const zips: ZipSource[] = [];
+  const close = () => {
+    for (const zip of zips) zip.close();
+  };
+  try {
+    const arrays = await listArrays(files, limits, zips);
+    const { images, labels } = await pickImagesAndLabels(arrays);
+
+    // Image header first (the size guard), then the labels, so a count mismatch is reported
+    // before anything is streamed.
+    const imageHeader = await images.header();
+    const shape = npyImageShape(imageHeader, limits);
+    const labelHeader = await labels.header();
+    const n = npyLabelCount(labelHeader, labels.size - labelHeader.dataOffset, limits);
+    if (shape[0] !== n) {
+      throw new BadRequestError(`image/label count mismatch: ${shape[0]} images in ${images.source}, ${n} labels in ${labels.source}`);
+    }
+    checkPayloadLength(images.size - imageHeader.dataOffset, imageHeader, shape[0] * shape[1] * shape[2] * shape[3]);
+    return {
+      shape,
+      dtype: imageHeader.kind === 'u' ? 'uint8' : 'float32',
+      imageSource: images.source,
+      labelSource: labels.source,
+      labels: () => npyLabelChunks(labelHeader, skipBytes(labels.chunks(), labelHeader.dataOffset)),
+      images: () => npyImageChunks(imageHeader, shape, skipBytes(images.chunks(), imageHeader.dataOffset), limits),
+      close,
+    };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+async function pickImagesAndLabels(arrays: readonly ArrayRef[]): Promise<{ images: ArrayRef; labels: ArrayRef }> {
   const pair = pickPair(arrays);
-  let images: ArrayRef;
-  let labels: ArrayRef;
-  let imageBytes: Buffer;
-  let labelBytes: Buffer;
-  if (pair) {
-    [images, labels] = pair;
-    [imageBytes, labelBytes] = [await images.load(), await labels.load()];
-  } else if (arrays.length === 2) {
-    const loaded = [await arrays[0]!.load(), await arrays[1]!.load()] as const;
-    const ranks = loaded.map((bytes, i) => readNpyHeader(bytes, arrays[i]!.source).shape.length);
+  if (pair) return { images: pair[0], labels: pair[1] };
+  if (arrays.length === 2) {
+    const ranks = [(await arrays[0]!.header()).shape.length, (await arrays[1]!.header()).shape.length];
     const imageIndex = ranks.findIndex((r) => r === 3 || r === 4);
     if (imageIndex < 0 || ranks[1 - imageIndex] === 3 || ranks[1 - imageIndex] === 4) {
       throw new BadRequestError(
@@ -41,40 +88,52 @@ export async function readNpz(files: readonly DatasetFile[], limits: DatasetLimi
           'images need 3 or 4 dimensions, labels 1 (or [N, 1])',
       );
     }
-    images = arrays[imageIndex]!;
-    labels = arrays[1 - imageIndex]!;
-    imageBytes = loaded[imageIndex]!;
-    labelBytes = loaded[1 - imageIndex]!;
-  } else {
-    throw new BadRequestError(
-      'npz: expected arrays x and y, or exactly two arrays (images and labels); found ' +
-        (arrays.length === 0 ? 'none' : arrays.map((a) => a.source).join(', ')),
-    );
+    return { images: arrays[imageIndex]!, labels: arrays[1 - imageIndex]! };
   }
-
-  // Image header first (the size guard), then the small labels, so a count mismatch is reported
-  // before the big copy.
-  const imageHeader = readNpyHeader(imageBytes, images.source);
-  const [n] = npyImageShape(imageHeader, limits);
-  const labelValues = readNpyLabels(labelBytes, readNpyHeader(labelBytes, labels.source), limits);
-  if (n !== labelValues.length) {
-    throw new BadRequestError(`image/label count mismatch: ${n} images in ${images.source}, ${labelValues.length} labels in ${labels.source}`);
-  }
-  const decoded = readNpyImages(imageBytes, imageHeader, limits);
-  return { ...decoded, labels: labelValues, imageSource: images.source, labelSource: labels.source };
+  throw new BadRequestError(
+    'npz: expected arrays x and y, or exactly two arrays (images and labels); found ' + (arrays.length === 0 ? 'none' : arrays.map((a) => a.source).join(', ')),
+  );
 }
 
-async function listArrays(files: readonly DatasetFile[], limits: DatasetLimits): Promise<ArrayRef[]> {
+function arrayRef(key: string, source: string, size: number, prefix: () => Promise<Buffer>, chunks: () => AsyncIterable<Uint8Array>): ArrayRef {
+  let header: Promise<NpyHeader> | undefined;
+  return {
+    key,
+    source,
+    size,
+    header: () => (header ??= prefix().then((bytes) => readNpyHeader(bytes, source))),
+    chunks,
+  };
+}
+
+async function listArrays(files: readonly DatasetSource[], limits: DatasetLimits, zips: ZipSource[]): Promise<ArrayRef[]> {
   const arrays: ArrayRef[] = [];
   for (const file of files) {
-    if (isNpy(file.bytes)) {
+    if (isNpy(file.head)) {
       const key = file.name.replace(/^.*[\\/]/, '').replace(/\.npy$/i, '');
-      arrays.push({ key, source: file.name, load: () => Promise.resolve(file.bytes) });
-    } else if (isZip(file.bytes)) {
-      const zip = await openZip(file.bytes, zipLimits(limits), file.name);
-      for (const name of zip.entries.keys()) {
+      arrays.push(
+        arrayRef(
+          key,
+          file.name,
+          file.size,
+          () => takeBytes(file.stream(0, NPY_PREFIX_BYTES), NPY_PREFIX_BYTES),
+          () => file.stream(),
+        ),
+      );
+    } else if (isZip(file.head)) {
+      const zip = await openZipSource(file, zipLimits(limits));
+      zips.push(zip);
+      for (const [name, entry] of zip.entries) {
         if (!name.toLowerCase().endsWith('.npy')) continue;
-        arrays.push({ key: name.slice(0, -4), source: `${file.name}:${name}`, load: () => zip.read(name) });
+        arrays.push(
+          arrayRef(
+            name.slice(0, -4),
+            `${file.name}:${name}`,
+            entry.uncompressedSize,
+            () => zip.head(name, NPY_PREFIX_BYTES),
+            () => zip.chunks(name),
+          ),
+        );
       }
     } else {
       throw new UnsupportedFormatError(`${file.name}: neither an .npz (zip) nor an .npy file`);

@@ -41,7 +41,44 @@ export interface ParsedDataset {
   readonly classNames?: string[];
 }
 
-/** What a format reader hands to `finishDataset`, which validates the labels and counts classes. */
+/**
+ * What a format reader hands to `drainPlan` (drain.ts): the declared tensor, checked against the
+ * limits from headers alone, and the passes that produce it. A pass streams the upload and
+ * yields bounded chunks, so neither tensor is ever whole in memory unless a sink collects it
+ * (`parseDataset`) or the format cannot be streamed (image-folder, Fortran-ordered .npy).
+ */
+export type TensorPlan = TensorInfo & (SeparatePasses | SharedPass);
+
+export interface TensorInfo {
+  readonly shape: Shape4;
+  readonly dtype: 'uint8' | 'float32';
+  readonly classNames?: string[];
+  /** A ceiling the format itself implies (CIFAR-10 has 10 classes), used when there are no names. */
+  readonly maxClasses?: number;
+  /** Where images and labels come from, for error details. */
+  readonly imageSource: string;
+  readonly labelSource: string;
+  /** Releases what the plan holds open (zip readers). */
+  close(): void;
+}
+
+/** Labels and images in files or entries of their own: a cheap labels pass, then the images. */
+export interface SeparatePasses {
+  /** The labels in order; a format's own label checks (integer range) run here. */
+  labels(): AsyncIterable<Int32Array>;
+  /** The NHWC tensor in order: Uint8Array chunks for uint8, Float32Array chunks for float32. Format checks (finite floats) run here. */
+  images(): AsyncIterable<Uint8Array | Float32Array>;
+  readonly records?: undefined;
+}
+
+/** Labels inside the image records (CIFAR): one pass yields both, for sinks that run side by side (split.ts). */
+export interface SharedPass {
+  records(): AsyncIterable<{ readonly labels: Int32Array; readonly images: Uint8Array | Float32Array }>;
+  readonly labels?: undefined;
+  readonly images?: undefined;
+}
+
+/** An image-folder reader's output: decoded whole, then handed out as a plan (image-folder.ts). */
 export interface DecodedDataset {
   readonly shape: Shape4;
   readonly dtype: 'uint8' | 'float32';

@@ -1,0 +1,192 @@
+/**
+ * Dataset zips (npz, and the listing that format detection needs) read from a `DatasetSource`
+ * at random instead of from a Buffer: yauzl reads the central directory through a small block
+ * cache (a few ranged reads, whatever the store), and inflates an entry as a stream, so a 1 GB
+ * array never sits whole in memory.
+ *
+ * The guard policy is `../zip.ts`'s, applied here to a random-access reader: the same checks in
+ * the same order with the same messages and statuses (422 for the archive, 413 for the byte
+ * budget), which test/store/formats/zip.test.ts holds both to. zip.ts only opens Buffers; when it
+ * learns to open a reader, this file shrinks to `SourceReader`.
+ */
+import type { Readable } from 'node:stream';
+import yauzl from 'yauzl';
+import { AppError, PayloadTooLargeError, UnprocessableError } from '../../../errors';
+import { MAX_COMPRESSION_RATIO, RATIO_EXEMPT_BYTES, unsafeEntryName, type ZipEntryInfo, type ZipLimits } from '../zip';
+import { isSourceError, type DatasetSource } from './source';
+
+/** yauzl reads the central directory in pieces of ~46 bytes; one ranged read serves thousands of them. */
+const BLOCK_BYTES = 256 * 1024;
+
+export interface ZipSource {
+  /** Files (not folders) by their name in the archive, in central-directory order. */
+  readonly entries: ReadonlyMap<string, ZipEntryInfo>;
+  /** The first `length` bytes of a file (a header); not counted against the byte budget, being bounded. */
+  head(name: string, length: number): Promise<Buffer>;
+  /** Inflates one file as a stream of chunks, counting them against the byte budget. */
+  chunks(name: string): AsyncIterable<Buffer>;
+  close(): void;
+}
+
+/** yauzl's window on a source: small reads (headers) come from the last block read; entry data streams. */
+class SourceReader extends yauzl.RandomAccessReader {
+  private block: { start: number; bytes: Buffer } | undefined;
+
+  constructor(private readonly source: DatasetSource) {
+    super();
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    return this.source.stream(start, end);
+  }
+
+  // yauzl checks bytesRead against what it asked for ("unexpected EOF"), so a short read is reported, not thrown.
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+    this.readAt(position, length).then(
+      (bytes) => {
+        bytes.copy(buffer, offset);
+        callback(null, bytes.length);
+      },
+      (err: Error) => callback(err),
+    );
+  }
+
+  private async readAt(position: number, length: number): Promise<Buffer> {
+    const end = Math.min(position + length, this.source.size);
+    if (end <= position) return Buffer.alloc(0);
+    const b = this.block;
+    if (b && position >= b.start && end <= b.start + b.bytes.length) return b.bytes.subarray(position - b.start, end - b.start);
+    if (end - position > BLOCK_BYTES) return this.source.read(position, end - position);
+    const bytes = await this.source.read(position, Math.min(BLOCK_BYTES, this.source.size - position));
+    this.block = { start: position, bytes };
+    return bytes.subarray(0, end - position);
+  }
+}
+
+// yauzl refuses these names itself, before we see the entry (see validateFileName in yauzl).
+const YAUZL_NAME_ERROR = /^(invalid relative path|absolute path|invalid characters in fileName)/;
+
+function zipError(source: string, err: unknown): unknown {
+  if (err instanceof AppError || isSourceError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (YAUZL_NAME_ERROR.test(message)) return new UnprocessableError(`${source}: unsafe zip entry name (${message})`);
+  return new UnprocessableError(`${source}: corrupt zip (${message})`);
+}
+
+function checkDeclaredSize(source: string, entry: yauzl.Entry, limits: ZipLimits, declaredTotal: number): void {
+  const { fileName: name, compressedSize: c, uncompressedSize: u } = entry;
+  if (u > RATIO_EXEMPT_BYTES && u / Math.max(1, c) > MAX_COMPRESSION_RATIO) {
+    throw new UnprocessableError(
+      `${source}: zip entry ${JSON.stringify(name)} declares a compression ratio of ${Math.round(u / Math.max(1, c))}:1 ` +
+        `(${u} bytes from ${c}); a ratio above ${MAX_COMPRESSION_RATIO} is refused as a possible zip bomb`,
+    );
+  }
+  if (declaredTotal > limits.maxUncompressedBytes) throw new PayloadTooLargeError(limits.maxUncompressedBytes);
+}
+
+async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipLimits): Promise<Map<string, yauzl.Entry>> {
+  if (zip.entryCount > limits.maxEntries) {
+    throw new UnprocessableError(`${source}: zip has more than ${limits.maxEntries} entries (${zip.entryCount})`);
+  }
+  const files = new Map<string, yauzl.Entry>();
+  let declaredTotal = 0;
+  for await (const entry of zip.eachEntry()) {
+    const name = entry.fileName;
+    const problem = unsafeEntryName(name);
+    if (problem) throw new UnprocessableError(`${source}: unsafe zip ${problem}`);
+    if (name.endsWith('/')) continue;
+    if (files.has(name)) throw new UnprocessableError(`${source}: zip lists ${JSON.stringify(name)} twice`);
+    declaredTotal += entry.uncompressedSize;
+    checkDeclaredSize(source, entry, limits, declaredTotal);
+    files.set(name, entry);
+  }
+  return files;
+}
+
+/**
+ * Opens a zip and checks its central directory; files are inflated only when streamed.
+ * @throws UnprocessableError (422) for an unreadable, damaged or unsafe zip (now or while streaming)
+ * @throws PayloadTooLargeError (413) when the files declare, or inflate to, more than the byte budget
+ */
+export async function openZipSource(file: DatasetSource, limits: ZipLimits): Promise<ZipSource> {
+  const source = file.name;
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.fromRandomAccessReaderPromise(new SourceReader(file), file.size, {
+      lazyEntries: true,
+      decodeStrings: true,
+      validateEntrySizes: true,
+      strictFileNames: true,
+      // Entries are streamed after the listing is done: the reader stays open until close().
+      autoClose: false,
+    });
+  } catch (err) {
+    throw zipError(source, err);
+  }
+  let files: Map<string, yauzl.Entry>;
+  try {
+    files = await listFiles(source, zip, limits);
+  } catch (err) {
+    zip.close();
+    throw zipError(source, err);
+  }
+  const budget = { left: limits.maxUncompressedBytes };
+  const entries = new Map<string, ZipEntryInfo>(
+    [...files].map(([name, e]) => [name, { name, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize }]),
+  );
+
+  const where = (entry: yauzl.Entry) => `${source}: zip entry ${JSON.stringify(entry.fileName)}`;
+  const open = async (name: string): Promise<{ entry: yauzl.Entry; stream: Readable }> => {
+    const entry = files.get(name);
+    if (!entry) throw new UnprocessableError(`${source}: zip has no entry ${JSON.stringify(name)}`);
+    if (!entry.canDecodeFileData()) {
+      throw new UnprocessableError(`${where(entry)} is encrypted or uses compression method ${entry.compressionMethod}; only stored and deflate are supported`);
+    }
+    try {
+      return { entry, stream: await zip.openReadStreamPromise(entry) };
+    } catch (err) {
+      throw zipError(source, err);
+    }
+  };
+  const damaged = (entry: yauzl.Entry, err: unknown): unknown => {
+    if (err instanceof AppError || isSourceError(err)) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new UnprocessableError(`${where(entry)} is damaged or lies about its size (${message})`);
+  };
+
+  return {
+    entries,
+    async head(name, length) {
+      const { entry, stream } = await open(name);
+      const parts: Buffer[] = [];
+      let got = 0;
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          parts.push(chunk);
+          got += chunk.length;
+          if (got >= length) break;
+        }
+      } catch (err) {
+        throw damaged(entry, err);
+      } finally {
+        stream.destroy();
+      }
+      return Buffer.concat(parts, got).subarray(0, length);
+    },
+    async *chunks(name) {
+      const { entry, stream } = await open(name);
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          budget.left -= chunk.length;
+          if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes);
+          yield chunk;
+        }
+      } catch (err) {
+        throw damaged(entry, err);
+      } finally {
+        stream.destroy();
+      }
+    },
+    close: () => zip.close(),
+  };
+}
