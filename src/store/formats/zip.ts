@@ -83,7 +83,7 @@ export function unsafeEntryName(name: string): string | undefined {
 const YAUZL_NAME_ERROR = /^(invalid relative path|absolute path|invalid characters in fileName)/;
 
 /** yauzl reports unsafe names and corruption as plain Errors; give them the policy's status and the archive's name. */
-function zipError(source: string, err: unknown): AppError {
+export function zipError(source: string, err: unknown): AppError {
   if (err instanceof AppError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (YAUZL_NAME_ERROR.test(message)) return new UnprocessableError(`${source}: unsafe zip entry name (${message})`);
@@ -102,7 +102,11 @@ function checkDeclaredSize(source: string, entry: yauzl.Entry, limits: ZipLimits
   if (declaredTotal > limits.maxUncompressedBytes) throw new PayloadTooLargeError(limits.maxUncompressedBytes);
 }
 
-async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipLimits): Promise<Map<string, yauzl.Entry>> {
+/**
+ * The archive's file entries by name, after the policy's checks of the central directory (entry
+ * count, names, duplicates, declared sizes and ratios): also what datasets/zip-source.ts reads.
+ */
+export async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipLimits): Promise<Map<string, yauzl.Entry>> {
   // entryCount comes from the end record; yauzl never reads past it, so extra entries stay unseen.
   if (zip.entryCount > limits.maxEntries) {
     throw new UnprocessableError(`${source}: zip has more than ${limits.maxEntries} entries (${zip.entryCount})`);

@@ -12,7 +12,7 @@
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { AppError, PayloadTooLargeError, UnprocessableError } from '../../../errors';
-import { MAX_COMPRESSION_RATIO, RATIO_EXEMPT_BYTES, unsafeEntryName, type ZipEntryInfo, type ZipLimits } from '../zip';
+import { listFiles, zipError, type ZipEntryInfo, type ZipLimits } from '../zip';
 import { isSourceError, type DatasetSource } from './source';
 
 /** yauzl reads the central directory in pieces of ~46 bytes; one ranged read serves thousands of them. */
@@ -63,44 +63,9 @@ class SourceReader extends yauzl.RandomAccessReader {
   }
 }
 
-// yauzl refuses these names itself, before we see the entry (see validateFileName in yauzl).
-const YAUZL_NAME_ERROR = /^(invalid relative path|absolute path|invalid characters in fileName)/;
-
-function zipError(source: string, err: unknown): unknown {
-  if (err instanceof AppError || isSourceError(err)) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  if (YAUZL_NAME_ERROR.test(message)) return new UnprocessableError(`${source}: unsafe zip entry name (${message})`);
-  return new UnprocessableError(`${source}: corrupt zip (${message})`);
-}
-
-function checkDeclaredSize(source: string, entry: yauzl.Entry, limits: ZipLimits, declaredTotal: number): void {
-  const { fileName: name, compressedSize: c, uncompressedSize: u } = entry;
-  if (u > RATIO_EXEMPT_BYTES && u / Math.max(1, c) > MAX_COMPRESSION_RATIO) {
-    throw new UnprocessableError(
-      `${source}: zip entry ${JSON.stringify(name)} declares a compression ratio of ${Math.round(u / Math.max(1, c))}:1 ` +
-        `(${u} bytes from ${c}); a ratio above ${MAX_COMPRESSION_RATIO} is refused as a possible zip bomb`,
-    );
-  }
-  if (declaredTotal > limits.maxUncompressedBytes) throw new PayloadTooLargeError(limits.maxUncompressedBytes);
-}
-
-async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipLimits): Promise<Map<string, yauzl.Entry>> {
-  if (zip.entryCount > limits.maxEntries) {
-    throw new UnprocessableError(`${source}: zip has more than ${limits.maxEntries} entries (${zip.entryCount})`);
-  }
-  const files = new Map<string, yauzl.Entry>();
-  let declaredTotal = 0;
-  for await (const entry of zip.eachEntry()) {
-    const name = entry.fileName;
-    const problem = unsafeEntryName(name);
-    if (problem) throw new UnprocessableError(`${source}: unsafe zip ${problem}`);
-    if (name.endsWith('/')) continue;
-    if (files.has(name)) throw new UnprocessableError(`${source}: zip lists ${JSON.stringify(name)} twice`);
-    declaredTotal += entry.uncompressedSize;
-    checkDeclaredSize(source, entry, limits, declaredTotal);
-    files.set(name, entry);
-  }
-  return files;
+/** The zip policy's error for what yauzl reports; a failed read of the upload itself passes through. */
+function zipSourceError(source: string, err: unknown): unknown {
+  return isSourceError(err) ? err : zipError(source, err);
 }
 
 /**
@@ -121,14 +86,14 @@ export async function openZipSource(file: DatasetSource, limits: ZipLimits): Pro
       autoClose: false,
     });
   } catch (err) {
-    throw zipError(source, err);
+    throw zipSourceError(source, err);
   }
   let files: Map<string, yauzl.Entry>;
   try {
     files = await listFiles(source, zip, limits);
   } catch (err) {
     zip.close();
-    throw zipError(source, err);
+    throw zipSourceError(source, err);
   }
   const budget = { left: limits.maxUncompressedBytes };
   const entries = new Map<string, ZipEntryInfo>(
@@ -145,7 +110,7 @@ export async function openZipSource(file: DatasetSource, limits: ZipLimits): Pro
     try {
       return { entry, stream: await zip.openReadStreamPromise(entry) };
     } catch (err) {
-      throw zipError(source, err);
+      throw zipSourceError(source, err);
     }
   };
   const damaged = (entry: yauzl.Entry, err: unknown): unknown => {
