@@ -12,7 +12,7 @@
  *   npm run bench -- --only api            # API throughput idle and under a decomposition (bench/api-load.ts)
  *   npm run bench -- --only p2-api         # a composition evaluated through the API vs the model (bench/p2-api.ts)
  *   npm run bench -- --only phases         # a decomposition's time per batch: data, forward, counting; masking (bench/phases.ts)
- *   npm run bench -- --only blobs          # fs vs S3 (s3rver) blob stores; API upload RSS on both (bench/blobs.ts; --sizes 1,100,1024 MiB, --upload-mb N)
+ *   npm run bench -- --only blobs          # fs vs S3 (s3rver) blob stores; API upload RSS on both (bench/blobs.ts; --sizes 1,100,1024 MiB, --upload-mb N, --cases s3:dataset,..., --trace MS)
  *
  * Other options: --batch N (default: the decomposition default, 128), --repeat N (decompose /
  * forward / counting-only rounds after a first forward, default 1; the ratio is median decomposition
@@ -168,6 +168,8 @@ async function main(): Promise<void> {
     tau: 'number',
     sizes: 'string',
     'upload-mb': 'number',
+    cases: 'string',
+    trace: 'number',
   });
   const only = (args.only as string | undefined) ?? 'all';
   if (!['all', 'p1', 'p2', 'compact', 'scale', 'api', 'p2-api', 'phases', 'blobs'].includes(only)) {
