@@ -21,10 +21,11 @@ export async function startWorkerProcess(config: Config, runtime: Promise<TfjsRu
   await runtime;
   const connection = createRedis(config.redisUrl, true);
   const db = createDb(config.databaseUrl);
+  const blobs = createBlobStore(config, { localCache: true });
   const running = startWorkers({
     config,
     db,
-    blobs: createBlobStore(config, { localCache: true }),
+    blobs,
     connection,
     log: (obj, msg) => log.info(obj, msg),
   });
@@ -35,6 +36,7 @@ export async function startWorkerProcess(config: Config, runtime: Promise<TfjsRu
       await running.close();
       connection.disconnect();
       await db.$disconnect();
+      blobs.close();
     },
   };
 }

@@ -40,4 +40,5 @@ export async function closeAppDeps(deps: AppDeps): Promise<void> {
   await deps.queues.close().catch(() => undefined);
   deps.redis.disconnect();
   await deps.db.$disconnect().catch(() => undefined);
+  deps.blobs.close();
 }

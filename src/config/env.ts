@@ -9,6 +9,9 @@ import { ConfigError } from './errors';
 
 export { ConfigError };
 
+/** CopyObject's limit: the largest blob the S3 store can stream in. */
+const S3_COPY_MAX_BYTES = 5_000_000_000;
+
 export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 /** Where `npm start` runs its WORKERS workers: child processes (default) or the API's own process. */
 export type WorkerMode = 'process' | 'inline';
@@ -309,6 +312,16 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     },
     ...overrides,
   };
+  if (config.blobStore === 's3') {
+    // A streamed blob reaches its content address with one CopyObject, which S3 caps at 5 GB.
+    for (const [name, value] of [
+      ['MAX_UPLOAD_BYTES', config.maxUploadBytes],
+      ['MAX_DATASET_BYTES', config.maxDatasetBytes],
+    ] as const) {
+      if (value > S3_COPY_MAX_BYTES)
+        problems.push(`${name} can be at most ${S3_COPY_MAX_BYTES} with BLOB_STORE=s3 (S3 copies at most 5 GB at once), got ${value}`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

@@ -41,6 +41,8 @@ export interface BlobStore {
    * `olderThan`; finished blobs are never touched. @returns how many leftovers went
    */
   sweepUnfinished(olderThan: Date): Promise<number>;
+  /** Releases what the store holds open (S3's keep-alive sockets); a closed store is not used again. */
+  close(): void;
 }
 
 export const KEY_RE = /^[0-9a-f]{64}$/;
@@ -183,4 +185,7 @@ export class FsBlobStore implements BlobStore {
       }
     }
   }
+
+  /** Nothing stays open between calls. */
+  close(): void {}
 }

@@ -143,4 +143,8 @@ export class CachedBlobStore implements BlobStore {
   async sweepUnfinished(olderThan: Date): Promise<number> {
     return (await this.remote.sweepUnfinished(olderThan)) + (await this.local.sweepUnfinished(olderThan));
   }
+
+  close(): void {
+    this.remote.close();
+  }
 }

@@ -68,5 +68,11 @@ describe('loadConfig', () => {
     expect(problems({ S3_PREFIX: 'no-slash' })).toMatch(/S3_PREFIX must end with/);
     expect(problems({ S3_FORCE_PATH_STYLE: 'yes' })).toMatch(/S3_FORCE_PATH_STYLE/);
     expect(problems({ AWS_ACCESS_KEY_ID: 'k' })).toMatch(/AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together/);
+    // Streamed blobs reach their key with one CopyObject: at most 5 GB on S3, unlimited on disk.
+    const big = String(6 * 1024 ** 3);
+    expect(problems({ BLOB_STORE: 's3', S3_BUCKET: 'b', MAX_UPLOAD_BYTES: big })).toMatch(/MAX_UPLOAD_BYTES can be at most 5000000000 with BLOB_STORE=s3/);
+    expect(problems({ BLOB_STORE: 's3', S3_BUCKET: 'b', MAX_DATASET_BYTES: big })).toMatch(/MAX_DATASET_BYTES can be at most 5000000000/);
+    expect(problems({ BLOB_STORE: 's3', S3_BUCKET: 'b', MAX_UPLOAD_BYTES: '5000000000' })).toBe('');
+    expect(problems({ MAX_UPLOAD_BYTES: big, MAX_DATASET_BYTES: big })).toBe('');
   });
 });
