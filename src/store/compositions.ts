@@ -2,7 +2,7 @@
  * Composition rows: an immutable list of (module, label). Continuous learning may point a member
  * at a new module version before the composition first runs. Its state is its job's.
  */
-import { insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
+import { rowInsert, utcNow, type Db, type InsertStatement, type Prisma } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 import { UNFINISHED_STATES, type JobRow } from './jobs';
@@ -59,8 +59,9 @@ export interface NewComposition {
   readonly jobId: string;
 }
 
-export async function createComposition(sql: Sql, c: NewComposition): Promise<void> {
-  await insertRow(sql, 'Composition', {
+/** The composition row and one row per member (a composition may have 1000: one INSERT for all). */
+export function compositionInserts(c: NewComposition): InsertStatement[] {
+  const composition = rowInsert('Composition', {
     id: c.id,
     ownerId: c.ownerId,
     baseCompositionId: c.baseCompositionId,
@@ -69,13 +70,12 @@ export async function createComposition(sql: Sql, c: NewComposition): Promise<vo
     jobId: c.jobId,
     createdAt: utcNow(),
   });
-  // One statement for every member: a composition may have 1000.
-  await sql.query({
-    name: 'insert-composition-modules',
-    text: `INSERT INTO "CompositionModule" ("compositionId", "position", "moduleId", "label")
-           SELECT $1, m.position, m."moduleId", m.label FROM unnest($2::int[], $3::text[], $4::text[]) AS m(position, "moduleId", label)`,
+  const members: InsertStatement = {
+    text: (p) => `INSERT INTO "CompositionModule" ("compositionId", "position", "moduleId", "label")
+           SELECT $${p}, m.position, m."moduleId", m.label FROM unnest($${p + 1}::int[], $${p + 2}::text[], $${p + 3}::text[]) AS m(position, "moduleId", label)`,
     values: [c.id, c.members.map((_, i) => i), c.members.map((m) => m.moduleId), c.members.map((m) => m.label)],
-  });
+  };
+  return [composition, members];
 }
 
 export async function findComposition(db: Db, id: string, ownerId: string | null): Promise<Composition> {

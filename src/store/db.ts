@@ -104,12 +104,21 @@ export async function inSqlTransaction<R>(db: PrismaClient, fn: (sql: Sql) => Pr
 }
 
 /**
- * Inserts one row of `table` with a prepared statement: `row`'s keys are its columns. Arrays and
- * objects go to Json columns as JSON text (no column of this schema is a native array); undefined
- * leaves the column to its default. Timestamps are set here in UTC (`utcNow`): the columns are
- * `timestamp without time zone`, and a Date parameter would be written in the process's zone.
+ * An INSERT that can run alone or inside a larger statement: `text(first)` numbers its parameters
+ * from `$first`, so several combine without rewriting SQL text (`insertTogether`).
  */
-export async function insertRow(sql: Sql, table: string, row: Record<string, unknown>): Promise<void> {
+export interface InsertStatement {
+  readonly text: (firstParam: number) => string;
+  readonly values: readonly unknown[];
+}
+
+/**
+ * One row of `table`: `row`'s keys are its columns. Arrays and objects go to Json columns as JSON
+ * text (no column of this schema is a native array); undefined leaves the column to its default.
+ * Timestamps are set here in UTC (`utcNow`): the columns are `timestamp without time zone`, and a
+ * Date parameter would be written in the process's zone.
+ */
+export function rowInsert(table: string, row: Record<string, unknown>): InsertStatement {
   const columns = Object.keys(row).filter((c) => row[c] !== undefined);
   const values = columns.map((c) => {
     const v = row[c];
@@ -117,9 +126,32 @@ export async function insertRow(sql: Sql, table: string, row: Record<string, unk
     return v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v;
   });
   const names = columns.map((c) => `"${c}"`).join(', ');
-  const params = columns.map((_, i) => `$${i + 1}`).join(', ');
-  const text = `INSERT INTO "${table}" (${names}) VALUES (${params})`;
-  // Named by a digest: PostgreSQL truncates statement names to 63 bytes.
+  return { text: (first) => `INSERT INTO "${table}" (${names}) VALUES (${columns.map((_, i) => `$${first + i}`).join(', ')})`, values };
+}
+
+/** Inserts one row of `table` (see `rowInsert`) with a prepared statement. */
+export async function insertRow(sql: Sql, table: string, row: Record<string, unknown>): Promise<void> {
+  await insertTogether(sql, [rowInsert(table, row)]);
+}
+
+/**
+ * Runs the inserts as one statement (`WITH w0 AS (INSERT ...), w1 AS (...) INSERT ...`): atomic
+ * without BEGIN and COMMIT, in one round trip instead of n + 2. Every job-creating request writes
+ * its rows this way, and on a busy database each round trip waits its turn (bench/README.md, "POST
+ * /evaluations"). PostgreSQL checks foreign keys between the rows at the end of the statement, so
+ * their order does not matter, and any failure leaves none of them.
+ */
+export async function insertTogether(sql: Sql, inserts: readonly InsertStatement[]): Promise<void> {
+  if (inserts.length === 0) return;
+  const parts: string[] = [];
+  const values: unknown[] = [];
+  for (const insert of inserts) {
+    parts.push(insert.text(values.length + 1));
+    values.push(...insert.values);
+  }
+  const last = parts.pop() as string;
+  const text = parts.length === 0 ? last : `WITH ${parts.map((p, i) => `w${i} AS (${p})`).join(', ')} ${last}`;
+  // Prepared under a digest of its text: PostgreSQL truncates statement names to 63 bytes.
   await sql.query({ name: `insert-${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text, values });
 }
 

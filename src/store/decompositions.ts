@@ -1,5 +1,5 @@
 /** Decomposition rows and the modules they made. Its state is its job's. */
-import { insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
+import { rowInsert, utcNow, type Db, type InsertStatement, type Prisma } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 import { costFractions, createModule, moduleBlobs, type CompactFigures, type NewModule, type ObservationPoint } from './modules';
@@ -54,8 +54,8 @@ function toDecomposition(row: DecompositionRow): Decomposition {
 
 export type NewDecomposition = Pick<Decomposition, 'id' | 'ownerId' | 'modelId' | 'datasetId' | 'evalDatasetId' | 'classes' | 'options' | 'jobId'>;
 
-export async function createDecomposition(sql: Sql, d: NewDecomposition): Promise<void> {
-  await insertRow(sql, 'Decomposition', { ...d, createdAt: utcNow() });
+export function decompositionInsert(d: NewDecomposition): InsertStatement {
+  return rowInsert('Decomposition', { ...d, createdAt: utcNow() });
 }
 
 const MODULE_SUMMARY = { orderBy: { classIndex: 'asc' as const }, select: { id: true, classIndex: true, className: true, keptFraction: true, compact: true } };

@@ -1,5 +1,5 @@
 /** Evaluation rows: a model or a composition scored on a dataset. Its state is its job's. */
-import { insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
+import { rowInsert, utcNow, type Db, type InsertStatement, type Prisma } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 
@@ -52,8 +52,8 @@ function toEvaluation(row: EvaluationRow): Evaluation {
 
 export type NewEvaluation = Pick<Evaluation, 'id' | 'ownerId' | 'modelId' | 'compositionId' | 'datasetId' | 'limit' | 'labelMapping' | 'baseline' | 'jobId'>;
 
-export async function createEvaluation(sql: Sql, e: NewEvaluation): Promise<void> {
-  await insertRow(sql, 'Evaluation', { ...e, createdAt: utcNow() });
+export function evaluationInsert(e: NewEvaluation): InsertStatement {
+  return rowInsert('Evaluation', { ...e, createdAt: utcNow() });
 }
 
 export async function findEvaluation(db: Db, id: string, ownerId: string | null): Promise<Evaluation> {

@@ -3,7 +3,7 @@
  * State machine: queued -> active -> completed | failed | cancelled; active -> queued on a retry.
  */
 import { randomUUID } from 'node:crypto';
-import { insertRow, poolOf, utcNow, type Db, type Prisma, type PrismaClient, type Sql } from './db';
+import { insertTogether, poolOf, rowInsert, utcNow, type InsertStatement, type Db, type Prisma, type PrismaClient, type Sql } from './db';
 import { NotFoundError } from '../errors';
 import { LeaseLostError } from './errors';
 
@@ -36,9 +36,14 @@ export interface NewJob {
   readonly modelId?: string | null;
 }
 
-/** A queued job row (inside the request's transaction: record-job.ts). */
+/** A new job row, queued: its INSERT, to run with the rows of what it makes (`insertTogether`). */
+export function jobInsert(job: NewJob): InsertStatement {
+  return rowInsert('Job', { ...job, state: 'queued', createdAt: utcNow() });
+}
+
+/** A queued job row alone (tests; requests write theirs with their resource rows: record-job.ts). */
 export async function createJob(sql: Sql, job: NewJob): Promise<void> {
-  await insertRow(sql, 'Job', { ...job, state: 'queued', createdAt: utcNow() });
+  await insertTogether(sql, [jobInsert(job)]);
 }
 
 export async function findJob(db: Db, id: string, ownerId: string | null): Promise<JobRow> {

@@ -2,7 +2,7 @@
  * Model rows, mapped once to `Model` (JSON columns and the preprocessing text parsed here, nowhere
  * else). Ownership is part of every query, so another key's model is simply not found.
  */
-import { findOwnedRow, insertRow, utcNow, type Db, type Prisma, type Sql } from './db';
+import { findOwnedRow, rowInsert, utcNow, type Db, type InsertStatement, type Prisma } from './db';
 import { NotFoundError } from '../errors';
 import { PAGE_ORDER, afterCursor, readPage, type Page, type PageRequest } from './page';
 
@@ -74,7 +74,8 @@ export interface NewModel {
   readonly classNames?: string[];
 }
 
-export async function createModel(sql: Sql, m: NewModel): Promise<Model> {
+/** A new model's row, pending, and its INSERT (run with its import job's: `insertTogether`). */
+export function modelInsert(m: NewModel): { model: Model; insert: InsertStatement } {
   const createdAt = utcNow();
   const row: ModelRow = {
     ...m,
@@ -92,8 +93,7 @@ export async function createModel(sql: Sql, m: NewModel): Promise<Model> {
     inspection: null,
     createdAt: new Date(createdAt),
   };
-  await insertRow(sql, 'Model', { ...row, createdAt });
-  return toModel(row);
+  return { model: toModel(row), insert: rowInsert('Model', { ...row, createdAt }) };
 }
 
 export async function findModel(db: Db, id: string, ownerId: string | null): Promise<Model> {

@@ -3,14 +3,16 @@
  * commits all its rows or none, and its rows read back as Prisma and the status read see them.
  */
 import { randomUUID } from 'node:crypto';
-import { createDb, inSqlTransaction, inTransaction, poolOf, type PrismaClient } from '../../src/store/db';
+import { createDb, inSqlTransaction, inTransaction, insertTogether, poolOf, type PrismaClient } from '../../src/store/db';
 import { findDataset } from '../../src/store/datasets';
 import { findModel } from '../../src/store/models';
 import { NotFoundError } from '../../src/errors';
-import { createJob, deleteJob, getJob, jobViewById } from '../../src/store/jobs';
+import { createJob, deleteJob, getJob, jobInsert, jobViewById } from '../../src/store/jobs';
+import { evaluationInsert, findEvaluationById } from '../../src/store/evaluations';
+import { modelInsert } from '../../src/store/models';
 import { TEST_DATABASE_URL } from '../support/test-env';
 
-describe('SQL writes (inSqlTransaction, insertRow)', () => {
+describe('SQL writes (inSqlTransaction, insertTogether)', () => {
   let db: PrismaClient;
   beforeAll(() => {
     db = createDb(TEST_DATABASE_URL);
@@ -117,5 +119,67 @@ describe('SQL writes (inSqlTransaction, insertRow)', () => {
     expect(poolOf(db).totalCount - poolOf(db).idleCount).toBe(0);
     await deleteJob(db, a);
     await deleteJob(db, b);
+  });
+
+  it('writes a resource, what it refers to and its job in one statement, all or none', async () => {
+    const [modelId, evaluationId, jobId, datasetId] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    await db.dataset.create({
+      data: {
+        id: datasetId,
+        ownerId: null,
+        name: 'd',
+        format: 'npz',
+        count: 3,
+        shape: [3, 32, 32, 3],
+        dtype: 'uint8',
+        numClasses: 2,
+        classCounts: [1, 2],
+        imagesBlob: 'e',
+        labelsBlob: 'f',
+      },
+    });
+    const { model, insert } = modelInsert({
+      id: modelId,
+      ownerId: 'owner-a',
+      name: 'm',
+      format: 'h5',
+      sizeBytes: 12_345,
+      sha256: 'ab',
+      sourceBlob: 'ab',
+      preprocessing: { scale: 1 / 65025, mean: [0.485, 0.456, 0.406] },
+      classNames: ['cat', 'dog'],
+    });
+    const evaluation = {
+      id: evaluationId,
+      ownerId: 'owner-a',
+      modelId,
+      compositionId: null,
+      datasetId,
+      limit: 7,
+      labelMapping: { cat: 'kitten' },
+      baseline: false,
+      jobId,
+    };
+    const job = { id: jobId, ownerId: 'owner-a', type: 'evaluate', data: { evaluationId }, resourceId: evaluationId, modelId };
+    try {
+      // Refused as a whole: the job's key exists already, so neither the model nor the evaluation lands.
+      await createJob(poolOf(db), { ...job, data: {}, modelId: null });
+      await expect(insertTogether(poolOf(db), [evaluationInsert(evaluation), insert, jobInsert(job)])).rejects.toThrow(/duplicate key/);
+      expect(await db.model.findUnique({ where: { id: modelId } })).toBeNull();
+      expect(await db.evaluation.findUnique({ where: { id: evaluationId } })).toBeNull();
+      await deleteJob(db, jobId);
+
+      // The evaluation comes first and refers to the model and the job after it: keys are checked
+      // at the end of the statement. Each statement's parameters land in its own columns.
+      await insertTogether(poolOf(db), [evaluationInsert(evaluation), insert, jobInsert(job)]);
+      expect(await findModel(db, modelId, 'owner-a')).toEqual(model);
+      expect(await findEvaluationById(db, evaluationId)).toMatchObject({ ...evaluation, finishedAt: null });
+      expect(await getJob(db, jobId)).toMatchObject({ ...job, state: 'queued' });
+    } finally {
+      await deleteJob(db, jobId).catch(() => undefined);
+      await db.evaluation.deleteMany({ where: { id: evaluationId } });
+      await db.model.deleteMany({ where: { id: modelId } });
+      await db.dataset.delete({ where: { id: datasetId } });
+    }
   });
 });

@@ -90,7 +90,7 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
   const jobId = await recordAndEnqueue(
     deps,
     { type: 'compose', data: { compositionId: id }, ownerId, resourceId: id },
-    (sql, jid) => compositionsRepo.createComposition(sql, { id, ownerId, baseCompositionId: base ?? null, members, options, jobId: jid }),
+    (jid) => compositionsRepo.compositionInserts({ id, ownerId, baseCompositionId: base ?? null, members, options, jobId: jid }),
     (tx) => compositionsRepo.deleteComposition(tx, id),
   );
   return { id, jobId };

@@ -41,8 +41,8 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
   const jobId = await recordAndEnqueue(
     deps,
     { type: 'decompose', data: { decompositionId: id }, ownerId, resourceId: id, modelId: model.id },
-    (sql, jid) =>
-      decompositionsRepo.createDecomposition(sql, {
+    (jid) => [
+      decompositionsRepo.decompositionInsert({
         id,
         ownerId,
         modelId: model.id,
@@ -52,6 +52,7 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
         options,
         jobId: jid,
       }),
+    ],
     (tx) => decompositionsRepo.deleteDecomposition(tx, id),
   );
   return { id, jobId };

@@ -94,26 +94,24 @@ export async function uploadModel(deps: AppDeps, request: FastifyRequest, ownerI
     }
 
     const modelId = randomUUID();
-    let row: modelsRepo.Model | undefined;
+    const { model, insert } = modelsRepo.modelInsert({
+      id: modelId,
+      ownerId,
+      name,
+      format: kind === 'hdf5' ? 'h5' : 'zip',
+      sizeBytes: file.blob.size,
+      sha256: file.blob.key,
+      sourceBlob: file.blob.key,
+      preprocessing: { ...preprocessing, scale: preprocessing.scale ?? 1 },
+      ...(classNames ? { classNames } : {}),
+    });
     const jobId = await recordAndEnqueue(
       deps,
       { type: 'inspect-model', data: { modelId }, ownerId, resourceId: modelId, modelId },
-      async (sql) => {
-        row = await modelsRepo.createModel(sql, {
-          id: modelId,
-          ownerId,
-          name,
-          format: kind === 'hdf5' ? 'h5' : 'zip',
-          sizeBytes: file.blob.size,
-          sha256: file.blob.key,
-          sourceBlob: file.blob.key,
-          preprocessing: { ...preprocessing, scale: preprocessing.scale ?? 1 },
-          ...(classNames ? { classNames } : {}),
-        });
-      },
+      () => [insert],
       (tx) => modelsRepo.deleteModel(tx, modelId),
     );
-    return await awaitImport(deps, row!, jobId);
+    return await awaitImport(deps, model, jobId);
   } catch (err) {
     await discardUpload(upload, store);
     throw err;

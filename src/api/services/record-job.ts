@@ -1,11 +1,11 @@
 /**
- * The one way a request starts long work: the resource rows and the job row commit together, then
- * the job is queued; if Redis refuses it, both are taken back so no row waits for a job that will
- * never run, and the caller's error (503) propagates.
+ * The one way a request starts long work: the resource rows and the job row are written together
+ * (one statement), then the job is queued; if Redis refuses it, both are taken back so no row waits
+ * for a job that will never run, and the caller's error (503) propagates.
  */
 import { randomUUID } from 'node:crypto';
-import { inSqlTransaction, inTransaction, type Prisma, type Sql } from '../../store/db';
-import { createJob, deleteJob } from '../../store/jobs';
+import { inTransaction, insertTogether, poolOf, type InsertStatement, type Prisma } from '../../store/db';
+import { deleteJob, jobInsert } from '../../store/jobs';
 import type { JobDataMap, JobType } from '../../jobs/queues';
 import type { AppDeps } from '../deps';
 
@@ -20,28 +20,28 @@ export interface JobSpec<T extends JobType> {
 type Tx = Prisma.TransactionClient;
 
 /**
- * @param write the resource rows, in the job's transaction (nothing when the job makes no resource).
- *   It runs on node-postgres, not Prisma: every job-creating request makes it (the hot path).
+ * @param rows the resource rows' INSERTs, written in one statement with the job row's: one round
+ *   trip on node-postgres, not Prisma, for every job-creating request (the hot path)
  * @param undo takes the resource rows back when the queue refuses the job (rare: through Prisma)
  */
 export async function recordAndEnqueue<T extends JobType>(
   deps: AppDeps,
   job: JobSpec<T>,
-  write: (sql: Sql, jobId: string) => Promise<unknown> = async () => undefined,
+  rows: (jobId: string) => InsertStatement[] = () => [],
   undo: (tx: Tx) => Promise<unknown> = async () => undefined,
 ): Promise<string> {
   const jobId = randomUUID();
-  await inSqlTransaction(deps.db, async (sql) => {
-    await write(sql, jobId);
-    await createJob(sql, {
+  await insertTogether(poolOf(deps.db), [
+    ...rows(jobId),
+    jobInsert({
       id: jobId,
       ownerId: job.ownerId,
       type: job.type,
       data: job.data,
       resourceId: job.resourceId,
       modelId: job.modelId ?? null,
-    });
-  });
+    }),
+  ]);
   try {
     await deps.queues.enqueue(job.type, jobId, job.data);
   } catch (err) {
