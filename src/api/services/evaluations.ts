@@ -13,6 +13,7 @@ import { labelled, matchDatasetClasses } from '../../jobs/label-matching';
 import type { EvaluationRequestT, EvaluationViewT } from '../schemas/evaluations';
 import type { AppDeps } from '../deps';
 import { jobFacts, refuseWhileRunning } from './jobs';
+import { bothInOrder } from './look-up';
 import { recordAndEnqueue } from './record-job';
 
 /** 422 unless the dataset's images have the model's input shape. */
@@ -31,8 +32,7 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
   if (body.modelId !== undefined) {
     if (body.labelMapping) throw new BadRequestError('labelMapping applies to compositions only: a model is scored on the class indices of the dataset');
     if (body.baseline) throw new BadRequestError('baseline applies to compositions only: it is the model restricted to their classes');
-    const model = await findModel(deps.db, body.modelId, ownerId);
-    const dataset = await findDataset(deps.db, body.datasetId, ownerId);
+    const [model, dataset] = await bothInOrder(findModel(deps.db, body.modelId, ownerId), findDataset(deps.db, body.datasetId, ownerId));
     if (model.status !== 'ready') throw new ConflictError(`model ${model.id} is ${model.status}; it can be evaluated once it is ready`);
     checkImageShape(model.inputShape, dataset, 'dataset');
     if (dataset.numClasses > (model.numClasses ?? 0)) {
@@ -40,8 +40,10 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
     }
     modelId = model.id;
   } else {
-    const composition = await findComposition(deps.db, body.compositionId as string, ownerId);
-    const dataset = await findDataset(deps.db, body.datasetId, ownerId);
+    const [composition, dataset] = await bothInOrder(
+      findComposition(deps.db, body.compositionId as string, ownerId),
+      findDataset(deps.db, body.datasetId, ownerId),
+    );
     const sources = await findModuleSources(
       deps.db,
       composition.modules.map((m) => m.moduleId),
@@ -55,8 +57,8 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
   const jobId = await recordAndEnqueue(
     deps,
     { type: 'evaluate', data: { evaluationId: id }, ownerId, resourceId: id, ...(modelId ? { modelId } : {}) },
-    (sql, jid) =>
-      evaluationsRepo.createEvaluation(sql, {
+    (jid) => [
+      evaluationsRepo.evaluationInsert({
         id,
         ownerId,
         modelId: modelId ?? null,
@@ -67,6 +69,7 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
         baseline: body.compositionId !== undefined && body.baseline === true,
         jobId: jid,
       }),
+    ],
     (tx) => evaluationsRepo.deleteEvaluations(tx, [id]),
   );
   return { id, jobId };
