@@ -129,16 +129,11 @@ export function rowInsert(table: string, row: Record<string, unknown>): InsertSt
   return { text: (first) => `INSERT INTO "${table}" (${names}) VALUES (${columns.map((_, i) => `$${first + i}`).join(', ')})`, values };
 }
 
-/** Inserts one row of `table` (see `rowInsert`) with a prepared statement. */
-export async function insertRow(sql: Sql, table: string, row: Record<string, unknown>): Promise<void> {
-  await insertTogether(sql, [rowInsert(table, row)]);
-}
-
 /**
  * Runs the inserts as one statement (`WITH w0 AS (INSERT ...), w1 AS (...) INSERT ...`): atomic
  * without BEGIN and COMMIT, in one round trip instead of n + 2. Every job-creating request writes
- * its rows this way, and on a busy database each round trip waits its turn (bench/README.md, "POST
- * /evaluations"). PostgreSQL checks foreign keys between the rows at the end of the statement, so
+ * its rows this way, and on a busy database each round trip waits its turn (bench/README.md, "Where
+ * POST /evaluations waits"). PostgreSQL checks foreign keys between the rows at the end of the statement, so
  * their order does not matter, and any failure leaves none of them.
  */
 export async function insertTogether(sql: Sql, inserts: readonly InsertStatement[]): Promise<void> {

@@ -14,6 +14,23 @@ import { TEST_DATABASE_URL } from '../support/test-env';
 
 describe('SQL writes (inSqlTransaction, insertTogether)', () => {
   let db: PrismaClient;
+  /** A dataset row with no owner, for rows that refer to one. */
+  const createDataset = (id: string) =>
+    db.dataset.create({
+      data: {
+        id,
+        ownerId: null,
+        name: 'd',
+        format: 'npz',
+        count: 3,
+        shape: [3, 32, 32, 3],
+        dtype: 'uint8',
+        numClasses: 2,
+        classCounts: [1, 2],
+        imagesBlob: 'e',
+        labelsBlob: 'f',
+      },
+    });
   beforeAll(() => {
     db = createDb(TEST_DATABASE_URL);
   });
@@ -66,21 +83,7 @@ describe('SQL writes (inSqlTransaction, insertTogether)', () => {
         createdAt,
       },
     });
-    await db.dataset.create({
-      data: {
-        id: datasetId,
-        ownerId: null,
-        name: 'd',
-        format: 'npz',
-        count: 3,
-        shape: [3, 32, 32, 3],
-        dtype: 'uint8',
-        numClasses: 2,
-        classCounts: [1, 2],
-        imagesBlob: 'e',
-        labelsBlob: 'f',
-      },
-    });
+    await createDataset(datasetId);
     try {
       // Outside a transaction the read is the pool's; inside one it is Prisma's.
       const viaPool = await findModel(db, modelId, 'owner-a');
@@ -123,21 +126,7 @@ describe('SQL writes (inSqlTransaction, insertTogether)', () => {
 
   it('writes a resource, what it refers to and its job in one statement, all or none', async () => {
     const [modelId, evaluationId, jobId, datasetId] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
-    await db.dataset.create({
-      data: {
-        id: datasetId,
-        ownerId: null,
-        name: 'd',
-        format: 'npz',
-        count: 3,
-        shape: [3, 32, 32, 3],
-        dtype: 'uint8',
-        numClasses: 2,
-        classCounts: [1, 2],
-        imagesBlob: 'e',
-        labelsBlob: 'f',
-      },
-    });
+    await createDataset(datasetId);
     const { model, insert } = modelInsert({
       id: modelId,
       ownerId: 'owner-a',
