@@ -1,9 +1,9 @@
 /** `npm run worker`: a worker process alone; run as many as the hosts allow. Also what `npm start` forks per worker. */
-import os from 'node:os';
 import pino from 'pino';
 import { loadConfig } from './config/env';
 import { initTfjsRuntime } from './config/tfjs-runtime';
 import { onShutdown } from './shutdown';
+import { setProcessNiceness } from './worker-niceness';
 import { startWorkerProcess } from './worker-process';
 
 async function main(): Promise<void> {
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   // Before TF.js makes its thread pools, which inherit this thread's niceness: on a host shared
   // with the API, request handling then gets the cores first and the worker takes what is left.
   try {
-    os.setPriority(config.workerNice);
+    setProcessNiceness(config.workerNice);
   } catch (err) {
     log.warn({ err: (err as Error).message, workerNice: config.workerNice }, 'could not lower the worker priority');
   }

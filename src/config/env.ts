@@ -46,7 +46,7 @@ export interface Config {
    * `inline`: the workers share the API's process (tests, tiny setups).
    */
   readonly workerMode: WorkerMode;
-  /** Scheduling niceness a worker process takes before TF.js starts its threads (0 = as the API). */
+  /** Scheduling niceness of every thread of a worker process, set before TF.js starts its own (0 = as the API). */
   readonly workerNice: number;
   readonly tfjsBackend: TfjsBackendChoice;
   readonly logLevel: string;
