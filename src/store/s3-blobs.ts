@@ -5,8 +5,9 @@
  * The file store's guarantees, kept with plain S3 calls:
  * - Content addressing: a blob whose bytes are known up front (`putBuffer`: weights, masks) goes
  *   straight to its key. A stream's key is known only at its end, so `putStream` uploads it as a
- *   multipart upload to `<prefix>tmp/<uuid>` (through two reused 5 MiB part buffers: a 1 GB
- *   upload never sits in memory; s3-multipart.ts), then copies it to its key on the server and removes the temporary one.
+ *   multipart upload to `<prefix>tmp/<uuid>` (through two reused 5 MiB part buffers, so a 1 GB
+ *   upload never sits in memory: s3-multipart.ts), then copies it to its key on the server and
+ *   removes the temporary one.
  * - No partial object: a multipart upload is invisible until completed; a failed one is aborted,
  *   and nothing is ever written under `sha256/` but whole blobs (a PUT or a copy is atomic).
  * - Idempotent puts: the same bytes make the same key, and a key already present is not rewritten.
