@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { DatasetFile, ParseDatasetOptions } from '../../../../src/store/formats/datasets';
+import type { IngestedDataset } from '../../../../src/store/formats/datasets/ingest';
 import { CIFAR_DIR, FASHION_DIR, KMNIST_DIR, MNIST_DIR } from '../../../support/fixtures';
 import { grayImageFolderZip } from '../../../support/datasets';
 import { makeNpy, makeZip } from './helpers';
@@ -18,18 +19,11 @@ export interface IngestCase {
   readonly options?: ParseDatasetOptions;
 }
 
-export interface Expected {
-  readonly format: string;
-  readonly count: number;
-  readonly shape: number[];
-  readonly dtype: string;
-  readonly numClasses: number;
-  readonly classCounts: number[];
-  readonly classNames?: string[];
-  /** sha256 of the images tensor bytes, and of the labels (int32 little-endian). */
+/** What ingestion returns, with each tensor's blob as the sha256 of its bytes (labels int32 little-endian). */
+export type Expected = Omit<IngestedDataset, 'images' | 'labels'> & {
   readonly images: string;
   readonly labels: string;
-}
+};
 
 const file = (dir: string, name: string): DatasetFile => ({ name, bytes: fs.readFileSync(path.join(dir, name)) });
 
