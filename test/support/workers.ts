@@ -33,8 +33,12 @@ export function appWithWorkers(overrides: Record<string, string> = {}): TestApp 
     workers = await startTestWorkers(holder);
   });
   afterAll(async () => {
-    await workers?.close();
-    await holder.close?.();
+    // The app closes even when the workers' close fails: a listener left open keeps jest alive.
+    try {
+      await workers?.close();
+    } finally {
+      await holder.close?.();
+    }
   });
   return holder;
 }
