@@ -6,19 +6,20 @@
  * `__MACOSX/` and dotfiles are skipped, and so are files that are not .png/.jpg/.jpeg (Thumbs.db,
  * README); a class is a folder holding at least one image.
  *
- * Not streamed: the zip is read into memory and every image decoded into one tensor, which is then
- * handed out in chunks like the streamed formats'. Decoding image by image from the zip read at
- * random (zip-source.ts) would bound this too, but costs ranged reads per image, slow on S3; the
- * large datasets come as raw bytes (CIFAR, IDX, npz), which stream.
+ * Streamed: the zip is read at random through `zip-source.ts` (its central directory, then each
+ * image's entry), and images are decoded one at a time into chunks of whole images, so neither the
+ * upload nor the tensor is ever whole in memory. The first image, decoded while planning, fixes
+ * the shape; an image of another size fails the pass with a 400 naming it.
  */
 import { BadRequestError, UnsupportedFormatError } from '../../../errors';
-import { isZip, openZip, type ZipEntryInfo } from '../zip';
+import { isZip, type ZipEntryInfo } from '../zip';
 import { decodeImageInto, probeImage, type ImageInfo } from './image-decode';
-import { allocate, checkImageCount, checkImageTensor, zipLimits, type DatasetLimits } from './limits';
-import { readWhole, type DatasetSource } from './source';
-import type { DecodedDataset, TensorPlan } from './types';
+import { checkImageCount, checkImageTensor, zipLimits, type DatasetLimits } from './limits';
+import type { DatasetSource } from './source';
+import type { Shape4, TensorPlan } from './types';
+import { openZipSource, type ZipSource } from './zip-source';
 
-/** Chunks the decoded tensor is handed out in, so a blob store gets them as from a streamed format. */
+/** Values per chunk handed out (rounded down to whole images, at least one). */
 const CHUNK_VALUES = 1024 * 1024;
 
 const IMAGE_EXTENSION = /\.(png|jpe?g)$/i;
@@ -40,63 +41,72 @@ export async function planImageFolder(files: readonly DatasetSource[], limits: D
   if (files.length !== 1 || !isZip(files[0]!.head)) {
     throw new UnsupportedFormatError(`image-folder: expected exactly one zip file, got ${files.map((f) => f.name).join(', ')}`);
   }
-  const decoded = await decodeImageFolder(files[0]!.name, await readWhole(files[0]!), limits);
+  const file = files[0]!;
+  const zip = await openZipSource(file, zipLimits(limits));
+  try {
+    return await planImages(file.name, zip, limits);
+  } catch (err) {
+    zip.close();
+    throw err;
+  }
+}
+
+async function planImages(archive: string, zip: ZipSource, limits: DatasetLimits): Promise<TensorPlan> {
+  const images = classify(
+    archive,
+    [...zip.entries.values()].filter((e) => isImageEntryName(e.name)),
+  );
+  checkImageCount(archive, images.length, limits);
+  const classNames = [...new Set(images.map((i) => i.className))];
+  const classIndex = new Map(classNames.map((name, i) => [name, i]));
+  const labels = Int32Array.from(images, (i) => classIndex.get(i.className)!);
+
+  const firstName = images[0]!.entry.name;
+  const first = probeImage(await entryBytes(zip, firstName), `${archive}:${firstName}`);
+  const shape: Shape4 = [images.length, first.height, first.width, first.channels];
+  checkImageTensor(`${archive}:${firstName}`, shape, 1, limits);
+  const size = first.height * first.width * first.channels;
+  const perChunk = Math.max(1, Math.floor(CHUNK_VALUES / size));
+
   return {
-    ...decoded,
-    async *images() {
-      for (let at = 0; at < decoded.images.length; at += CHUNK_VALUES) yield decoded.images.subarray(at, at + CHUNK_VALUES);
-    },
+    shape,
+    dtype: 'uint8',
+    classNames,
+    imageSource: archive,
+    labelSource: archive,
     async *labels() {
-      yield decoded.labels;
+      yield labels;
     },
-    close() {},
+    async *images() {
+      for (let at = 0; at < images.length; at += perChunk) {
+        const count = Math.min(perChunk, images.length - at);
+        // A fresh chunk each time: a sink may still hold the last one.
+        const out = new Uint8Array(count * size);
+        for (let k = 0; k < count; k++) {
+          const { name } = images[at + k]!.entry;
+          const source = `${archive}:${name}`;
+          const bytes = await entryBytes(zip, name);
+          const info = probeImage(bytes, source);
+          if (info.height !== first.height || info.width !== first.width || info.channels !== first.channels) {
+            throw new BadRequestError(
+              `ragged image sizes: ${JSON.stringify(name)} is ${describe(info)}, ` +
+                `but ${JSON.stringify(firstName)} is ${describe(first)}; all images must share height, width and channels`,
+            );
+          }
+          decodeImageInto(bytes, info, source, out, k * size, limits);
+        }
+        yield out;
+      }
+    },
+    close: () => zip.close(),
   };
 }
 
-async function decodeImageFolder(name: string, bytes: Buffer, limits: DatasetLimits): Promise<DecodedDataset> {
-  const file = { name, bytes };
-  const zip = await openZip(file.bytes, zipLimits(limits), file.name);
-  const images = classify(
-    file.name,
-    [...zip.entries.values()].filter((e) => isImageEntryName(e.name)),
-  );
-  checkImageCount(file.name, images.length, limits);
-  const classNames = [...new Set(images.map((i) => i.className))];
-  const classIndex = new Map(classNames.map((name, i) => [name, i]));
-
-  let first: { info: ImageInfo; name: string } | undefined;
-  let out: Uint8Array | undefined;
-  const labels = new Int32Array(images.length);
-  for (let i = 0; i < images.length; i++) {
-    const { entry, className } = images[i]!;
-    const source = `${file.name}:${entry.name}`;
-    const bytes = await zip.read(entry.name);
-    const info = probeImage(bytes, source);
-    if (!first) {
-      first = { info, name: entry.name };
-      const dims = [images.length, info.height, info.width, info.channels] as const;
-      checkImageTensor(source, dims, 1, limits);
-      out = allocate(() => new Uint8Array(dims[0] * dims[1] * dims[2] * dims[3]), limits);
-    } else if (info.height !== first.info.height || info.width !== first.info.width || info.channels !== first.info.channels) {
-      throw new BadRequestError(
-        `ragged image sizes: ${JSON.stringify(entry.name)} is ${describe(info)}, ` +
-          `but ${JSON.stringify(first.name)} is ${describe(first.info)}; all images must share height, width and channels`,
-      );
-    }
-    const size = info.height * info.width * info.channels;
-    decodeImageInto(bytes, info, source, out!, i * size, limits);
-    labels[i] = classIndex.get(className)!;
-  }
-  if (!first || !out) throw new BadRequestError(`${file.name}: no PNG or JPEG images in class folders`);
-  return {
-    shape: [images.length, first.info.height, first.info.width, first.info.channels],
-    dtype: 'uint8',
-    images: out,
-    labels,
-    classNames,
-    imageSource: file.name,
-    labelSource: file.name,
-  };
+/** One image file's bytes (a compressed PNG or JPEG: small, and bounded by the zip's budget). */
+async function entryBytes(zip: ZipSource, name: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of zip.chunks(name)) parts.push(chunk);
+  return Buffer.concat(parts);
 }
 
 function describe(info: ImageInfo): string {

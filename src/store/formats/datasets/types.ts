@@ -45,7 +45,7 @@ export interface ParsedDataset {
  * What a format reader hands to `drainPlan` (drain.ts): the declared tensor, checked against the
  * limits from headers alone, and the passes that produce it. A pass streams the upload and
  * yields bounded chunks, so neither tensor is ever whole in memory unless a sink collects it
- * (`parseDataset`) or the format cannot be streamed (image-folder, Fortran-ordered .npy).
+ * (`parseDataset`) or the format cannot be streamed (Fortran-ordered .npy).
  */
 export type TensorPlan = TensorInfo & (SeparatePasses | SharedPass);
 
@@ -76,18 +76,4 @@ export interface SharedPass {
   records(): AsyncIterable<{ readonly labels: Int32Array; readonly images: Uint8Array | Float32Array }>;
   readonly labels?: undefined;
   readonly images?: undefined;
-}
-
-/** An image-folder reader's output: decoded whole, then handed out as a plan (image-folder.ts). */
-export interface DecodedDataset {
-  readonly shape: Shape4;
-  readonly dtype: 'uint8' | 'float32';
-  readonly images: Uint8Array | Float32Array;
-  readonly labels: Int32Array;
-  readonly classNames?: string[];
-  /** A ceiling the format itself implies (CIFAR-10 has 10 classes), used when there are no names. */
-  readonly maxClasses?: number;
-  /** Where images and labels came from, for error details. */
-  readonly imageSource: string;
-  readonly labelSource: string;
 }

@@ -1,5 +1,5 @@
 /**
- * Dataset zips (npz, and the listing that format detection needs) read from a `DatasetSource`
+ * Dataset zips (npz, image folders, and the listing format detection needs) read from a `DatasetSource`
  * at random instead of from a Buffer: yauzl reads the central directory through a small block
  * cache (a few ranged reads, whatever the store), and inflates an entry as a stream, so a 1 GB
  * array never sits whole in memory.
@@ -9,7 +9,7 @@
  * budget), which test/store/formats/zip.test.ts holds both to. zip.ts only opens Buffers; when it
  * learns to open a reader, this file shrinks to `SourceReader`.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { AppError, PayloadTooLargeError, UnprocessableError } from '../../../errors';
 import { listFiles, zipError, type ZipEntryInfo, type ZipLimits } from '../zip';
@@ -37,7 +37,14 @@ class SourceReader extends yauzl.RandomAccessReader {
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
-    return this.source.stream(start, end);
+    // A large entry (an npz array) streams; a small one (an image) comes from a block, which
+    // usually holds the entries after it too: one ranged read serves many images, on S3 as well.
+    if (end - start > BLOCK_BYTES) return this.source.stream(start, end);
+    return Readable.from(this.blockRead(start, end - start));
+  }
+
+  private async *blockRead(position: number, length: number): AsyncGenerator<Buffer> {
+    yield await this.readAt(position, length);
   }
 
   // yauzl checks bytesRead against what it asked for ("unexpected EOF"), so a short read is reported, not thrown.

@@ -174,7 +174,7 @@ export const INGEST_CASES: IngestCase[] = [
     ],
   },
   {
-    name: 'image-folder zip (decoded in memory)',
+    name: 'image-folder zip',
     files: () => [{ name: 'pets.zip', bytes: imageFolder() }],
   },
 ];
@@ -408,7 +408,7 @@ export const GOLDEN: Record<string, Expected> = {
     images: '478323b1494ab922f3edab28a4eb1d3f124e75cad2ec913f8b6fe5dcb9441953',
     labels: 'b59544bedb44498962a9864a5aaa214fb7f96137cfdbda9ea00036a607fd4f6d',
   },
-  'image-folder zip (decoded in memory)': {
+  'image-folder zip': {
     format: 'image-folder',
     count: 5,
     shape: [5, 8, 8, 1],

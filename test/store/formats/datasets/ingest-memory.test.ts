@@ -2,7 +2,8 @@
  * Issue 16: a dataset upload never sits whole in memory. A generated ~200 MB CIFAR-10 upload goes
  * through `ingestDataset` on a local blob store wrapped to record every buffer it hands out or is
  * handed (read chunks, ranged reads, written chunks); none may be more than a few MB. A deflated
- * npz and a gzip'ed IDX pair, smaller (they are built in memory here), must stream alike. The types
+ * npz and a gzip'ed IDX pair, smaller (they are built in memory here), must stream alike, and so
+ * must an image-folder zip, decoded image by image. The types
  * already keep whole-blob reads (`get`) and buffer writes (`putBuffer`) out of reach: the wrapper
  * offers only `openRead`, `readRanges` and `putStream`. Heap-external memory (`arrayBuffers`,
  * where Buffers live) is sampled too, with a bound far below the upload's size.
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline, Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { PNG } from 'pngjs';
 import { FsBlobStore, type BlobStore } from '../../../../src/store/blobs';
 import { blobSource, ingestDataset, type IngestedDataset } from '../../../../src/store/formats/datasets';
 import { makeIdx, makeNpy, makeZip } from './helpers';
@@ -40,6 +42,8 @@ function* cifarUpload(): Generator<Buffer> {
 interface Largest {
   read: number;
   ranged: number;
+  /** Calls of readRanges and openRead: what a store like S3 pays a request for. */
+  requests?: number;
   written: number;
   /**
    * Chunks under 4 KiB written before a blob's last. A store that keeps chunks a while (S3 gathers
@@ -58,8 +62,12 @@ function metered(store: BlobStore, largest: Largest): Pick<BlobStore, 'openRead'
       },
     });
   return {
-    openRead: (key, range) => pipeline(store.openRead(key, range), meter('read'), () => undefined),
+    openRead: (key, range) => {
+      largest.requests = (largest.requests ?? 0) + 1;
+      return pipeline(store.openRead(key, range), meter('read'), () => undefined);
+    },
     readRanges: async (key, ranges) => {
+      largest.requests = (largest.requests ?? 0) + 1;
       for (const r of ranges) largest.ranged = Math.max(largest.ranged, r.length);
       return store.readRanges(key, ranges);
     },
@@ -182,4 +190,69 @@ describe('compressed uploads stream too', () => {
     },
     60_000,
   );
+});
+
+describe('an image-folder zip streams too', () => {
+  // 1,000 PNGs of 256x256 RGB: a 196 MB tensor from a zip of a few MB. Class k's 100 images are
+  // copies of one PNG (encoding 1,000 would take the test longer than ingesting them).
+  const SIDE = 256;
+  const PER_CLASS = 100;
+  const pixels = (k: number) => {
+    const rgb = new Uint8Array(SIDE * SIDE * 3);
+    for (let p = 0; p < SIDE * SIDE; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = (k * 25 + (p % SIDE) + c * 40) & 0xff;
+    return rgb;
+  };
+  const png = (rgb: Uint8Array) => {
+    const image = new PNG({ width: SIDE, height: SIDE });
+    for (let p = 0; p < SIDE * SIDE; p++) {
+      image.data.set(rgb.subarray(p * 3, p * 3 + 3), p * 4);
+      image.data[p * 4 + 3] = 255;
+    }
+    return PNG.sync.write(image, { colorType: 2 });
+  };
+
+  it('decodes image by image: arrayBuffers far below the tensor, one read for many images', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-memory-'));
+    try {
+      const pngs = Array.from({ length: 10 }, (_, k) => png(pixels(k)));
+      const entries = [];
+      for (let k = 0; k < 10; k++) for (let i = 0; i < PER_CLASS; i++) entries.push({ name: `set/c${k}/${String(i).padStart(4, '0')}.png`, data: pngs[k]! });
+      const store = new FsBlobStore(root);
+      const upload = await store.putStream(Readable.from([makeZip(entries)]));
+      const largest: Largest = { read: 0, ranged: 0, written: 0, tinyWrites: 0, requests: 0 };
+      const blobs = metered(store, largest);
+      const source = await blobSource(blobs, upload, 'images.zip');
+      const baseline = process.memoryUsage().arrayBuffers;
+      let peak = baseline;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 10);
+      let d: IngestedDataset;
+      try {
+        d = await ingestDataset([source], { format: 'image-folder' }, blobs);
+      } finally {
+        clearInterval(sampler);
+      }
+      const n = 10 * PER_CLASS;
+      const size = SIDE * SIDE * 3;
+      expect(d.shape).toEqual([n, SIDE, SIDE, 3]);
+      expect(d.classNames).toEqual(Array.from({ length: 10 }, (_, k) => `c${k}`));
+      expect(d.classCounts).toEqual(new Array(10).fill(PER_CLASS));
+      expect(Math.max(largest.read, largest.ranged, largest.written)).toBeLessThanOrEqual(4 * MB);
+      expect(largest.tinyWrites).toBe(0);
+      // Whole, the tensor alone is 196 MB.
+      expect(peak - baseline).toBeLessThan(64 * MB);
+      // Entries stored in the order they are decoded are read a block at a time, not one by one.
+      expect(largest.requests).toBeLessThan(n / 10);
+
+      const samples = [0, 150, n - 1];
+      const stored = await store.readRanges(
+        d.images.key,
+        samples.map((i) => ({ start: i * size, length: size })),
+      );
+      samples.forEach((i, s) => expect(Buffer.from(pixels(Math.floor(i / PER_CLASS))).equals(stored[s]!)).toBe(true));
+      const [labels] = await store.readRanges(d.labels.key, [{ start: 0, length: n * 4 }]);
+      expect(Array.from(new Int32Array(labels!.buffer, labels!.byteOffset, n))).toEqual(Array.from({ length: n }, (_, i) => Math.floor(i / PER_CLASS)));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

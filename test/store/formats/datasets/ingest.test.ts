@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { PNG } from 'pngjs';
 import { AppError } from '../../../../src/errors';
 import { FsBlobStore, type BlobStore } from '../../../../src/store/blobs';
 import { S3BlobStore } from '../../../../src/store/s3-blobs';
@@ -74,6 +75,11 @@ describe.each(STORES)('ingestDataset on %s', (_, makeStore) => {
   });
   const mnistLabels = sharedFile('data/mnist/t10k-labels-idx1-ubyte.gz');
   const mnistImages = sharedFile('data/mnist/t10k-images-idx3-ubyte.gz');
+  const grayPng = (h: number, w: number) => {
+    const png = new PNG({ width: w, height: h, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+    png.data = Buffer.alloc(h * w, 9);
+    return PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
+  };
   // Every row names its options: jest takes a test function with more parameters than the row has for one awaiting `done`.
   const BAD: [string, () => DatasetFile[], ParseDatasetOptions][] = [
     ['a CIFAR label past the class count', () => [{ name: 'b.bin', bytes: cifar([1, 2, 10]) }], { format: 'cifar-bin' }],
@@ -95,6 +101,21 @@ describe.each(STORES)('ingestDataset on %s', (_, makeStore) => {
     ['a zip entry lying about its size', () => [npz('d.npz', { x: Buffer.alloc(5000, 0x20), y: makeNpy('|u1', [1], Buffer.alloc(1)) }, 100)], {}],
     ['a corrupt zip', () => [{ name: 'bad.npz', bytes: Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(4096, 1)]) }], {}],
     ['a zip bomb', () => [{ name: 'bomb.npz', bytes: makeZip([{ name: 'x.npy', data: Buffer.alloc(50_000_000), deflate: true }]) }], {}],
+    [
+      // Found while the images stream, after the labels and the first image were written.
+      'an image-folder zip with ragged image sizes',
+      () => [
+        {
+          name: 'pets.zip',
+          bytes: makeZip([
+            { name: 'cat/1.png', data: grayPng(8, 8) },
+            { name: 'cat/2.png', data: grayPng(8, 8) },
+            { name: 'dog/1.png', data: grayPng(4, 8) },
+          ]),
+        },
+      ],
+      {},
+    ],
     ['an unknown format', () => [{ name: 'notes.bin', bytes: Buffer.from('hello') }], {}],
     ['an image tensor over maxBytes', () => [sharedFile('fixtures/cifar10-bin/test_batch.bin')], { maxBytes: 1_000_000 }],
   ];
