@@ -13,10 +13,21 @@ export { PrismaClient, Prisma };
 
 const pools = new WeakMap<PrismaClient, Pool>();
 
+/** How long an idle pool connection stays open. */
+const POOL_IDLE_MS = 600_000;
+
 export function createDb(databaseUrl: string): PrismaClient {
   // A refused connection fails at once; the timeout only bounds a black-holed host (and must
   // outlast an event loop busy with TF.js work when API and worker share a process).
-  const pool = new Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, max: 10 });
+  // Idle connections stay 10 minutes (pg-pool closes them after 10 s): a pool that had shrunk
+  // opened up to `max` backends at once under the next burst, and every request of its first
+  // 300 ms waited for them (bench/README.md, "A burst after a quiet spell"). They do not keep a
+  // process alive (allowExitOnIdle): a script that never closes its pool still ends.
+  const pool = new Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, max: 10, idleTimeoutMillis: POOL_IDLE_MS, allowExitOnIdle: true });
+  // An idle client whose connection ends (a PostgreSQL restart, a killed backend) is dropped by
+  // the pool, which then emits 'error': unheard, that would crash the process. Prisma's adapter
+  // listens only once Prisma first connects, and hot reads use this pool before that.
+  pool.on('error', () => undefined);
   releaseLostClients(pool);
   // After $disconnect() the adapter would fall back to a pool of its own, without this guard: a
   // PrismaClient here is not reconnected once closed.

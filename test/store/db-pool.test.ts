@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { isServiceUnavailable } from '../../src/errors';
-import { createDb, dbPoolStats, inSqlTransaction, type PrismaClient } from '../../src/store/db';
+import { createDb, dbPoolStats, inSqlTransaction, poolOf, type PrismaClient } from '../../src/store/db';
 import { TEST_DATABASE_URL } from '../support/test-env';
 
 async function terminate(pid: number): Promise<void> {
@@ -75,5 +75,26 @@ describe('database pool', () => {
     expect(dbPoolStats(db).checkedOut).toBe(0);
     expect(await db.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]);
     expect(await close()).toBe('closed');
+  });
+
+  it('keeps idle connections past pg-pool default of 10 s, ready for the next burst', async () => {
+    const pool = poolOf(db);
+    await Promise.all(Array.from({ length: 4 }, () => pool.query('SELECT pg_sleep(0.05)')));
+    expect(pool.totalCount).toBe(4);
+    await sleep(11_000);
+    // With pg-pool's default every one would have closed by now.
+    expect({ total: pool.totalCount, idle: pool.idleCount }).toEqual({ total: 4, idle: 4 });
+  }, 30_000);
+
+  it('drops idle connections the server ends, before Prisma ever connected, and carries on', async () => {
+    const pool = poolOf(db);
+    // Three at once: three clients, idle once answered.
+    const rows = await Promise.all(Array.from({ length: 3 }, () => pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_sleep(0.05)')));
+    const pids = rows.map((r) => r.rows[0]!.pid);
+    expect(pool.idleCount).toBe(3);
+    for (const pid of new Set(pids)) await terminate(pid);
+    await sleep(300);
+    expect(pool.totalCount).toBe(0);
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 });
