@@ -74,10 +74,9 @@ async function planImages(archive: string, zip: ZipSource, limits: DatasetLimits
     classNames,
     imageSource: archive,
     labelSource: archive,
-    async *labels() {
-      yield labels;
-    },
-    async *images() {
+    // One pass yields each chunk's labels with its images: an image that fails to decode fails
+    // both blob writes, so a refused upload leaves nothing stored (labels first would keep them).
+    async *records() {
       for (let at = 0; at < images.length; at += perChunk) {
         const count = Math.min(perChunk, images.length - at);
         // A fresh chunk each time: a sink may still hold the last one.
@@ -95,7 +94,7 @@ async function planImages(archive: string, zip: ZipSource, limits: DatasetLimits
           }
           decodeImageInto(bytes, info, source, out, k * size, limits);
         }
-        yield out;
+        yield { labels: labels.subarray(at, at + count), images: out };
       }
     },
     close: () => zip.close(),
