@@ -26,14 +26,19 @@ export function cifarHead(file: string, n: number): Buffer {
   return fs.readFileSync(path.join(CIFAR_DIR, file)).subarray(0, n * 3073);
 }
 
+/** An 8-bit grayscale PNG of an [H,W] uint8 image. */
+export function grayPng(img: Uint8Array, h: number, w: number): Buffer {
+  const png = new PNG({ width: w, height: h, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+  png.data = Buffer.from(img);
+  return PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
+}
+
 /** An image-folder zip (`<class>/<i>.png`, 8-bit grayscale) from [N,H,W] uint8 images per class. */
 export function grayImageFolderZip(classes: Record<string, Uint8Array[]>, h: number, w: number): Buffer {
   const entries: Record<string, Buffer> = {};
   for (const [name, images] of Object.entries(classes)) {
     images.forEach((img, i) => {
-      const png = new PNG({ width: w, height: h, colorType: 0, inputColorType: 0, inputHasAlpha: false });
-      png.data = Buffer.from(img);
-      entries[`${name}/${String(i).padStart(5, '0')}.png`] = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
+      entries[`${name}/${String(i).padStart(5, '0')}.png`] = grayPng(img, h, w);
     });
   }
   return rawZip(entries);

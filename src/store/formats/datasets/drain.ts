@@ -5,8 +5,8 @@
  * the blob store (`ingestDataset`).
  *
  * Separate passes run labels first: they are small, so every label check runs before the big
- * image pass, and a bad label costs nothing written but the labels. A shared pass (CIFAR) feeds
- * both sinks at once.
+ * image pass, and a bad label costs nothing written but the labels. A shared pass (CIFAR, image
+ * folders) feeds both sinks at once.
  */
 import { BadRequestError } from '../../../errors';
 import { LabelTally, type ClassSummary } from './labels';

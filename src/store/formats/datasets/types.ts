@@ -71,7 +71,10 @@ export interface SeparatePasses {
   readonly records?: undefined;
 }
 
-/** Labels inside the image records (CIFAR): one pass yields both, for sinks that run side by side (split.ts). */
+/**
+ * Labels that come with the images (CIFAR's records; an image folder's chunks, so a bad image keeps
+ * no labels): one pass yields both, for sinks that run side by side (split.ts).
+ */
 export interface SharedPass {
   records(): AsyncIterable<{ readonly labels: Int32Array; readonly images: Uint8Array | Float32Array }>;
   readonly labels?: undefined;

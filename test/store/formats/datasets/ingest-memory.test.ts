@@ -43,7 +43,7 @@ interface Largest {
   read: number;
   ranged: number;
   /** Calls of readRanges and openRead: what a store like S3 pays a request for. */
-  requests?: number;
+  requests: number;
   written: number;
   /**
    * Chunks under 4 KiB written before a blob's last. A store that keeps chunks a while (S3 gathers
@@ -63,11 +63,11 @@ function metered(store: BlobStore, largest: Largest): Pick<BlobStore, 'openRead'
     });
   return {
     openRead: (key, range) => {
-      largest.requests = (largest.requests ?? 0) + 1;
+      largest.requests++;
       return pipeline(store.openRead(key, range), meter('read'), () => undefined);
     },
     readRanges: async (key, ranges) => {
-      largest.requests = (largest.requests ?? 0) + 1;
+      largest.requests++;
       for (const r of ranges) largest.ranged = Math.max(largest.ranged, r.length);
       return store.readRanges(key, ranges);
     },
@@ -96,7 +96,7 @@ it('ingests a 200 MB CIFAR-10 upload without any buffer over 4 MB or tiny writes
     const upload = await store.putStream(Readable.from(cifarUpload()));
     expect(upload.size).toBe(RECORDS * RECORD);
 
-    const largest: Largest = { read: 0, ranged: 0, written: 0, tinyWrites: 0 };
+    const largest: Largest = { read: 0, ranged: 0, requests: 0, written: 0, tinyWrites: 0 };
     const blobs = metered(store, largest);
     const baseline = process.memoryUsage().arrayBuffers;
     let peak = baseline;
@@ -173,7 +173,7 @@ describe('compressed uploads stream too', () => {
       const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-memory-'));
       try {
         const store = new FsBlobStore(root);
-        const largest: Largest = { read: 0, ranged: 0, written: 0, tinyWrites: 0 };
+        const largest: Largest = { read: 0, ranged: 0, requests: 0, written: 0, tinyWrites: 0 };
         const blobs = metered(store, largest);
         const sources = [];
         for (const f of files()) sources.push(await blobSource(blobs, await store.putStream(Readable.from([f.bytes])), f.name));
@@ -219,7 +219,7 @@ describe('an image-folder zip streams too', () => {
       for (let k = 0; k < 10; k++) for (let i = 0; i < PER_CLASS; i++) entries.push({ name: `set/c${k}/${String(i).padStart(4, '0')}.png`, data: pngs[k]! });
       const store = new FsBlobStore(root);
       const upload = await store.putStream(Readable.from([makeZip(entries)]));
-      const largest: Largest = { read: 0, ranged: 0, written: 0, tinyWrites: 0, requests: 0 };
+      const largest: Largest = { read: 0, ranged: 0, requests: 0, written: 0, tinyWrites: 0 };
       const blobs = metered(store, largest);
       const source = await blobSource(blobs, upload, 'images.zip');
       const baseline = process.memoryUsage().arrayBuffers;

@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { PNG } from 'pngjs';
 import { AppError } from '../../../../src/errors';
 import { FsBlobStore, type BlobStore } from '../../../../src/store/blobs';
 import { S3BlobStore } from '../../../../src/store/s3-blobs';
 import { blobSource, ingestDataset, parseDataset, type DatasetFile, type ParseDatasetOptions } from '../../../../src/store/formats/datasets';
+import { grayPng } from '../../../support/datasets';
 import { startS3Server, TEST_S3_CREDENTIALS, type TestS3 } from '../../../support/s3-server';
 import { makeNpy, makeZip, sharedFile } from './helpers';
 import { GOLDEN, INGEST_CASES } from './ingest-cases';
@@ -75,11 +75,7 @@ describe.each(STORES)('ingestDataset on %s', (_, makeStore) => {
   });
   const mnistLabels = sharedFile('data/mnist/t10k-labels-idx1-ubyte.gz');
   const mnistImages = sharedFile('data/mnist/t10k-images-idx3-ubyte.gz');
-  const grayPng = (h: number, w: number) => {
-    const png = new PNG({ width: w, height: h, colorType: 0, inputColorType: 0, inputHasAlpha: false });
-    png.data = Buffer.alloc(h * w, 9);
-    return PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
-  };
+  const gray = (h: number, w: number) => grayPng(new Uint8Array(h * w).fill(9), h, w);
   // Every row names its options: jest takes a test function with more parameters than the row has for one awaiting `done`.
   const BAD: [string, () => DatasetFile[], ParseDatasetOptions][] = [
     ['a CIFAR label past the class count', () => [{ name: 'b.bin', bytes: cifar([1, 2, 10]) }], { format: 'cifar-bin' }],
@@ -108,9 +104,9 @@ describe.each(STORES)('ingestDataset on %s', (_, makeStore) => {
         {
           name: 'pets.zip',
           bytes: makeZip([
-            { name: 'cat/1.png', data: grayPng(8, 8) },
-            { name: 'cat/2.png', data: grayPng(8, 8) },
-            { name: 'dog/1.png', data: grayPng(4, 8) },
+            { name: 'cat/1.png', data: gray(8, 8) },
+            { name: 'cat/2.png', data: gray(8, 8) },
+            { name: 'dog/1.png', data: gray(4, 8) },
           ]),
         },
       ],
