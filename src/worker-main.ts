@@ -3,7 +3,7 @@ import pino from 'pino';
 import { loadConfig } from './config/env';
 import { initTfjsRuntime } from './config/tfjs-runtime';
 import { onShutdown } from './shutdown';
-import { setProcessNiceness } from './worker-niceness';
+import { setProcessNiceness, setSessionGroupNiceness } from './worker-niceness';
 import { startWorkerProcess } from './worker-process';
 
 async function main(): Promise<void> {
@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   // Before TF.js makes its thread pools, which inherit this thread's niceness: on a host shared
   // with the API, request handling then gets the cores first and the worker takes what is left.
   try {
-    setProcessNiceness(config.workerNice);
+    const threads = setProcessNiceness(config.workerNice);
+    const sessionGroup = setSessionGroupNiceness(config.workerNice);
+    log.info({ workerNice: config.workerNice, threads, sessionGroup }, 'worker priority set');
   } catch (err) {
     log.warn({ err: (err as Error).message, workerNice: config.workerNice }, 'could not lower the worker priority');
   }

@@ -33,3 +33,30 @@ export function setProcessNiceness(nice: number): number {
   }
   return set;
 }
+
+/**
+ * Sets `nice` on this process's scheduling autogroup when the process leads its own session (a
+ * child of `npm start` is forked into one). With Linux's autogroup (`sched_autogroup_enabled`,
+ * used for tasks in the root cpu cgroup) a thread's niceness counts only against threads of its
+ * own session: PostgreSQL and Redis, started in sessions of their own, shared the cores with the
+ * worker as equals however high its niceness. The group's niceness is what they weigh against. A
+ * worker in someone else's session (`npm run worker` from a shell) leaves that group alone.
+ * @returns whether the autogroup's niceness was set
+ */
+export function setSessionGroupNiceness(nice: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  } catch {
+    return false;
+  }
+  // Fields after the command name, which is in parentheses and may hold spaces: state, ppid, pgrp, session.
+  const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  if (session !== process.pid) return false;
+  try {
+    fs.writeFileSync('/proc/self/autogroup', String(nice));
+    return true;
+  } catch {
+    return false;
+  }
+}

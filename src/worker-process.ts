@@ -86,7 +86,10 @@ export function startWorkerChildren(count: number, log: Logger, options: WorkerC
     const slot = slots[index];
     slot.timer = undefined;
     const started = Date.now();
-    const child = fork(entry, [], { execArgv, stdio: 'inherit' });
+    // In a session of its own, so that the worker can lower its whole scheduling autogroup
+    // (worker-niceness.ts); it still closes when this process goes (worker-main watches the IPC
+    // channel), and a terminal's Ctrl-C reaches it through this process's close.
+    const child = fork(entry, [], { execArgv, stdio: 'inherit', detached: true });
     slot.child = child;
     log.info({ worker: index, pid: child.pid }, 'worker process started');
     child.on('error', (err) => log.error({ worker: index, pid: child.pid, err: err.message }, 'worker process error'));

@@ -1,8 +1,9 @@
 /**
  * A worker's niceness reaches every thread of its process, those Node started before it was set
- * included (V8's platform threads, libuv's pool): checked from /proc on a child process.
+ * included (V8's platform threads, libuv's pool), and a worker leading its own session lowers its
+ * scheduling autogroup too: checked from /proc on child processes.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -41,4 +42,37 @@ const NICES = `
     expect(after).toEqual(after.map(() => 9));
     expect(set).toBe(after.length);
   });
+});
+
+/** Runs `code` in a child Node process (tsx), in a session of its own when `detached`, and returns what it prints. */
+function childInSession(code: string, detached: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', '-e', code], { cwd: ROOT, detached, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (d) => (out += d));
+    proc.once('error', reject);
+    proc.once('exit', (status) => (status === 0 ? resolve(out) : reject(new Error(`the child exited ${status}`))));
+  });
+}
+
+const SESSION_GROUP = `
+  const fs = require('node:fs');
+  const { setSessionGroupNiceness } = require('./src/worker-niceness');
+  const set = setSessionGroupNiceness(7);
+  console.log(JSON.stringify({ set, group: fs.readFileSync('/proc/self/autogroup', 'utf8').trim() }));`;
+
+// Linux with autogroup (the machines this runs on have it): niceness counts between sessions only
+// through the session's group.
+(fs.existsSync('/proc/self/autogroup') ? describe : describe.skip)('setSessionGroupNiceness', () => {
+  it("sets the group of a session the process leads, and leaves its parent's session alone", async () => {
+    const own = JSON.parse(await childInSession(SESSION_GROUP, true)) as { set: boolean; group: string };
+    expect(own.set).toBe(true);
+    expect(own.group).toMatch(/ nice 7$/);
+
+    const mine = fs.readFileSync('/proc/self/autogroup', 'utf8').trim();
+    const shared = JSON.parse(await childInSession(SESSION_GROUP, false)) as { set: boolean; group: string };
+    expect(shared.set).toBe(false);
+    expect(shared.group).toBe(mine);
+    expect(fs.readFileSync('/proc/self/autogroup', 'utf8').trim()).toBe(mine);
+  }, 60_000);
 });

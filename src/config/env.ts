@@ -46,7 +46,10 @@ export interface Config {
    * `inline`: the workers share the API's process (tests, tiny setups).
    */
   readonly workerMode: WorkerMode;
-  /** Scheduling niceness of every thread of a worker process, set before TF.js starts its own (0 = as the API). */
+  /**
+   * Scheduling niceness of every thread of a worker process, set before TF.js starts its own, and
+   * of its autogroup when it leads a session (`npm start`'s children) (0 = as the API).
+   */
   readonly workerNice: number;
   readonly tfjsBackend: TfjsBackendChoice;
   readonly logLevel: string;

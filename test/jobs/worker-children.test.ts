@@ -5,6 +5,7 @@
  * SIGTERM closes the API and the children.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { REPO_ROOT, testEnv, TEST_DATABASE_URL } from '../support/test-env';
@@ -14,6 +15,22 @@ import { waitFor } from '../support/wait';
 import { untilFinished } from '../support/finished';
 import { createDb, type PrismaClient } from '../../src/store/db';
 
+/** The session id of a process, from /proc. */
+function sessionOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+}
+
+/** Whether a process runs (an exited orphan may linger as a zombie until init reaps it). */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 interface LogLine {
   msg: string;
   pid?: number;
@@ -21,62 +38,85 @@ interface LogLine {
   [k: string]: unknown;
 }
 
+/** `npm start`'s entry with one worker child, its JSON log lines collected. */
+interface Main {
+  readonly proc: ChildProcess;
+  readonly base: string;
+  lines(): LogLine[];
+  /** The API's 'worker process started' lines. */
+  started(): LogLine[];
+  /** Throws with the output if the entry has exited. */
+  alive(): void;
+}
+
 describe('npm start: workers as child processes', () => {
-  let proc: ChildProcess | undefined;
+  const mains: Main[] = [];
   let db: PrismaClient;
-  let out = '';
-  const lines = (): LogLine[] =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => {
-        try {
-          return JSON.parse(l) as LogLine;
-        } catch {
-          return { msg: '' };
-        }
-      });
-  const started = () => lines().filter((l) => l.msg === 'worker process started');
 
-  beforeAll(() => {
-    db = createDb(TEST_DATABASE_URL);
-  });
-  afterAll(async () => {
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
-    for (const l of started()) {
-      try {
-        process.kill(l.pid as number, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await db.$disconnect();
-  });
-
-  it('runs jobs in a child, restarts a killed child, and closes all on SIGTERM', async () => {
+  async function startMain(): Promise<Main> {
     const port = await freePort();
     const env = testEnv({ PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'info' });
-    proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'main.ts')], {
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'main.ts')], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env, WORKER_MODE: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let out = '';
     proc.stdout?.on('data', (d) => (out += d));
     proc.stderr?.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => proc!.once('exit', (code) => resolve(code)));
-    const alive = () => {
-      if (proc!.exitCode !== null) throw new Error(`npm start's entry exited:\n${out}`);
+    const lines = (): LogLine[] =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => {
+          try {
+            return JSON.parse(l) as LogLine;
+          } catch {
+            return { msg: '' };
+          }
+        });
+    const main: Main = {
+      proc,
+      base: `http://127.0.0.1:${port}`,
+      lines,
+      started: () => lines().filter((l) => l.msg === 'worker process started'),
+      alive: () => {
+        if (proc.exitCode !== null) throw new Error(`npm start's entry exited:\n${out}`);
+      },
     };
-    const base = `http://127.0.0.1:${port}`;
+    mains.push(main);
     await waitFor(
       async () => {
-        alive();
+        main.alive();
         return lines().some((l) => l.msg === 'cnn-modules is up') ? true : undefined;
       },
       'the API to be up',
       120_000,
       100,
     );
+    return main;
+  }
+
+  beforeAll(() => {
+    db = createDb(TEST_DATABASE_URL);
+  });
+  afterAll(async () => {
+    for (const main of mains) {
+      if (main.proc.exitCode === null) main.proc.kill('SIGKILL');
+      for (const l of main.started()) {
+        try {
+          process.kill(l.pid as number, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    await db.$disconnect();
+  });
+
+  it('runs jobs in a child, restarts a killed child, and closes all on SIGTERM', async () => {
+    const { proc, base, lines, started, alive } = await startMain();
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     const apiPid = proc.pid!;
 
     const importModel = async (): Promise<string> => {
@@ -96,6 +136,20 @@ describe('npm start: workers as child processes', () => {
     expect(first).toHaveLength(1);
     const childPid = first[0].pid!;
     expect(childPid).not.toBe(apiPid);
+    // In a session of its own, whose scheduling group carries the worker's niceness (WORKER_NICE,
+    // 19 by default), so that it yields to PostgreSQL and Redis as well as to the API.
+    expect(sessionOf(childPid)).toBe(childPid);
+    expect(sessionOf(apiPid)).not.toBe(childPid);
+    if (fs.existsSync(`/proc/${childPid}/autogroup`)) {
+      await waitFor(
+        async () => (lines().some((l) => l.msg === 'worker priority set' && l.pid === childPid && l.sessionGroup === true) ? true : undefined),
+        "the worker's priority to be set",
+        60_000,
+        100,
+      );
+      expect(fs.readFileSync(`/proc/${childPid}/autogroup`, 'utf8')).toMatch(/ nice 19\s*$/);
+      expect(fs.readFileSync(`/proc/${apiPid}/autogroup`, 'utf8')).toMatch(/ nice 0\s*$/);
+    }
     const workerId = await importModel();
     expect(workerId).toContain(`:${childPid}:`);
     expect(workerId).not.toContain(`:${apiPid}:`);
@@ -122,4 +176,13 @@ describe('npm start: workers as child processes', () => {
     expect(() => process.kill(secondPid, 0)).toThrow();
     expect(lines().find((l) => l.msg === 'worker process exited')).toMatchObject({ pid: secondPid, code: 0 });
   }, 300_000);
+
+  it('closes a child whose parent is killed, though the child leads its own session', async () => {
+    const { proc, lines, started } = await startMain();
+    const childPid = started()[0].pid!;
+    await waitFor(async () => (lines().some((l) => l.msg === 'worker started' && l.pid === childPid) ? true : undefined), 'the worker to be up', 120_000, 100);
+    // SIGKILL reaches neither the child (another session, another process group) nor any handler.
+    proc.kill('SIGKILL');
+    await waitFor(async () => (running(childPid) ? undefined : true), 'the orphaned child to exit', 60_000, 100);
+  }, 180_000);
 });
