@@ -57,6 +57,24 @@ export async function json(res: Response): Promise<Record<string, unknown>> {
   return body;
 }
 
+/** The pids of a process's children (Linux /proc; none elsewhere). */
+function childPids(parent: number): number[] {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  return pids.flatMap((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** Polls `probe` every 200 ms until it returns a value. */
 export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -120,10 +138,15 @@ export async function startBenchService(
     if (service.exitCode !== null) throw new Error(`the service exited:\n${out}`);
   };
   const stop = async () => {
-    try {
-      if (service.pid !== undefined) process.kill(-service.pid, 'SIGKILL');
-    } catch {
-      // already gone
+    // The worker children lead sessions (and process groups) of their own: killed with the
+    // service's group, they would finish their job first, into the next measurement.
+    const groups = service.pid !== undefined ? [service.pid, ...childPids(service.pid)] : [];
+    for (const pid of groups) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
     await sleep(500);
     await dropRedisPrefix(redisUrl, prefix).catch(() => 0);
