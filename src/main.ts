@@ -51,6 +51,15 @@ async function main(): Promise<void> {
       await closeAppDeps(deps);
     },
     (m) => log.info(m),
+    () => {
+      for (const pid of children?.pids() ?? []) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
   );
   await listen(app, config.port, config.host);
   log.info(
