@@ -2,7 +2,8 @@
  * Issue 10: `npm start`'s entry (src/main.ts) serves the API in its own process and runs each of
  * its WORKERS workers as a child process: a job runs in the child (its row's workerId carries the
  * child's pid, not the API's), a child killed is restarted and the new one runs the next job, and
- * SIGTERM closes the API and the children.
+ * SIGTERM closes the API and the children. Issue 14: each child leads a session of its own, whose
+ * scheduling autogroup carries WORKER_NICE, and still closes when the API is killed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
