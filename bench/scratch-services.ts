@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
 
+import { procStatFields, STAT } from '../src/proc-stat';
 import { freePort } from '../test/support/ports';
 
 export { freePort };
@@ -65,14 +66,7 @@ function childPids(parent: number): number[] {
   } catch {
     return [];
   }
-  return pids.flatMap((pid) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent ? [Number(pid)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return pids.flatMap((pid) => (Number(procStatFields(Number(pid))?.[STAT.ppid]) === parent ? [Number(pid)] : []));
 }
 
 /** Polls `probe` every 200 ms until it returns a value. */

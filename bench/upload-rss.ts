@@ -26,6 +26,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { procStatFields, STAT } from '../src/proc-stat';
 import { dropDatabase, dropRedisPrefix } from './scratch-services';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -114,13 +115,8 @@ export function readProcMem(pid: number): ProcMem | undefined {
 
 /** CPU seconds (user + system) the process has used; /proc/<pid>/stat counts in USER_HZ = 100 ticks/s on Linux. */
 export function readCpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from #3 (state) on
-    return (Number(fields[11]) + Number(fields[12])) / 100; // #14 utime, #15 stime
-  } catch {
-    return NaN;
-  }
+  const fields = procStatFields(pid);
+  return fields ? (Number(fields[STAT.utime]) + Number(fields[STAT.stime])) / 100 : NaN;
 }
 
 export class Sampler {

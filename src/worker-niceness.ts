@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import { procStatFields, STAT } from './proc-stat';
 
 /**
  * Sets `nice` on this thread and every other thread of the process (Linux: /proc/self/task; on
@@ -44,15 +45,8 @@ export function setProcessNiceness(nice: number): number {
  * @returns whether the autogroup's niceness was set
  */
 export function setSessionGroupNiceness(nice: number): boolean {
-  let stat: string;
-  try {
-    stat = fs.readFileSync('/proc/self/stat', 'utf8');
-  } catch {
-    return false;
-  }
-  // Fields after the command name, which is in parentheses and may hold spaces: state, ppid, pgrp, session.
-  const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
-  if (session !== process.pid) return false;
+  const fields = procStatFields('self');
+  if (!fields || Number(fields[STAT.session]) !== process.pid) return false;
   try {
     fs.writeFileSync('/proc/self/autogroup', String(nice));
     return true;

@@ -15,21 +15,17 @@ import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
 import { untilFinished } from '../support/finished';
 import { createDb, type PrismaClient } from '../../src/store/db';
+import { procStatFields, STAT } from '../../src/proc-stat';
 
 /** The session id of a process, from /proc. */
 function sessionOf(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  return Number(procStatFields(pid)?.[STAT.session]);
 }
 
 /** Whether a process runs (an exited orphan may linger as a zombie until init reaps it). */
 function running(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  const state = procStatFields(pid)?.[STAT.state];
+  return state !== undefined && state !== 'Z';
 }
 
 interface LogLine {
