@@ -145,7 +145,9 @@ describe('npm start: workers as child processes', () => {
         100,
       );
       expect(fs.readFileSync(`/proc/${childPid}/autogroup`, 'utf8')).toMatch(/ nice 19\s*$/);
-      expect(fs.readFileSync(`/proc/${apiPid}/autogroup`, 'utf8')).toMatch(/ nice 0\s*$/);
+      // The API's group is left at nice 0. A process still in init's session (as under CI) sits in
+      // the kernel's default group, whose file reads empty: that group is not niced either.
+      expect(fs.readFileSync(`/proc/${apiPid}/autogroup`, 'utf8')).toMatch(/^$| nice 0\s*$/);
     }
     const workerId = await importModel();
     expect(workerId).toContain(`:${childPid}:`);
