@@ -51,15 +51,7 @@ async function main(): Promise<void> {
       await closeAppDeps(deps);
     },
     (m) => log.info(m),
-    () => {
-      for (const pid of children?.pids() ?? []) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    },
+    () => children?.killNow(),
   );
   await listen(app, config.port, config.host);
   log.info(

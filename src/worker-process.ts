@@ -42,8 +42,8 @@ export async function startWorkerProcess(config: Config, runtime: Promise<TfjsRu
 }
 
 export interface WorkerChildren {
-  /** The pids of the children running now. */
-  pids(): number[];
+  /** SIGKILLs every child now, without waiting: a forced exit's last step (shutdown.ts). */
+  killNow(): void;
   /** Stops restarting, sends `signal` to every child (each finishes its current job) and waits for them to exit. */
   close(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -113,7 +113,13 @@ export function startWorkerChildren(count: number, log: Logger, options: WorkerC
   }
 
   return {
-    pids: () => slots.flatMap((s) => (s.child?.pid !== undefined ? [s.child.pid] : [])),
+    killNow: () => {
+      closing = true;
+      for (const slot of slots) {
+        clearTimeout(slot.timer);
+        slot.child?.kill('SIGKILL');
+      }
+    },
     close: async (signal = 'SIGTERM') => {
       closing = true;
       const exits: Promise<void>[] = [];

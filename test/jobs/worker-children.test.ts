@@ -3,7 +3,8 @@
  * its WORKERS workers as a child process: a job runs in the child (its row's workerId carries the
  * child's pid, not the API's), a child killed is restarted and the new one runs the next job, and
  * SIGTERM closes the API and the children. Issue 14: each child leads a session of its own, whose
- * scheduling autogroup carries WORKER_NICE, and still closes when the API is killed.
+ * scheduling autogroup carries WORKER_NICE, and still closes when the API is killed; a second
+ * SIGTERM kills a child that is still finishing its job, and the entry exits 1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -50,9 +51,9 @@ describe('npm start: workers as child processes', () => {
   const mains: Main[] = [];
   let db: PrismaClient;
 
-  async function startMain(): Promise<Main> {
+  async function startMain(extraEnv: Record<string, string> = {}): Promise<Main> {
     const port = await freePort();
-    const env = testEnv({ PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'info' });
+    const env = testEnv({ PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'info', ...extraEnv });
     const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'main.ts')], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env, WORKER_MODE: '' },
@@ -183,5 +184,45 @@ describe('npm start: workers as child processes', () => {
     // SIGKILL reaches neither the child (another session, another process group) nor any handler.
     proc.kill('SIGKILL');
     await waitFor(async () => (running(childPid) ? undefined : true), 'the orphaned child to exit', 60_000, 100);
+  }, 180_000);
+
+  it('a second SIGTERM kills a child still finishing its job, and the entry exits 1', async () => {
+    // Every progress report pauses 60 s, so a graceful close would wait that long for the job.
+    const { proc, base, lines, started, alive } = await startMain({ JOB_TEST_DELAY_MS: '60000' });
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const childPid = started()[0].pid!;
+    const up = await request(base)
+      .post('/models')
+      .field('preprocessing', JSON.stringify({ scale: 1 / 65025 }))
+      .attach('file', path.join(KMNIST_DIR, 'kmnist.h5'))
+      .expect(202);
+    await waitFor(
+      async () => {
+        alive();
+        const row = await db.job.findUnique({ where: { id: up.body.jobId } });
+        return row?.state === 'active' && row.progress > 0 && row.workerId?.includes(`:${childPid}:`) ? true : undefined;
+      },
+      'the import to be running in the child',
+      120_000,
+      100,
+    );
+
+    proc.kill('SIGTERM');
+    await waitFor(
+      async () => (lines().some((l) => l.msg === 'SIGTERM received: shutting down') ? true : undefined),
+      'the first SIGTERM to be taken',
+      10_000,
+      50,
+    );
+    expect(running(childPid)).toBe(true);
+    // A child that cannot answer: a long TF.js op holds its event loop, so neither its own handler
+    // nor its IPC channel's close runs. Stopped here; only a SIGKILL ends it.
+    process.kill(childPid, 'SIGSTOP');
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(1);
+    await waitFor(async () => (running(childPid) ? undefined : true), 'the child to be killed', 10_000, 50);
+    expect(lines().some((l) => l.msg === 'SIGTERM received again: exiting now')).toBe(true);
+    const row = await db.job.findUniqueOrThrow({ where: { id: up.body.jobId } });
+    expect(row.state).toBe('active');
   }, 180_000);
 });
