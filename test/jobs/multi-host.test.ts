@@ -14,7 +14,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { migrate } from '../../src/store/migrate';
 import { isBlobReferenced } from '../../src/store/blob-refs';
-import { S3BlobStore } from '../../src/store/s3-blobs';
+import type { S3BlobStore } from '../../src/store/s3-blobs';
 import { buildTestApp, type TestApp } from '../support/app';
 import { CIFAR_DIR, CIFAR_PREPROCESSING, RESNET_DIR } from '../support/fixtures';
 import { createHost, netnsUnavailable, removeStaleHosts, type TestHost } from '../support/netns';
@@ -169,9 +169,8 @@ describeHosts('workers on two other hosts, blobs on S3', () => {
       .expect(202);
     expect((await finished(comp.body.jobId, 'the composition')).state).toBe('completed');
 
-    // Both hosts ran jobs.
-    const ran = await t.deps.db.job.findMany({ where: { state: 'completed' }, select: { workerId: true } });
-    for (const w of workers) expect(ran.some((r) => r.workerId?.includes(`:${w.pid}:`))).toBe(true);
+    // Both hosts ran jobs: the lost one held the decomposition, the other finished it (both checked
+    // above). Whether the lost one completed a job before it went (the import) is a race.
 
     // Every blob a row names is in S3 and readable from this host; every blob in S3 is named by a row;
     // no upload left a temporary object.
