@@ -20,7 +20,7 @@ import { EngineError } from './errors';
 import type { ModelPlan } from './graph';
 import { marginWeights, type ModuleHead } from './head';
 import { cloneLayer } from './layer-clone';
-import type { PreprocessingSpec } from './preprocess';
+import { preprocessingProblem, type PreprocessingSpec } from './preprocess';
 import { encodeWeights } from './weights';
 
 type Layer = tf.layers.Layer;
@@ -161,6 +161,8 @@ function buildModel(plan: ModelPlan, module: ExportableModule, spec: Preprocessi
     const pixels = tf.input({ shape: pixelShape, dtype: 'float32', name: names.fresh('pixels') });
 
     // 1. Preprocessing: per channel x = pixel * k[c] + b[c], k = scale / std, b = -mean / std (float64, then float32).
+    const problem = preprocessingProblem(spec, channels);
+    if (problem) throw new EngineError('SHAPE_MISMATCH', problem);
     const mean = perChannel(spec.mean, channels, 0);
     const std = perChannel(spec.std, channels, 1);
     const k = std.map((s) => spec.scale / s);
@@ -244,8 +246,5 @@ function buildModel(plan: ModelPlan, module: ExportableModule, spec: Preprocessi
 
 function perChannel(values: readonly number[] | undefined, channels: number, fallback: number): number[] {
   if (!values || values.length === 0) return new Array<number>(channels).fill(fallback);
-  if (values.length !== 1 && values.length !== channels) {
-    throw new EngineError('SHAPE_MISMATCH', `preprocessing has ${values.length} values for ${channels} channels`);
-  }
   return Array.from({ length: channels }, (_, c) => (values.length === 1 ? values[0] : values[c]));
 }

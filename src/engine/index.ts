@@ -2,7 +2,7 @@
 export { EngineError, type EngineErrorCode } from './errors';
 export { SUPPORTED_LAYERS } from './layers/supported';
 export { loadModel, describeModel, type ModelArtifactsLike, type ModelSummary, type LayerSummary } from './model';
-export { preprocess, type PreprocessingSpec } from './preprocess';
+export { preprocess, preprocessingProblem, type PreprocessingSpec } from './preprocess';
 export { evaluate, predictScores, type LabelledBatch, type EvaluateOptions, type EvaluationResult } from './evaluate';
 export const ENGINE_VERSION = '0.1.0';
 export { ModelPlan, type ObservationPoint, type HeadWeights } from './graph';

@@ -175,4 +175,15 @@ describe('POST /models refuses unusable files and keeps nothing', () => {
       classNames: JSON.stringify(['a', 'b']),
     });
   });
+
+  it('preprocessing with a mean or std per channel for other channels than the input has: 422', async () => {
+    // KMNIST takes 28x28x1: three means cannot apply (one value, or one per channel, can).
+    const bytes = Buffer.concat([fs.readFileSync(path.join(KMNIST_DIR, 'kmnist.h5')), Buffer.from(`${Math.random()}`)]);
+    await expectRefused(bytes, 'kmnist.h5', 422, /preprocessing\.mean has 3 values, but the model's input has 1 channel/, {
+      preprocessing: JSON.stringify({ scale: 1, mean: [0.1, 0.2, 0.3], std: [1, 1, 1] }),
+    });
+    await expectRefused(bytes, 'kmnist.h5', 422, /preprocessing\.std has 2 values/, {
+      preprocessing: JSON.stringify({ scale: 1, std: [1, 2] }),
+    });
+  });
 });

@@ -4,7 +4,7 @@
  * and stores the canonical form the workers load. A file that is not a usable model removes the
  * model row and its upload, so nothing of it stays behind.
  */
-import { describeModel, loadModel } from '../../engine';
+import { describeModel, loadModel, preprocessingProblem } from '../../engine';
 import { UnprocessableError } from '../../errors';
 import { releaseBlobs } from '../../store/blob-refs';
 import { parseModelFile } from '../../store/formats/models';
@@ -40,6 +40,9 @@ async function inspect(ctx: JobContext<'inspect-model'>) {
   if (summary.params > ctx.config.maxModelParams) {
     throw new UnprocessableError(`the model has ${summary.params} parameters; this service accepts at most ${ctx.config.maxModelParams} (MAX_MODEL_PARAMS)`);
   }
+  const channels = summary.inputShape[summary.inputShape.length - 1];
+  const preprocessing = preprocessingProblem(model.preprocessing, channels);
+  if (preprocessing) throw new UnprocessableError(preprocessing);
   const classNames = model.classNames ?? Array.from({ length: summary.numClasses }, (_, i) => String(i));
   if (classNames.length !== summary.numClasses) {
     throw new UnprocessableError(`classNames has ${classNames.length} names but the model has ${summary.numClasses} classes`);
