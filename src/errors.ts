@@ -59,8 +59,9 @@ export class ConflictError extends AppError {
 }
 
 export class PayloadTooLargeError extends AppError {
-  constructor(limitBytes: number) {
-    super('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${limitBytes} bytes`);
+  /** @param what what is over the limit: the upload itself, or what it decodes or unzips to */
+  constructor(limitBytes: number, what = 'upload') {
+    super('PAYLOAD_TOO_LARGE', `${what} exceeds the limit of ${limitBytes} bytes`);
   }
 }
 

@@ -99,7 +99,7 @@ function checkDeclaredSize(source: string, entry: yauzl.Entry, limits: ZipLimits
         `(${u} bytes from ${c}); a ratio above ${MAX_COMPRESSION_RATIO} is refused as a possible zip bomb`,
     );
   }
-  if (declaredTotal > limits.maxUncompressedBytes) throw new PayloadTooLargeError(limits.maxUncompressedBytes);
+  if (declaredTotal > limits.maxUncompressedBytes) throw new PayloadTooLargeError(limits.maxUncompressedBytes, 'the unzipped contents');
 }
 
 /**
@@ -144,7 +144,7 @@ async function inflate(source: string, zip: yauzl.ZipFile, entry: yauzl.Entry, b
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       got += chunk.length;
       budget.left -= chunk.length;
-      if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes);
+      if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes, 'the unzipped contents');
       chunks.push(chunk);
     }
   } catch (err) {

@@ -62,8 +62,11 @@ export function checkImageTensor(source: string, dims: readonly [number, number,
     throw new BadRequestError(`${source}: declares ${c} channels per pixel; at most ${MAX_CHANNELS} are supported`);
   }
   checkImageCount(source, n, limits);
-  if (n * h * w * c * bytesPerElement > limits.maxBytes) throw new PayloadTooLargeError(limits.maxBytes);
+  if (n * h * w * c * bytesPerElement > limits.maxBytes) throw new PayloadTooLargeError(limits.maxBytes, DECODED);
 }
+
+/** What `maxBytes` bounds: the images as decoded, which may be far larger than the upload (compressed, or uint8 to float32). */
+const DECODED = 'the decoded dataset';
 
 export function checkImageCount(source: string, n: number, limits: DatasetLimits): void {
   if (n > limits.maxImages) {
@@ -76,7 +79,7 @@ export function allocate<T>(make: () => T, limits: DatasetLimits): T {
   try {
     return make();
   } catch (err) {
-    if (err instanceof RangeError) throw new PayloadTooLargeError(limits.maxBytes);
+    if (err instanceof RangeError) throw new PayloadTooLargeError(limits.maxBytes, DECODED);
     throw err;
   }
 }

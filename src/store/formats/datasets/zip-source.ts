@@ -150,7 +150,7 @@ export async function openZipSource(file: DatasetSource, limits: ZipLimits): Pro
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           budget.left -= chunk.length;
-          if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes);
+          if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes, 'the unzipped contents');
           yield chunk;
         }
       } catch (err) {
