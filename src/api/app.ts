@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { registerProblemHandlers } from './problem';
+import { frameworkProblem, registerProblemHandlers } from './problem';
 import { registerValidation } from './plugins/validation';
 import { swaggerPlugin } from './plugins/swagger';
 import { metricsPlugin } from './plugins/metrics';
@@ -37,6 +37,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     bodyLimit: 1024 * 1024,
     // Client-supplied ids are never trusted as request ids.
     genReqId: () => crypto.randomUUID(),
+    frameworkErrors: frameworkProblem,
   });
   registerValidation(app);
   registerProblemHandlers(app);

@@ -107,6 +107,9 @@ describe('POST /models rejects bad input and stores nothing', () => {
     expectProblem(res, 400, /preprocessing/);
     res = await request(t.app.server).post('/models').field('classNames', '[1,2]').attach('file', small);
     expectProblem(res, 400, /classNames/);
+    // Two classes with one name: no label could tell them apart.
+    res = await request(t.app.server).post('/models').field('classNames', '["cat","dog","cat"]').attach('file', small);
+    expectProblem(res, 400, /classNames.*unique/);
     res = await request(t.app.server).post('/models').field('bogus', '1').attach('file', small);
     expectProblem(res, 400, /unknown field "bogus"/);
   });
@@ -115,6 +118,11 @@ describe('POST /models rejects bad input and stores nothing', () => {
     expectProblem(await request(t.app.server).get('/models/does-not-exist'), 404, /does not exist/);
     expectProblem(await request(t.app.server).get('/jobs/does-not-exist'), 404, /does not exist/);
     expectProblem(await request(t.app.server).get('/nope'), 404, /no route/);
+    // Past fastify's maxParamLength (100): its router answers before any route, in problem+json too.
+    const long = 'a'.repeat(101);
+    expectProblem(await request(t.app.server).get(`/models/${long}`), 404, /no resource has an id this long/);
+    expectProblem(await request(t.app.server).delete(`/datasets/${long}`), 404, /no resource has an id this long/);
+    expectProblem(await request(t.app.server).get(`/jobs/${long}/events`), 404, /no resource has an id this long/);
   });
 });
 

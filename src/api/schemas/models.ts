@@ -15,7 +15,7 @@ export const Preprocessing = Type.Object(
 );
 export type PreprocessingT = Static<typeof Preprocessing>;
 
-export const ClassNames = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100_000 });
+export const ClassNames = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100_000, uniqueItems: true });
 
 export const LayerSummary = Type.Object({
   name: Type.String(),
