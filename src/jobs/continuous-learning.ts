@@ -12,6 +12,7 @@ import { findDatasetById } from '../store/datasets';
 import type { NewModule } from '../store/modules';
 import { packMasks } from '../store/module-blobs';
 import { blobSource, readLabels } from './dataset-batches';
+import { continuousLearningLabels } from './label-matching';
 import { loadModule } from './module-loader';
 import type { JobContext } from './context';
 
@@ -33,11 +34,7 @@ export async function applyContinuousLearning(
   const datasets = [];
   for (const id of datasetIds) {
     const d = await findDatasetById(ctx.db, id);
-    const names = d.classNames ?? Array.from({ length: d.numClasses }, (_, i) => String(i));
-    const own = perDataset[id];
-    // The label each class serves (undefined: the class is not used).
-    const mapped = (m: Record<string, string>, n: string) => (Object.hasOwn(m, n) ? m[n] : undefined);
-    const labelOf = names.map((n) => (own ? mapped(own, n) : (mapped(mapping, n) ?? n)));
+    const labelOf = continuousLearningLabels(d, perDataset[id], mapping);
     datasets.push({ source: blobSource(ctx.blobs, d), labels: await readLabels(ctx.blobs, d), labelOf });
   }
   const versions: { position: number; version: NewModule }[] = [];

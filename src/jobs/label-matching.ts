@@ -74,3 +74,14 @@ function checkMapping(ds: DatasetClasses, names: string[], labels: string[], map
     throw new UnprocessableError(`labelMapping names ${badKeys.map((k) => JSON.stringify(k)).join(', ')}, not classes of dataset ${ds.id}`);
   }
 }
+
+/**
+ * Continuous learning: the label each class of `ds` serves (undefined: the class is not used).
+ * With an entry of its own in `continuousLearning.labelMappings`, only the classes it names; else
+ * the composition's `labelMapping` entry, or the class name itself.
+ */
+export function continuousLearningLabels(ds: DatasetClasses, own?: Record<string, string>, mapping: Record<string, string> = {}): (string | undefined)[] {
+  const names = ds.classNames ?? Array.from({ length: ds.numClasses }, (_, i) => String(i));
+  const mapped = (m: Record<string, string>, n: string) => (Object.hasOwn(m, n) ? m[n] : undefined);
+  return names.map((n) => (own ? mapped(own, n) : (mapped(mapping, n) ?? n)));
+}

@@ -1026,7 +1026,7 @@ export interface paths {
         put?: never;
         /**
          * Evaluate a model or a composition on a dataset (a job)
-         * @description Exactly one of modelId and compositionId. A composition is scored on the images of the classes that serve its labels (by class name, labelMapping, or, for a dataset without names, class index); a dataset none of whose classes match is a 422.
+         * @description Exactly one of modelId and compositionId. A composition is scored on the images of the classes that serve its labels (by class name, labelMapping, or, for a dataset without names, class index); a dataset none of whose classes match is a 422. A composition whose job failed or was cancelled, or whose continuous learning still runs, is a 409.
          */
         post: {
             parameters: {
@@ -2041,7 +2041,7 @@ export interface paths {
         put?: never;
         /**
          * Compose modules into a classifier, or replace modules of a composition (a job)
-         * @description Either {modules, evalDatasetId?, labelMapping?} or {baseCompositionId, replace, evalDatasetId?}. Labels default to each module's class name; two modules with one label is a 409; different input shapes a 422. The base of a replacement is never changed.
+         * @description Either {modules, evalDatasetId?, labelMapping?} or {baseCompositionId, replace, evalDatasetId?}. Labels default to each module's class name; two modules with one label is a 409; different input shapes a 422. The base of a replacement is never changed, and must not have failed or been cancelled (409). Each continuous-learning dataset must have the modules' input shape and serve at least one label (422).
          */
         post: {
             parameters: {
@@ -2339,7 +2339,7 @@ export interface paths {
         put?: never;
         /**
          * Top-5 labels for images (multipart `image`) or raw pixel tensors (JSON {inputs: number[N][H][W][C]})
-         * @description Inputs are raw pixels (as in the datasets); each module applies its own model's preprocessing. Images of another size are resized (bilinear) to the input shape. Probability = P_c of the module; ranking is by margin.
+         * @description Inputs are raw pixels (as in the datasets); each module applies its own model's preprocessing. Images of another size are resized (bilinear) to the input shape. Probability = P_c of the module; ranking is by margin. A composition whose job failed or was cancelled, or whose continuous learning still runs, is a 409; inputs that drive a module to non-finite values a 422.
          */
         post: {
             parameters: {
@@ -2413,6 +2413,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Payload Too Large */
                 413: {
                     headers: {
@@ -2424,6 +2433,15 @@ export interface paths {
                 };
                 /** @description Unsupported Media Type */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unprocessable Entity */
+                422: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -18,7 +18,8 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
         description:
           'Either {modules, evalDatasetId?, labelMapping?} or {baseCompositionId, replace, evalDatasetId?}. Labels default to ' +
           "each module's class name; two modules with one label is a 409; different input shapes a 422. The base of a " +
-          'replacement is never changed.',
+          'replacement is never changed, and must not have failed or been cancelled (409). Each continuous-learning dataset must ' +
+          "have the modules' input shape and serve at least one label (422).",
         body: CompositionRequest,
         response: { 202: Accepted, ...problems(400, 401, 404, 409, 422, 503) },
       },
@@ -83,7 +84,9 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
         summary: 'Top-5 labels for images (multipart `image`) or raw pixel tensors (JSON {inputs: number[N][H][W][C]})',
         description:
           "Inputs are raw pixels (as in the datasets); each module applies its own model's preprocessing. Images of another " +
-          'size are resized (bilinear) to the input shape. Probability = P_c of the module; ranking is by margin.',
+          'size are resized (bilinear) to the input shape. Probability = P_c of the module; ranking is by margin. A composition ' +
+          'whose job failed or was cancelled, or whose continuous learning still runs, is a 409; inputs that drive a module ' +
+          'to non-finite values a 422.',
         params: IdParams,
         response: {
           200: Type.Object({
@@ -92,7 +95,7 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
             ),
           }),
           202: Type.Object({ jobId: Type.String() }),
-          ...problems(400, 401, 404, 413, 415, 503),
+          ...problems(400, 401, 404, 409, 413, 415, 422, 503),
         },
       },
     },

@@ -15,7 +15,8 @@ export async function evaluationsRoutes(app: FastifyInstance, { deps }: { deps: 
         summary: 'Evaluate a model or a composition on a dataset (a job)',
         description:
           'Exactly one of modelId and compositionId. A composition is scored on the images of the classes that serve its labels ' +
-          '(by class name, labelMapping, or, for a dataset without names, class index); a dataset none of whose classes match is a 422.',
+          '(by class name, labelMapping, or, for a dataset without names, class index); a dataset none of whose classes match is a 422. A composition whose job failed or was cancelled, or whose continuous ' +
+          'learning still runs, is a 409.',
         body: EvaluationRequest,
         response: { 202: Accepted, ...problems(400, 401, 404, 409, 422, 503) },
       },

@@ -12,12 +12,13 @@ import { inTransaction } from '../../store/db';
 import { jobOf, jobsOf, type JobRow } from '../../store/jobs';
 import { findModuleSources, type ModuleSource } from '../../store/modules';
 import type { PageRequest } from '../../store/page';
-import { labelled, matchDatasetClasses } from '../../jobs/label-matching';
+import { continuousLearningLabels, labelled, matchDatasetClasses } from '../../jobs/label-matching';
 import type { ComposeByReplacingT, ComposeFromModulesT, CompositionRequestT, CompositionViewT } from '../schemas/compositions';
 import type { AppDeps } from '../deps';
 import { checkImageShape } from './evaluations';
 import { jobFacts, refuseWhileRunning } from './jobs';
 import { recordAndEnqueue } from './record-job';
+import { findUsableComposition } from './usable-composition';
 
 type Member = compositionsRepo.Member;
 
@@ -49,7 +50,7 @@ async function membersOf(
 ): Promise<{ members: Member[]; base?: string; sources: Map<string, ModuleSource> }> {
   if ('baseCompositionId' in body) {
     const b = body as ComposeByReplacingT;
-    const base = await compositionsRepo.findComposition(deps.db, b.baseCompositionId, ownerId);
+    const base = await findUsableComposition(deps, b.baseCompositionId, ownerId, 'a base to replace modules of');
     const members = base.modules.map((m) => ({ ...m }));
     for (const r of b.replace) {
       const slot = members.find((m) => m.label === r.label);
@@ -78,9 +79,21 @@ export async function createComposition(deps: AppDeps, body: CompositionRequestT
     );
   }
   const continuousLearning = 'modules' in body ? body.continuousLearning : undefined;
-  for (const ds of continuousLearning?.datasetIds ?? []) await findDataset(deps.db, ds, ownerId);
   const stray = Object.keys(continuousLearning?.labelMappings ?? {}).filter((ds) => !continuousLearning?.datasetIds.includes(ds));
   if (stray.length > 0) throw new UnprocessableError(`continuousLearning.labelMappings names datasets not in datasetIds: ${stray.join(', ')}`);
+  const labels = members.map((m) => m.label);
+  for (const id of continuousLearning?.datasetIds ?? []) {
+    const ds = await findDataset(deps.db, id, ownerId);
+    // Its images go through the modules' models, and it must serve a label: refused now rather
+    // than failing the job, or being skipped without a word.
+    checkImageShape(sources.get(members[0].moduleId)!.model.inputShape, ds, `continuousLearning dataset ${id}`);
+    if (!continuousLearningLabels(ds, continuousLearning?.labelMappings?.[id], body.labelMapping).some((l) => l !== undefined && labels.includes(l))) {
+      throw new UnprocessableError(
+        `no class of continuousLearning dataset ${id} serves a label of the composition (${labels.join(', ')}); ` +
+          'say which class serves which label in continuousLearning.labelMappings {"<dataset id>": {"<dataset class>": "<label>"}}',
+      );
+    }
+  }
   const id = randomUUID();
   const options = {
     ...(body.evalDatasetId ? { evalDatasetId: body.evalDatasetId } : {}),

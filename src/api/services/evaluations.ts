@@ -1,7 +1,7 @@
 /** Evaluation requests: a model or a composition on a dataset; checked, recorded, queued. */
 import { randomUUID } from 'node:crypto';
 import { BadRequestError, ConflictError, UnprocessableError } from '../../errors';
-import { findComposition } from '../../store/compositions';
+
 import { findDataset } from '../../store/datasets';
 import { inTransaction } from '../../store/db';
 import * as evaluationsRepo from '../../store/evaluations';
@@ -15,6 +15,7 @@ import type { AppDeps } from '../deps';
 import { jobFacts, refuseWhileRunning } from './jobs';
 import { bothInOrder } from './look-up';
 import { recordAndEnqueue } from './record-job';
+import { findUsableComposition } from './usable-composition';
 
 /** 422 unless the dataset's images have the model's input shape. */
 export function checkImageShape(inputShape: number[] | null, ds: { shape: number[] }, role: string): void {
@@ -41,7 +42,7 @@ export async function createEvaluation(deps: AppDeps, body: EvaluationRequestT, 
     modelId = model.id;
   } else {
     const [composition, dataset] = await bothInOrder(
-      findComposition(deps.db, body.compositionId as string, ownerId),
+      findUsableComposition(deps, body.compositionId as string, ownerId, 'evaluated'),
       findDataset(deps.db, body.datasetId, ownerId),
     );
     const sources = await findModuleSources(

@@ -8,11 +8,11 @@ import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BadRequestError } from '../../errors';
 import { releaseBlobs } from '../../store/blob-refs';
-import { findComposition } from '../../store/compositions';
 import { decodeImage } from '../../store/formats/image';
 import type { JobErrorInfo } from '../../store/jobs';
 import { discardUpload, readUpload, uploadStore } from '../upload';
 import { recordAndEnqueue } from './record-job';
+import { findUsableComposition } from './usable-composition';
 import { errorOfFailedJob, waitForJob } from './wait-job';
 import type { AppDeps } from '../deps';
 
@@ -51,7 +51,8 @@ function fromJson(body: unknown): Input[] {
       row.forEach((px, x) => {
         if (px.length !== c) throw new BadRequestError(`inputs[${n}][${y}][${x}] has ${px.length} channels, expected ${c}`);
         px.forEach((v, ch) => {
-          if (!Number.isFinite(v)) throw new BadRequestError(`inputs[${n}][${y}][${x}][${ch}] is not a finite number`);
+          // Stored as float32: a value past its range would turn into Infinity there.
+          if (!Number.isFinite(Math.fround(v))) throw new BadRequestError(`inputs[${n}][${y}][${x}][${ch}] is ${v}, outside the float32 range`);
           pixels[(y * w + x) * c + ch] = v;
         });
       });
@@ -76,7 +77,7 @@ async function fromImages(deps: AppDeps, request: FastifyRequest): Promise<Input
 export type PredictOutcome = { ready: true; predictions: unknown } | { ready: false; jobId: string };
 
 export async function predict(deps: AppDeps, request: FastifyRequest, id: string, ownerId: string | null): Promise<PredictOutcome> {
-  await findComposition(deps.db, id, ownerId);
+  await findUsableComposition(deps, id, ownerId, 'predicted with');
   const inputs = request.isMultipart() ? await fromImages(deps, request) : fromJson(request.body);
   const total = inputs.reduce((s, i) => s + i.pixels.length, 0);
   const packed = new Float32Array(total);

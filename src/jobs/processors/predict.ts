@@ -4,6 +4,7 @@
  * blob is dropped once answered.
  */
 import { compositionMargins, fitImage, probabilityFromMargin, topK } from '../../engine';
+import { UnprocessableError } from '../../errors';
 import { releaseBlobs } from '../../store/blob-refs';
 import { compositionRuntime } from '../composition-runtime';
 import type { Processor } from '../context';
@@ -23,6 +24,13 @@ export const predictProcessor: Processor<'predict'> = async (ctx) => {
   });
   const k = rt.labels.length;
   const margins = compositionMargins(rt.groups, k, pixels, ctx.data.items.length, rt.inputShape);
+  // Finite float32 inputs can still overflow inside a module (pixels far off the model's scale):
+  // a ranking of NaNs or infinities would be an answer that means nothing.
+  const bad = margins.findIndex((m) => !Number.isFinite(m));
+  if (bad >= 0) {
+    await releaseBlobs(ctx.db, ctx.blobs, [ctx.data.inputBlob]);
+    throw new UnprocessableError(`input ${Math.floor(bad / k)} drives the composition to a non-finite value; are its pixels on the dataset's scale?`);
+  }
   const predictions = ctx.data.items.map((_, i) => {
     const row = margins.subarray(i * k, (i + 1) * k);
     return topK(row, 5).map((j) => ({ label: rt.labels[j], classIndex: j, probability: probabilityFromMargin(row[j]), margin: row[j] }));
