@@ -26,6 +26,7 @@ export interface CompositionEvalOptions {
 }
 
 export interface CompositionMetrics {
+  /** Images scored: those of the modules' classes. */
   readonly count: number;
   readonly model: TopK & { readonly perClass: number[]; readonly confusion: number[][] };
   readonly composed: TopK & { readonly perClass: number[]; readonly confusion: number[][] };
@@ -47,6 +48,11 @@ export async function evaluateModules(
   const model = new AccuracyTally(n);
   const composed = new AccuracyTally(n);
   const oneVsRest = new OneVsRestTally(classes);
+  // The modules of some classes only (`classes`) compose a classifier of those classes: it and the
+  // model are scored on their images, as a composition is; images of other classes would count as
+  // errors it cannot help making. One-vs-rest accuracy still sees every image (they are the rest).
+  const scored = new Set(classes);
+  let seen = 0;
   let agree = 0;
   const per = opts.imageShape.reduce((a, b) => a * b, 1);
   for await (const batch of batches) {
@@ -64,14 +70,16 @@ export async function evaluateModules(
         const y = labels[i];
         const modelTop = topK(scores.subarray(i * n, (i + 1) * n), 5);
         const row = margins.subarray(i * m, (i + 1) * m);
+        oneVsRest.add(y, row);
+        if (!scored.has(y)) continue;
         const compTop = topK(row, 5).map((j) => classes[j]);
         model.add(y, modelTop);
         composed.add(y, compTop);
         if (compTop[0] === modelTop[0]) agree++;
-        oneVsRest.add(y, row);
       }
     }
-    await opts.onProgress?.(composed.count);
+    seen += batch.labels.length;
+    await opts.onProgress?.(seen);
   }
   const count = composed.count;
   return {

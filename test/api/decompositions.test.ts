@@ -211,6 +211,12 @@ describe('decompositions on real models', () => {
       .send({ modelId: model.body.id, datasetId: ds.id, classes: [3, 12] })
       .expect(422);
     expect(r.body.detail).toMatch(/12/);
+    // An evaluation set without an image of the chosen classes: nothing to score their modules on.
+    const none = await request(t.app.server)
+      .post('/decompositions')
+      .send({ modelId: model.body.id, datasetId: ds.id, evalDatasetId: ds.id, classes: [3, 5] })
+      .expect(422);
+    expect(none.body.detail).toBe(`evalDataset ${ds.id} has no image of classes 3, 5, on which their modules would be scored`);
     await request(t.app.server)
       .post('/decompositions')
       .send({ modelId: model.body.id, datasetId: ds.id, options: { tau: 2 } })

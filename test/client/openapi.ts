@@ -1376,7 +1376,7 @@ export interface paths {
         put?: never;
         /**
          * Decompose a model into one module per class (a job)
-         * @description Concern samples come from datasetId (seeded), metrics from evalDatasetId. Options follow ALGORITHM.md: samplesPerClass, tanglingRatio, tau, maskPoint, backtrack, delta, confidentOnly, seed.
+         * @description Concern samples come from datasetId (seeded), metrics from evalDatasetId: with `classes`, the model and the modules' composition are scored on the images of those classes (one-vs-rest on every image). Options follow ALGORITHM.md: samplesPerClass, tanglingRatio, tau, maskPoint, backtrack, delta, confidentOnly, seed.
          */
         post: {
             parameters: {

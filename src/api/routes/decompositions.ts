@@ -25,7 +25,8 @@ export async function decompositionsRoutes(app: FastifyInstance, { deps }: { dep
         tags: ['decompositions'],
         summary: 'Decompose a model into one module per class (a job)',
         description:
-          'Concern samples come from datasetId (seeded), metrics from evalDatasetId. Options follow ALGORITHM.md: ' +
+          'Concern samples come from datasetId (seeded), metrics from evalDatasetId: with `classes`, the model and the ' +
+          "modules' composition are scored on the images of those classes (one-vs-rest on every image). Options follow ALGORITHM.md: " +
           'samplesPerClass, tanglingRatio, tau, maskPoint, backtrack, delta, confidentOnly, seed.',
         body: DecompositionRequest,
         response: { 202: Accepted, ...problems(400, 401, 404, 409, 422, 503) },
