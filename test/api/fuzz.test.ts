@@ -160,7 +160,15 @@ describe('fuzz', () => {
     const before = await snapshot(t);
     const counts: Record<string, number> = {};
     const bad: string[] = [];
+    // A slow request is told at once, so that a run past the timeout says which ones were slow.
+    let last = Date.now();
     const check = (kind: string, res: request.Response) => {
+      const ms = Date.now() - last;
+      last = Date.now();
+      if (ms > 5000)
+        console.log(
+          `fuzz: ${kind} request ${Object.values(counts).reduce((a, b) => a + b, 0)} took ${ms} ms: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`,
+        );
       counts[kind] = (counts[kind] ?? 0) + 1;
       if (res.status >= 500 || res.status < 400 || !/^application\/problem\+json/.test(res.headers['content-type'] ?? '')) {
         bad.push(`${kind}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
