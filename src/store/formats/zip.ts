@@ -105,8 +105,9 @@ function checkDeclaredSize(source: string, entry: yauzl.Entry, limits: ZipLimits
 /**
  * The archive's file entries by name, after the policy's checks of the central directory (entry
  * count, names, duplicates, declared sizes and ratios): also what datasets/zip-source.ts reads.
+ * @param directories filled with the names (ending in '/') of the folder entries, when given
  */
-export async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipLimits): Promise<Map<string, yauzl.Entry>> {
+export async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipLimits, directories?: Set<string>): Promise<Map<string, yauzl.Entry>> {
   // entryCount comes from the end record; yauzl never reads past it, so extra entries stay unseen.
   if (zip.entryCount > limits.maxEntries) {
     throw new UnprocessableError(`${source}: zip has more than ${limits.maxEntries} entries (${zip.entryCount})`);
@@ -117,7 +118,10 @@ export async function listFiles(source: string, zip: yauzl.ZipFile, limits: ZipL
     const name = entry.fileName;
     const problem = unsafeEntryName(name);
     if (problem) throw new UnprocessableError(`${source}: unsafe zip ${problem}`);
-    if (name.endsWith('/')) continue;
+    if (name.endsWith('/')) {
+      directories?.add(name);
+      continue;
+    }
     // Two entries with one name would let a checker and a reader see different files.
     if (files.has(name)) throw new UnprocessableError(`${source}: zip lists ${JSON.stringify(name)} twice`);
     declaredTotal += entry.uncompressedSize;

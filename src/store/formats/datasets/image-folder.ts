@@ -4,7 +4,7 @@
  * Wrapper folders common to every image (`dataset/cat/1.png`, from zipping a folder) are stripped.
  * Images are taken in (class, file name) order, so the same upload always gives the same tensor.
  * `__MACOSX/` and dotfiles are skipped, and so are files that are not .png/.jpg/.jpeg (Thumbs.db,
- * README); a class is a folder holding at least one image.
+ * README); a folder without any image is refused (Keras would count it as a class).
  *
  * Streamed: the zip is read at random through `zip-source.ts` (its central directory, then each
  * image's entry), and images are decoded one at a time into chunks of whole images, so neither the
@@ -56,6 +56,7 @@ async function planImages(archive: string, zip: ZipSource, limits: DatasetLimits
     archive,
     [...zip.entries.values()].filter((e) => isImageEntryName(e.name)),
   );
+  refuseFoldersWithoutImages(archive, zip, images);
   checkImageCount(archive, images.length, limits);
   const classNames = [...new Set(images.map((i) => i.className))];
   const classIndex = new Map(classNames.map((name, i) => [name, i]));
@@ -99,6 +100,32 @@ async function planImages(archive: string, zip: ZipSource, limits: DatasetLimits
     },
     close: () => zip.close(),
   };
+}
+
+/**
+ * Keras's image_dataset_from_directory makes a class of every folder, with images or not. Dropped
+ * here, such a folder would shift the index of each class after it, and a model's classes would be
+ * read against the wrong labels without a word; so a folder beside the class folders that holds no
+ * PNG or JPEG image (only other files, or nothing) is refused.
+ */
+function refuseFoldersWithoutImages(archive: string, zip: ZipSource, images: readonly ImageEntry[]): void {
+  const segments = (name: string) => name.split('/').filter((p) => p.length > 0);
+  // The wrapper folders classify() stripped: every image is <wrapper>/<class>/<file>.
+  const wrapper = segments(images[0]!.entry.name).slice(0, -2);
+  const classes = new Set(images.map((i) => i.className));
+  for (const name of [...zip.entries.keys(), ...zip.directories]) {
+    const parts = segments(name);
+    if (parts[0] === '__MACOSX' || parts.some((p) => p.startsWith('.'))) continue;
+    if (!wrapper.every((w, i) => parts[i] === w)) continue;
+    const rest = parts.slice(wrapper.length);
+    const inFolder = name.endsWith('/') ? rest.length >= 1 : rest.length >= 2;
+    if (inFolder && !classes.has(rest[0]!)) {
+      throw new BadRequestError(
+        `${archive}: folder ${JSON.stringify(rest[0])} holds no PNG or JPEG image; Keras would count it as a class, ` +
+          'which numbers the classes after it differently: remove it, or add its images',
+      );
+    }
+  }
 }
 
 /** One image file's bytes (a compressed PNG or JPEG: small, and bounded by the zip's budget). */

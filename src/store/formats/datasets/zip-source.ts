@@ -21,6 +21,8 @@ const BLOCK_BYTES = 256 * 1024;
 export interface ZipSource {
   /** Files (not folders) by their name in the archive, in central-directory order. */
   readonly entries: ReadonlyMap<string, ZipEntryInfo>;
+  /** The folder entries' names (ending in '/'): a folder may be listed without any file in it. */
+  readonly directories: ReadonlySet<string>;
   /** The first `length` bytes of a file (a header); not counted against the byte budget, being bounded. */
   head(name: string, length: number): Promise<Buffer>;
   /** Inflates one file as a stream of chunks, counting them against the byte budget. */
@@ -96,8 +98,9 @@ export async function openZipSource(file: DatasetSource, limits: ZipLimits): Pro
     throw zipSourceError(source, err);
   }
   let files: Map<string, yauzl.Entry>;
+  const directories = new Set<string>();
   try {
-    files = await listFiles(source, zip, limits);
+    files = await listFiles(source, zip, limits, directories);
   } catch (err) {
     zip.close();
     throw zipSourceError(source, err);
@@ -128,6 +131,7 @@ export async function openZipSource(file: DatasetSource, limits: ZipLimits): Pro
 
   return {
     entries,
+    directories,
     async head(name, length) {
       const { entry, stream } = await open(name);
       const parts: Buffer[] = [];

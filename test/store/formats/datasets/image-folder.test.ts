@@ -132,4 +132,34 @@ describe('image-folder', () => {
       /"loose\.png" is not in a class folder/,
     );
   });
+
+  it('refuses a folder without images, which Keras would count as a class', async () => {
+    const image = png(cifarHwc(0), 32, 32);
+    // "bird" sorts first: dropped, it would make "cat" class 0 where Keras has it at 1.
+    for (const [bird, what] of [
+      [{ name: 'set/bird/notes.txt', data: Buffer.from('todo') }, 'only another file'],
+      [{ name: 'set/bird/', data: Buffer.alloc(0) }, 'nothing (a folder entry)'],
+    ] as const) {
+      await expectAppError(
+        parseDataset([zipFile([bird, { name: 'set/cat/1.png', data: image }, { name: 'set/dog/1.png', data: image }])]),
+        400,
+        /images\.zip: folder "bird" holds no PNG or JPEG image; Keras would count it as a class/,
+      ).catch((err: Error) => {
+        throw new Error(`${what}: ${err.message}`);
+      });
+    }
+    // Folders of the wrapper, hidden ones and __MACOSX are not classes.
+    const d = await parseDataset([
+      zipFile([
+        { name: 'set/', data: Buffer.alloc(0) },
+        { name: 'set/cat/', data: Buffer.alloc(0) },
+        { name: 'set/cat/1.png', data: image },
+        { name: 'set/dog/1.png', data: image },
+        { name: 'set/.git/config', data: Buffer.from('x') },
+        { name: '__MACOSX/set/bird/._x', data: Buffer.from('x') },
+        { name: 'set/README.md', data: Buffer.from('x') },
+      ]),
+    ]);
+    expect(d.classNames).toEqual(['cat', 'dog']);
+  });
 });
