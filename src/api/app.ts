@@ -39,6 +39,9 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     genReqId: () => crypto.randomUUID(),
     frameworkErrors: frameworkProblem,
   });
+  // JSON bodies only (multipart where a route says so): fastify would also take text/plain, whose
+  // string then failed validation as a 400 where any other media type is a 415.
+  app.removeContentTypeParser('text/plain');
   registerValidation(app);
   registerProblemHandlers(app);
   // Shared schemas live at the root so the OpenAPI document lists them under components.

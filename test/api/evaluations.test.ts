@@ -104,6 +104,21 @@ describe('evaluations on real models and datasets', () => {
     expect(wrongType.body.detail).toMatch(/modelId/);
     await request(t.app.server).post('/evaluations').send({ modelId: 'a', datasetId: 'b', extra: 1 }).expect(400);
   });
+
+  it('a body that is not JSON is a 415, text/plain as much as a form', async () => {
+    const body = JSON.stringify({ modelId: 'a', datasetId: 'b' });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      for (const url of ['/evaluations', '/decompositions', '/compositions']) {
+        const res = await request(t.app.server).post(url).set('content-type', type).send(body);
+        expect({ type, url, status: res.status, media: res.headers['content-type'] }).toEqual({
+          type,
+          url,
+          status: 415,
+          media: expect.stringMatching(/^application\/problem\+json/),
+        });
+      }
+    }
+  });
 });
 
 describe('POST /datasets refuses bad data and keeps nothing', () => {

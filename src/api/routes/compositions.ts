@@ -21,7 +21,7 @@ export async function compositionsRoutes(app: FastifyInstance, { deps }: { deps:
           'replacement is never changed, and must not have failed or been cancelled (409). Each continuous-learning dataset must ' +
           "have the modules' input shape and serve at least one label (422).",
         body: CompositionRequest,
-        response: { 202: Accepted, ...problems(400, 401, 404, 409, 422, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 404, 409, 415, 422, 503) },
       },
     },
     async (request, reply) => {

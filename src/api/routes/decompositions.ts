@@ -29,7 +29,7 @@ export async function decompositionsRoutes(app: FastifyInstance, { deps }: { dep
           "modules' composition are scored on the images of those classes (one-vs-rest on every image). Options follow ALGORITHM.md: " +
           'samplesPerClass, tanglingRatio, tau, maskPoint, backtrack, delta, confidentOnly, seed.',
         body: DecompositionRequest,
-        response: { 202: Accepted, ...problems(400, 401, 404, 409, 422, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 404, 409, 415, 422, 503) },
       },
     },
     async (request, reply) => {

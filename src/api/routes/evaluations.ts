@@ -18,7 +18,7 @@ export async function evaluationsRoutes(app: FastifyInstance, { deps }: { deps: 
           '(by class name, labelMapping, or, for a dataset without names, class index); a dataset none of whose classes match is a 422. A composition whose job failed or was cancelled, or whose continuous ' +
           'learning still runs, is a 409.',
         body: EvaluationRequest,
-        response: { 202: Accepted, ...problems(400, 401, 404, 409, 422, 503) },
+        response: { 202: Accepted, ...problems(400, 401, 404, 409, 415, 422, 503) },
       },
     },
     async (request, reply) => {
