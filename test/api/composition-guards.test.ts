@@ -21,6 +21,7 @@ describe('composition guards', () => {
   let workers: { close(): Promise<void> } | undefined;
   let modules: { id: string; className: string }[];
   let datasetId: string;
+  let decompositionId: string;
   const api = () => request(t.app.server);
   const compositions = () => t.deps.db.composition.count();
 
@@ -36,6 +37,7 @@ describe('composition guards', () => {
     const done = await untilFinished(t.app.server, `/decompositions/${dec.body.id}`, { timeoutMs: 240_000 });
     expect(done.status).toBe('completed');
     modules = done.modules;
+    decompositionId = dec.body.id;
   }, 300_000);
   afterAll(async () => {
     try {
@@ -129,5 +131,11 @@ describe('composition guards', () => {
     const res = await api().post(`/compositions/${relearning.id}/predict`).send(pixels).expect(409);
     expect(res.body.detail).toMatch(/is still relearning its modules \(continuous learning, job .+\); it can be predicted with once that job completes/);
     await api().delete(`/jobs/${relearning.jobId}`).expect(200);
+
+    // The four compositions made here use the decomposition's modules: its 409 names three, and says how many more.
+    const del = await api().delete(`/decompositions/${decompositionId}`).expect(409);
+    expect(del.body.detail).toMatch(
+      new RegExp(`^decomposition ${decompositionId} has modules that 4 composition\\(s\\) use \\([^,]+, [^,]+, [^,]+ and 1 more\\)`),
+    );
   }, 120_000);
 });

@@ -114,7 +114,8 @@ export async function deleteDecomposition(deps: AppDeps, id: string, ownerId: st
     const use = await decompositionsRepo.decompositionUse(tx, id);
     refuseWhileRunning(`decomposition ${id}`, use.runningJobs);
     if (use.compositions.length > 0) {
-      const shown = use.compositions.slice(0, 3).join(', ');
+      const more = use.compositions.length - 3;
+      const shown = use.compositions.slice(0, 3).join(', ') + (more > 0 ? ` and ${more} more` : '');
       throw new ConflictError(`decomposition ${id} has modules that ${use.compositions.length} composition(s) use (${shown}); delete those compositions first`);
     }
     return decompositionsRepo.deleteDecomposition(tx, id);
