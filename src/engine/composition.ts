@@ -63,6 +63,8 @@ export interface CompositionScore {
   readonly top1: number;
   readonly top5: number;
   readonly perClass: number[];
+  /** Images per label: a perClass entry over none is no measurement. */
+  readonly classCounts: number[];
   /** confusion[true][predicted] over composition labels. */
   readonly confusion: number[][];
   /** The restricted model on the same images, per composition label like the composition's own figures. */
@@ -107,6 +109,7 @@ export class CompositionScorer {
       count: c.count,
       ...c.topK(),
       perClass: c.perClass(),
+      classCounts: c.classCounts(),
       confusion: c.confusion,
       ...(this.baseline ? { baseline: { ...this.baseline.topK(), perClass: this.baseline.perClass(), confusion: this.baseline.confusion } } : {}),
     };

@@ -28,8 +28,8 @@ export interface CompositionEvalOptions {
 export interface CompositionMetrics {
   /** Images scored: those of the modules' classes. */
   readonly count: number;
-  readonly model: TopK & { readonly perClass: number[]; readonly confusion: number[][] };
-  readonly composed: TopK & { readonly perClass: number[]; readonly confusion: number[][] };
+  readonly model: TopK & { readonly perClass: number[]; readonly classCounts: number[]; readonly confusion: number[][] };
+  readonly composed: TopK & { readonly perClass: number[]; readonly classCounts: number[]; readonly confusion: number[][] };
   /** Fraction of inputs where the composition's top-1 equals the model's. */
   readonly agreement: number;
   /** Per module (runner order): accuracy of margin > 0 as a detector of its class. */
@@ -84,8 +84,8 @@ export async function evaluateModules(
   const count = composed.count;
   return {
     count,
-    model: { ...model.topK(), perClass: model.perClass(), confusion: model.confusion },
-    composed: { ...composed.topK(), perClass: composed.perClass(), confusion: composed.confusion },
+    model: { ...model.topK(), perClass: model.perClass(), classCounts: model.classCounts(), confusion: model.confusion },
+    composed: { ...composed.topK(), perClass: composed.perClass(), classCounts: composed.classCounts(), confusion: composed.confusion },
     agreement: count ? agree / count : 0,
     oneVsRest: oneVsRest.result(),
   };

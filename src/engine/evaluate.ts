@@ -28,6 +28,8 @@ export interface EvaluationResult {
   readonly top1: number;
   readonly top5: number;
   readonly perClass: number[];
+  /** Images per true class: a perClass entry over none is no measurement. */
+  readonly classCounts: number[];
   /** confusion[true][predicted] */
   readonly confusion: number[][];
 }
@@ -79,5 +81,5 @@ export async function evaluate(model: tf.LayersModel, batches: AsyncIterable<Lab
     }
     await opts.onProgress?.(tally.count, opts.total);
   }
-  return { count: tally.count, ...tally.topK(), perClass: tally.perClass(), confusion: tally.confusion };
+  return { count: tally.count, ...tally.topK(), perClass: tally.perClass(), classCounts: tally.classCounts(), confusion: tally.confusion };
 }

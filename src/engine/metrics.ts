@@ -84,7 +84,12 @@ export class AccuracyTally {
     return this.matrix;
   }
 
-  /** Per true class: the fraction predicted right (0 for a class with no input). */
+  /** Per true class: the inputs counted (what tells a perClass 0 over none from a real 0). */
+  classCounts(): number[] {
+    return this.confusion.map((row) => row.reduce((a, v) => a + v, 0));
+  }
+
+  /** Per true class: the fraction predicted right (0 for a class with no input: see classCounts). */
   perClass(): number[] {
     return this.confusion.map((row, i) => {
       const t = row.reduce((a, v) => a + v, 0);

@@ -8,6 +8,8 @@ export interface EvaluationResult {
   readonly top1: number;
   readonly top5: number;
   readonly perClass: number[];
+  /** Absent from results recorded before it was kept. */
+  readonly classCounts?: number[];
   readonly confusion: number[][];
   /** For compositions: the labels the per-class figures and confusion rows follow. */
   readonly labels?: string[];

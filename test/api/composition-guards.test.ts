@@ -3,7 +3,8 @@
  * - a continuous-learning dataset of another image shape, or one that serves no label: 422, and
  *   nothing is made (before, the first failed the job as a 500 and the second was skipped without
  *   a word);
- * - JSON pixels past float32's range: 400 (before, every probability came back 0);
+ * - JSON pixels past float32's range: 400 (before, every probability came back 0); a label with no
+ *   image in an evaluation shows 0 in classCounts beside its perClass;
  * - a composition whose job was cancelled, or whose continuous learning has not run yet, cannot be
  *   predicted with, evaluated or replaced from: 409 (before, its modules answered as if it were done).
  * KMNIST-1 modules, decomposed once; the last test stops the worker so that jobs stay queued.
@@ -98,6 +99,15 @@ describe('composition guards', () => {
       .send({ inputs: image(255) })
       .expect(200);
     expect(ok.body.predictions[0]).toHaveLength(2);
+
+    // Scored on images of label "0" only: label "1"'s perClass 0 is over no image, and says so.
+    const zeros = idxFiles(new Uint8Array(4 * 28 * 28), [0, 0, 0, 0], 28, 28);
+    const only0 = (await api().post('/datasets').attach('file', zeros.images, 'i.idx').attach('file', zeros.labels, 'l.idx').expect(201)).body.id;
+    const ev = await api().post('/evaluations').send({ compositionId: comp.body.id, datasetId: only0 }).expect(202);
+    const scored = await untilFinished(t.app.server, `/evaluations/${ev.body.id}`);
+    expect(scored.status).toBe('completed');
+    expect(scored.result).toMatchObject({ count: 4, labels: ['0', '1'], classCounts: [4, 0] });
+    expect(scored.result.perClass[1]).toBe(0);
   }, 120_000);
 
   it('409: a cancelled composition, and one whose continuous learning has not run, cannot be used', async () => {

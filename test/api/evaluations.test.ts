@@ -54,6 +54,7 @@ describe('evaluations on real models and datasets', () => {
     expect(r.top1).toBe(0.7602);
     expect(r.top5).toBe(0.9672);
     expect(r.perClass).toHaveLength(10);
+    expect(r.classCounts).toEqual(ds.body.classCounts);
     expect(r.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(10_000);
   });
 

@@ -2998,6 +2998,8 @@ export interface components {
                 top1: number;
                 top5: number;
                 perClass: number[];
+                /** @description images per true class, in the order of perClass: an entry of perClass over 0 images is no measurement */
+                classCounts?: number[];
                 /** @description rows = true class, columns = predicted */
                 confusion: number[][];
                 /** @description compositions: the labels that perClass and the confusion rows follow */
@@ -3050,6 +3052,8 @@ export interface components {
                     top5: number;
                     /** @description accuracy per true class of the model */
                     perClass?: number[];
+                    /** @description images per true class, in the order of perClass: an entry of perClass over 0 images is no measurement */
+                    classCounts?: number[];
                     /** @description rows = true class, columns = predicted (model classes) */
                     confusion?: number[][];
                 } & {
@@ -3060,6 +3064,8 @@ export interface components {
                     top5: number;
                     /** @description accuracy per true class of the model */
                     perClass?: number[];
+                    /** @description images per true class, in the order of perClass: an entry of perClass over 0 images is no measurement */
+                    classCounts?: number[];
                     /** @description rows = true class, columns = predicted (model classes) */
                     confusion?: number[][];
                 } & {
@@ -3162,6 +3168,8 @@ export interface components {
                 top1?: number;
                 top5?: number;
                 perClass?: number[];
+                /** @description images per true class, in the order of perClass: an entry of perClass over 0 images is no measurement */
+                classCounts?: number[];
                 confusion?: number[][];
                 baseline?: {
                     top1: number;

@@ -194,6 +194,8 @@ describe('the metric consumers keep their numbers', () => {
     top1: 0.075,
     top5: 0.6,
     perClass: [0, 1 / 6, 1 / 7, 0, 0.25, 0, 0],
+    // The confusion rows' totals.
+    classCounts: [4, 6, 7, 4, 4, 8, 7],
     confusion: [
       [0, 0, 1, 3, 0, 0, 0],
       [1, 1, 0, 2, 1, 1, 0],
@@ -233,11 +235,14 @@ describe('the metric consumers keep their numbers', () => {
         model: {
           top1: 1 / 30,
           perClass: [0, 0, 1 / 7, 0, 0, 0, 0],
+          // No image of classes 1 and 4 was scored: their perClass 0 is no measurement.
+          classCounts: [4, 0, 7, 4, 0, 8, 7],
           confusion: MODEL_EVALUATION.confusion.map((row, y) => (moduleClasses.includes(y) ? row : row.map(() => 0))),
         },
         composed: {
           top1: 2 / 30,
           perClass: [0, 0, 1 / 7, 0.25, 0, 0, 0],
+          classCounts: [4, 0, 7, 4, 0, 8, 7],
           confusion: [
             [0, 0, 0, 4, 0, 0, 0],
             [0, 0, 0, 0, 0, 0, 0],
@@ -255,7 +260,7 @@ describe('the metric consumers keep their numbers', () => {
       const alone = await evaluateModules(plan, runner, batches(keptImages, keptLabels, 16), opts);
       expect({ ...r, oneVsRest: undefined }).toEqual({ ...alone, oneVsRest: undefined });
       const plain = await evaluate(model, batches(keptImages, keptLabels, 16), { imageShape: IMAGE_SHAPE, preprocessing: { scale: 1 } });
-      expect(r.model).toEqual({ top1: plain.top1, top5: plain.top5, perClass: plain.perClass, confusion: plain.confusion });
+      expect(r.model).toEqual({ top1: plain.top1, top5: plain.top5, perClass: plain.perClass, classCounts: plain.classCounts, confusion: plain.confusion });
     } finally {
       runner.dispose();
     }
@@ -274,6 +279,7 @@ describe('the metric consumers keep their numbers', () => {
       top1: 0.1,
       top5: 0.775,
       perClass: [2 / 7, 0, 0.2, 0.125, 0, 0],
+      classCounts: [7, 9, 5, 8, 7, 4],
       confusion: [
         [2, 3, 0, 1, 0, 1],
         [3, 0, 2, 2, 2, 0],

@@ -26,6 +26,11 @@ export function problems(...statuses: number[]): Record<number, ReturnType<typeo
   return Object.fromEntries(statuses.map((s) => [s, problemResponse(STATUS_CODES[s] ?? 'Error')]));
 }
 
+/** Beside every perClass: how many images each class had, so that a 0 over none reads as no measurement. */
+export const ClassCounts = Type.Array(Type.Integer({ minimum: 0 }), {
+  description: 'images per true class, in the order of perClass: an entry of perClass over 0 images is no measurement',
+});
+
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 export type IdParamsT = Static<typeof IdParams>;
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ListOf } from './common';
+import { ClassCounts, ListOf } from './common';
 
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 const Label = Type.String({ minLength: 1, maxLength: 200 });
@@ -62,6 +62,7 @@ export const CompositionView = Type.Object(
           top1: Type.Optional(Type.Number()),
           top5: Type.Optional(Type.Number()),
           perClass: Type.Optional(Type.Array(Type.Number())),
+          classCounts: Type.Optional(ClassCounts),
           confusion: Type.Optional(Type.Array(Type.Array(Type.Integer()))),
           baseline: Type.Optional(
             Type.Object({

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { FilterId, ListOf, PageQuery } from './common';
+import { ClassCounts, FilterId, ListOf, PageQuery } from './common';
 // The defaults' one definition is the engine's; the api reaches it through the queue contract.
 import { DEFAULT_COMPACT_OPTIONS as C, DEFAULT_DECOMPOSE_OPTIONS as D } from '../../jobs/queues';
 
@@ -93,6 +93,7 @@ const TopK = Type.Object(
     top1: Type.Number(),
     top5: Type.Number(),
     perClass: Type.Optional(Type.Array(Type.Number(), { description: 'accuracy per true class of the model' })),
+    classCounts: Type.Optional(ClassCounts),
     confusion: Type.Optional(Type.Array(Type.Array(Type.Integer()), { description: 'rows = true class, columns = predicted (model classes)' })),
   },
   { additionalProperties: true },

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { FilterId, ListOf, PageQuery } from './common';
+import { ClassCounts, FilterId, ListOf, PageQuery } from './common';
 
 export const EvaluationRequest = Type.Object(
   {
@@ -33,6 +33,7 @@ export const EvaluationResult = Type.Object({
   top1: Type.Number(),
   top5: Type.Number(),
   perClass: Type.Array(Type.Number()),
+  classCounts: Type.Optional(ClassCounts),
   confusion: Type.Array(Type.Array(Type.Integer()), { description: 'rows = true class, columns = predicted' }),
   labels: Type.Optional(Type.Array(Type.String(), { description: 'compositions: the labels that perClass and the confusion rows follow' })),
   baseline: Type.Optional(
