@@ -1,5 +1,5 @@
 /** The chart specs against fixed API responses: every number of the response is in the spec's data, none invented. */
-import { classCountsSpec, confusionSpec, jaccardSpec, keptSpec, perClassSpec, predictionSpec } from '../../web/src/specs';
+import { classCountsSpec, confusionSpec, jaccardSpec, keptSpec, perClassLabels, perClassSpec, predictionSpec } from '../../web/src/specs';
 
 type Channel = Record<string, unknown> & { field?: string; sort?: unknown; scale?: { domain?: unknown } };
 type Layered = {
@@ -122,5 +122,12 @@ describe('classCountsSpec and predictionSpec', () => {
       { label: 'dog', probability: 0.9, rank: 0 },
       { label: 'cat', probability: 0.2, rank: 1 },
     ]);
+  });
+});
+
+describe('perClassLabels', () => {
+  it('marks a class scored on no image, and only when its count is known to be 0', () => {
+    expect(perClassLabels(['1', 'Trouser', 'cat'], [300, 0, undefined])).toEqual(['1', 'Trouser (no image)', 'cat']);
+    expect(perClassLabels(['a', 'b'])).toEqual(['a', 'b']);
   });
 });

@@ -164,6 +164,8 @@ export interface EvaluationResult {
   top1: number;
   top5: number;
   perClass: number[];
+  /** Images per class (results recorded before it was kept have none). */
+  classCounts?: number[];
   confusion: number[][];
   labels?: string[];
   baseline?: { top1: number; top5: number; perClass?: number[]; confusion?: number[][] };
@@ -185,6 +187,7 @@ export interface TopK {
   top1: number;
   top5: number;
   perClass?: number[];
+  classCounts?: number[];
   confusion?: number[][];
 }
 

@@ -20,6 +20,11 @@ export interface Series {
   readonly values: readonly number[];
 }
 
+/** Class labels for a per-class chart: a class scored on no image says so, its 0 being no measurement. */
+export function perClassLabels(labels: readonly string[], counts?: readonly (number | undefined)[]): string[] {
+  return labels.map((l, i) => (counts?.[i] === 0 ? `${l} (no image)` : l));
+}
+
 /**
  * Per-class accuracy of two classifiers as a dumbbell: one row per class, a dot per classifier,
  * the line between them and the difference (second minus first, in points) printed at the right.

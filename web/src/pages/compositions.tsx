@@ -276,7 +276,11 @@ export function CompositionPage({ id }: { id: string }) {
       {charts && (
         <>
           <Section title="Per-class accuracy: baseline vs composition">
-            {charts.perClass ? <PerClass labels={charts.labels} {...charts.perClass} /> : <p>No baseline: the modules come from more than one model.</p>}
+            {charts.perClass ? (
+              <PerClass labels={charts.labels} counts={m?.classCounts} {...charts.perClass} />
+            ) : (
+              <p>No baseline: the modules come from more than one model.</p>
+            )}
           </Section>
           <Section title="Confusion matrices">
             {charts.matrices.length ? <Confusions labels={charts.labels} matrices={charts.matrices} /> : <p>{m?.matricesOmitted ?? 'Not recorded.'}</p>}

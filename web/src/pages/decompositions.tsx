@@ -237,6 +237,7 @@ function DecompositionCharts({ d, modules }: { d: Decomposition; modules: Module
       labels: classes.map(name),
       a: { name: 'model', values: classes.map((c) => m.model?.perClass?.[c] ?? 0) },
       b: { name: 'composed', values: classes.map((c) => m.composed?.perClass?.[c] ?? 0) },
+      counts: classes.map((c) => m.model?.classCounts?.[c]),
     };
   }, [d]);
   const allLabels = useMemo(() => (m?.model?.confusion ?? []).map((_, c) => name(c)), [d]);

@@ -1,7 +1,7 @@
 /** The charts shared by evaluations, decompositions and compositions: accuracy and confusion. */
 import { useMemo, useState } from 'preact/hooks';
 import type { EvaluationResult } from '../api';
-import { confusionSpec, perClassSpec } from '../specs';
+import { confusionSpec, perClassLabels, perClassSpec } from '../specs';
 import { Chart, Facts, pct } from '../ui';
 
 /** Confusion matrices side by side, with one row-normalised toggle for all of them. */
@@ -25,8 +25,19 @@ export function Confusions({ labels, matrices }: { labels: string[]; matrices: {
   );
 }
 
-export function PerClass({ labels, a, b }: { labels: string[]; a: { name: string; values: number[] }; b: { name: string; values: number[] } }) {
-  const spec = useMemo(() => perClassSpec(labels, a, b), [labels, a, b]);
+/** `counts`: images per class, when recorded; a class with none is labelled so (its 0 is no measurement). */
+export function PerClass({
+  labels,
+  a,
+  b,
+  counts,
+}: {
+  labels: string[];
+  a: { name: string; values: number[] };
+  b: { name: string; values: number[] };
+  counts?: readonly (number | undefined)[];
+}) {
+  const spec = useMemo(() => perClassSpec(perClassLabels(labels, counts), a, b), [labels, a, b, counts]);
   return <Chart spec={spec} label={`Per-class accuracy, ${a.name} vs ${b.name} (difference in points at the right)`} testId="per-class" />;
 }
 
