@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
+import { UnsupportedFormatError } from '../errors';
 import { frameworkProblem, registerProblemHandlers } from './problem';
 import { registerValidation } from './plugins/validation';
 import { swaggerPlugin } from './plugins/swagger';
@@ -39,9 +40,14 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     genReqId: () => crypto.randomUUID(),
     frameworkErrors: frameworkProblem,
   });
-  // JSON bodies only (multipart where a route says so): fastify would also take text/plain, whose
-  // string then failed validation as a 400 where any other media type is a 415.
+  // JSON bodies only (multipart where a route says so): fastify's own text/plain parser handed the
+  // string to validation, a 400 where any other media type is a 415. An empty text/plain body
+  // stays acceptable: clients send one with a DELETE (fetch with body '', .NET's StringContent).
   app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') done(null, undefined);
+    else done(new UnsupportedFormatError('this route takes JSON (application/json), not text/plain'), undefined);
+  });
   registerValidation(app);
   registerProblemHandlers(app);
   // Shared schemas live at the root so the OpenAPI document lists them under components.

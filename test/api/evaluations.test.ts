@@ -119,6 +119,9 @@ describe('evaluations on real models and datasets', () => {
         });
       }
     }
+    // An empty text/plain body, as fetch sends with a DELETE: taken as no body (404: no such job).
+    const del = await request(t.app.server).delete('/jobs/nope').set('content-type', 'text/plain').send('');
+    expect(del.status).toBe(404);
   });
 });
 
