@@ -49,13 +49,16 @@ function toProblem(err: FastifyError | Error): { code: ErrorCode; detail: string
 }
 
 /**
- * fastify's `frameworkErrors`: what its router refuses before any route runs. A path segment over
- * `maxParamLength` (100) cannot be an id this service made, so it is an unknown id (404); a URL
- * that does not decode is malformed (400). Otherwise fastify answers these in a JSON of its own.
+ * fastify's `frameworkErrors`: what its router refuses before any route runs (so before the API
+ * key check: these answers name no resource). A path segment over `maxParamLength` (100) cannot be
+ * an id this service made, so it is an unknown id (404); a URL that does not decode is malformed
+ * (400); anything else is ours (500). Otherwise fastify answers these in a JSON of its own.
  */
-export function frameworkProblem(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function frameworkProblem(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 'NOT_FOUND', 'no resource has an id this long');
-  return sendProblem(reply, 'BAD_REQUEST', err.message);
+  if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 'BAD_REQUEST', err.message);
+  request.log.error({ err }, 'router error');
+  return sendProblem(reply, 'INTERNAL', 'an unexpected error occurred; it has been logged');
 }
 
 export function registerProblemHandlers(app: FastifyInstance): void {

@@ -123,6 +123,8 @@ describe('POST /models rejects bad input and stores nothing', () => {
     expectProblem(await request(t.app.server).get(`/models/${long}`), 404, /no resource has an id this long/);
     expectProblem(await request(t.app.server).delete(`/datasets/${long}`), 404, /no resource has an id this long/);
     expectProblem(await request(t.app.server).get(`/jobs/${long}/events`), 404, /no resource has an id this long/);
+    // A path segment that does not percent-decode: malformed, 400.
+    expectProblem(await request(t.app.server).get('/models/%E0%A4%A'), 400, /not a valid url component/);
   });
 });
 
