@@ -139,7 +139,9 @@ describe('composition guards', () => {
         .expect(202)
     ).body;
     const res = await api().post(`/compositions/${relearning.id}/predict`).send(pixels).expect(409);
-    expect(res.body.detail).toMatch(/is still relearning its modules \(continuous learning, job .+\); it can be predicted with once that job completes/);
+    expect(res.body.detail).toMatch(
+      /is still being made with continuous learning \(job .+\), which may change its modules; it can be predicted with once that job completes/,
+    );
     await api().delete(`/jobs/${relearning.jobId}`).expect(200);
 
     // The four compositions made here use the decomposition's modules: its 409 names three, and says how many more.

@@ -1,8 +1,9 @@
 /**
  * A composition that a request uses (predict, evaluate, replace from). Its members are fixed when
- * it is made, so it can be used while its compose job scores it; not when that job failed or was
- * cancelled, nor while continuous learning may still widen its modules: the answer would come
- * from modules the composition does not end up with.
+ * it is made, so it can be used while its compose job scores it. Not when that job failed or was
+ * cancelled: the composition then shows as failed, and an answer from it would be one its own
+ * status disowns (make it again). Nor while a continuous-learning compose job runs: it may still
+ * widen the modules, so the answer would come from modules the composition does not end up with.
  */
 import { ConflictError } from '../../errors';
 import { findComposition, type Composition } from '../../store/compositions';
@@ -21,7 +22,9 @@ export async function findUsableComposition(deps: AppDeps, id: string, ownerId: 
     throw new ConflictError(`composition ${id} ${job.state} (job ${job.id}), so it cannot be ${use}; make it again`);
   }
   if (composition.options.continuousLearning && (job?.state === 'queued' || job?.state === 'active')) {
-    throw new ConflictError(`composition ${id} is still relearning its modules (continuous learning, job ${job.id}); it can be ${use} once that job completes`);
+    throw new ConflictError(
+      `composition ${id} is still being made with continuous learning (job ${job.id}), which may change its modules; it can be ${use} once that job completes`,
+    );
   }
   return composition;
 }
