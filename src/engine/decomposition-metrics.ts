@@ -30,6 +30,12 @@ export interface CompositionMetrics {
   readonly count: number;
   readonly model: TopK & { readonly perClass: number[]; readonly classCounts: number[]; readonly confusion: number[][] };
   readonly composed: TopK & { readonly perClass: number[]; readonly classCounts: number[]; readonly confusion: number[][] };
+  /**
+   * Modules of some classes only: the model restricted to those classes (its highest score among
+   * them), on the same images. What their composition can at best reproduce: with no unit masked it
+   * predicts exactly this (ALGORITHM.md section 5's sanity property, on a subset).
+   */
+  readonly baseline?: TopK & { readonly perClass: number[]; readonly classCounts: number[]; readonly confusion: number[][] };
   /** Fraction of inputs where the composition's top-1 equals the model's. */
   readonly agreement: number;
   /** Per module (runner order): accuracy of margin > 0 as a detector of its class. */
@@ -47,6 +53,7 @@ export async function evaluateModules(
   const m = classes.length;
   const model = new AccuracyTally(n);
   const composed = new AccuracyTally(n);
+  const baseline = m < n ? new AccuracyTally(n) : undefined;
   const oneVsRest = new OneVsRestTally(classes);
   // The modules of some classes only (`classes`) compose a classifier of those classes: it and the
   // model are scored on their images, as a composition is; images of other classes would count as
@@ -75,6 +82,13 @@ export async function evaluateModules(
         const compTop = topK(row, 5).map((j) => classes[j]);
         model.add(y, modelTop);
         composed.add(y, compTop);
+        baseline?.add(
+          y,
+          topK(
+            classes.map((c) => scores[i * n + c]),
+            5,
+          ).map((j) => classes[j]),
+        );
         if (compTop[0] === modelTop[0]) agree++;
       }
     }
@@ -86,6 +100,9 @@ export async function evaluateModules(
     count,
     model: { ...model.topK(), perClass: model.perClass(), classCounts: model.classCounts(), confusion: model.confusion },
     composed: { ...composed.topK(), perClass: composed.perClass(), classCounts: composed.classCounts(), confusion: composed.confusion },
+    ...(baseline
+      ? { baseline: { ...baseline.topK(), perClass: baseline.perClass(), classCounts: baseline.classCounts(), confusion: baseline.confusion } }
+      : {}),
     agreement: count ? agree / count : 0,
     oneVsRest: oneVsRest.result(),
   };

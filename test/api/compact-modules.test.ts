@@ -35,7 +35,13 @@ interface DecompositionBody {
   status: string;
   modules: ModuleBody[];
   options: { compact?: object };
-  metrics: { composed: { top1: number }; compact: { flopsFraction: number } };
+  metrics: {
+    count: number;
+    model: { top1: number; classCounts: number[] };
+    baseline: { top1: number; classCounts: number[] };
+    composed: { top1: number };
+    compact: { flopsFraction: number };
+  };
 }
 
 describe('compact modules', () => {
@@ -71,7 +77,13 @@ describe('compact modules', () => {
     dec.modules.forEach((m: ModuleBody, i: number) => expect(m.flopsFraction).toBe(compact[i].flopsFraction));
     const plain = await decompose({ samplesPerClass: 100, seed: 1 });
     masks = plain.modules;
-    // Measured with the modules made: 2 modules over all 300 images (so at most the cat + dog share).
+    // Cat and dog only: scored on their images, beside the model restricted to those two classes.
+    for (const m of [dec.metrics, plain.metrics]) {
+      expect(m.count).toBe(m.model.classCounts[3] + m.model.classCounts[5]);
+      expect(m.baseline.classCounts).toEqual(m.model.classCounts);
+      expect(m.baseline.top1).toBeGreaterThanOrEqual(m.model.top1);
+    }
+    // Measured with the modules made: 2 modules on the cat and dog images among the 300.
     console.log(
       `composed top-1: compact ${dec.metrics.composed.top1}, mask ${plain.metrics.composed.top1}, at ${dec.metrics.compact.flopsFraction} of the FLOPs`,
     );

@@ -86,6 +86,9 @@ describe('decompositions on real models', () => {
     const m = dec.metrics;
     console.log(`KMNIST-1 on test 5000-9999: model top-1 ${m.model.top1}, composed ${m.composed.top1}, agreement ${m.agreement}, kept ${m.keptFraction}`);
     expect(m.count).toBe(5000);
+    expect(m.model.classCounts.reduce((a: number, b: number) => a + b, 0)).toBe(5000);
+    // Every class has its module: the model is its own baseline, and none is reported.
+    expect(m.baseline).toBeUndefined();
     expect(Math.abs(m.composed.top1 - m.model.top1)).toBeLessThanOrEqual(0.001);
     expect(m.energy).toMatchObject({ seconds: expect.any(Number), kWh: expect.any(Number), co2eKg: expect.any(Number) });
 

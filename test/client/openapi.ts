@@ -3071,6 +3071,20 @@ export interface components {
                 } & {
                     [key: string]: unknown;
                 };
+                /** @description modules of some classes (classes): the model restricted to those classes on the same images, which the modules' composition reproduces when no unit is masked */
+                baseline?: {
+                    top1: number;
+                    top5: number;
+                    /** @description accuracy per true class of the model */
+                    perClass?: number[];
+                    /** @description images per true class, in the order of perClass: an entry of perClass over 0 images is no measurement */
+                    classCounts?: number[];
+                    /** @description rows = true class, columns = predicted (model classes) */
+                    confusion?: number[][];
+                } & {
+                    [key: string]: unknown;
+                };
+                /** @description fraction of scored images where the composition's top-1 equals the model's */
                 agreement?: number;
                 jaccard: {
                     meanPairwise: number;

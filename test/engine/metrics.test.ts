@@ -256,6 +256,13 @@ describe('the metric consumers keep their numbers', () => {
         // Each module against all 40 images, as before: the other classes are its rest.
         oneVsRest: [0.6, 0.775, 0.25, 0.45, 0.55],
       });
+      // The baseline: the model's highest score among the 5 classes, counted here from its own outputs.
+      const scores = tf.tidy(() => (model.predict(tf.tensor(keptImages, [kept.length, ...IMAGE_SHAPE])) as tf.Tensor).arraySync() as number[][]);
+      const restricted = scores.map((row) => moduleClasses.reduce((best, c) => (row[c] > row[best] ? c : best), moduleClasses[0]));
+      const base = r.baseline!;
+      expect(base.top1).toBeCloseTo(restricted.filter((p, i) => p === keptLabels[i]).length / 30, 12);
+      expect(base.classCounts).toEqual(r.model.classCounts);
+      expect(base.confusion.flat().reduce((a, v) => a + v, 0)).toBe(30);
       // The same as scoring only those 30 images; and the model's figures are its plain evaluation's there.
       const alone = await evaluateModules(plan, runner, batches(keptImages, keptLabels, 16), opts);
       expect({ ...r, oneVsRest: undefined }).toEqual({ ...alone, oneVsRest: undefined });

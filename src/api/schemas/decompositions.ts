@@ -103,7 +103,14 @@ export const DecompositionMetrics = Type.Object(
   {
     model: Type.Optional(TopK),
     composed: Type.Optional(TopK),
-    agreement: Type.Optional(Type.Number()),
+    baseline: Type.Optional(
+      Type.Object(TopK.properties, {
+        additionalProperties: true,
+        description:
+          "modules of some classes (classes): the model restricted to those classes on the same images, which the modules' composition reproduces when no unit is masked",
+      }),
+    ),
+    agreement: Type.Optional(Type.Number({ description: "fraction of scored images where the composition's top-1 equals the model's" })),
     jaccard: Type.Object({
       meanPairwise: Type.Number(),
       meanVsModel: Type.Number(),

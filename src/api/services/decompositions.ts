@@ -33,8 +33,8 @@ export async function createDecomposition(deps: AppDeps, body: DecompositionRequ
   const bad = (body.classes ?? []).filter((c) => c >= (model.numClasses ?? 0));
   if (bad.length) throw new UnprocessableError(`classes ${bad.join(', ')} are not classes of the model (0..${(model.numClasses ?? 1) - 1})`);
   // The modules of some classes are scored on the images of those classes: there must be some.
-  if (evalDataset && body.classes && body.classes.every((c) => !evalDataset.classCounts[c])) {
-    throw new UnprocessableError(`evalDataset ${evalDataset.id} has no image of classes ${body.classes.join(', ')}, on which their modules would be scored`);
+  if (evalDataset && body.classes?.every((c) => !evalDataset.classCounts[c])) {
+    throw new UnprocessableError(`evalDataset ${evalDataset.id} has no image of classes ${body.classes?.join(', ')}, on which their modules would be scored`);
   }
 
   const options = { ...DEFAULT_DECOMPOSE_OPTIONS, ...(body.options ?? {}) };

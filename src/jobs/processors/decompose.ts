@@ -157,6 +157,7 @@ async function evaluate(
       count: evaluation.count,
       model: matrices ? evaluation.model : withoutMatrix(evaluation.model),
       composed: matrices ? evaluation.composed : withoutMatrix(evaluation.composed),
+      ...(evaluation.baseline ? { baseline: matrices ? evaluation.baseline : withoutMatrix(evaluation.baseline) } : {}),
       ...(matrices
         ? {}
         : { matricesOmitted: `confusion and pairwise Jaccard matrices are kept up to ${MATRIX_MODULES} modules; this decomposition has ${modules.length}` }),
