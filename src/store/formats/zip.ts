@@ -22,6 +22,9 @@ import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { AppError, PayloadTooLargeError, UnprocessableError } from '../../errors';
 
+/** What `maxUncompressedBytes` bounds, as a 413 names it. */
+export const UNZIPPED = 'the unzipped contents';
+
 /**
  * Largest uncompressedSize / compressedSize an entry may declare. Deflate tops out near 1032:1;
  * real payloads stay far below 100:1 (float32 weights barely compress, PNG and JPEG are compressed
@@ -99,7 +102,7 @@ function checkDeclaredSize(source: string, entry: yauzl.Entry, limits: ZipLimits
         `(${u} bytes from ${c}); a ratio above ${MAX_COMPRESSION_RATIO} is refused as a possible zip bomb`,
     );
   }
-  if (declaredTotal > limits.maxUncompressedBytes) throw new PayloadTooLargeError(limits.maxUncompressedBytes, 'the unzipped contents');
+  if (declaredTotal > limits.maxUncompressedBytes) throw new PayloadTooLargeError(limits.maxUncompressedBytes, UNZIPPED);
 }
 
 /**
@@ -148,7 +151,7 @@ async function inflate(source: string, zip: yauzl.ZipFile, entry: yauzl.Entry, b
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       got += chunk.length;
       budget.left -= chunk.length;
-      if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes, 'the unzipped contents');
+      if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes, UNZIPPED);
       chunks.push(chunk);
     }
   } catch (err) {

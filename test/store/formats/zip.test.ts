@@ -89,7 +89,7 @@ describe('one zip policy for models and datasets', () => {
     // The dataset budget is maxBytes + 64 MiB of container slack; the model budget is set to match.
     const budget = 1024 * 1024 + 64 * 1024 * 1024;
     const big = buildZip([{ name: 'a/big.npy', data: Buffer.alloc(70 * 1024 * 1024, 1), store: true }]);
-    return expectSamePolicy(big, PayloadTooLargeError, new RegExp(`exceeds the limit of ${budget} bytes`), {
+    return expectSamePolicy(big, PayloadTooLargeError, new RegExp(`^the unzipped contents exceeds the limit of ${budget} bytes$`), {
       model: { ...DEFAULT_MODEL_PARSE_LIMITS, maxUncompressedBytes: budget },
       dataset: { maxBytes: 1024 * 1024 },
     });

@@ -12,7 +12,7 @@
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { AppError, PayloadTooLargeError, UnprocessableError } from '../../../errors';
-import { listFiles, zipError, type ZipEntryInfo, type ZipLimits } from '../zip';
+import { listFiles, UNZIPPED, zipError, type ZipEntryInfo, type ZipLimits } from '../zip';
 import { isSourceError, type DatasetSource } from './source';
 
 /** yauzl reads the central directory in pieces of ~46 bytes; one ranged read serves thousands of them. */
@@ -154,7 +154,7 @@ export async function openZipSource(file: DatasetSource, limits: ZipLimits): Pro
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           budget.left -= chunk.length;
-          if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes, 'the unzipped contents');
+          if (budget.left < 0) throw new PayloadTooLargeError(limits.maxUncompressedBytes, UNZIPPED);
           yield chunk;
         }
       } catch (err) {

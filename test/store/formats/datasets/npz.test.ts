@@ -84,7 +84,7 @@ describe('npz', () => {
         { name: 'y.npy', bytes: makeNpy('|u1', [1], Buffer.alloc(1)) },
       ]),
       413,
-      /exceeds the limit of 4294967296 bytes/,
+      /^the decoded dataset exceeds the limit of 4294967296 bytes$/,
     );
     await expectAppError(
       parseDataset([
