@@ -30,11 +30,14 @@ interface ImageEntry {
   readonly fileName: string;
 }
 
+/** macOS resource forks and hidden files and folders: neither images nor classes. */
+function isSkipped(parts: readonly string[]): boolean {
+  return parts[0] === '__MACOSX' || parts.some((p) => p.startsWith('.'));
+}
+
 /** True for the entries an image-folder reader would decode. */
 export function isImageEntryName(name: string): boolean {
-  const parts = name.split('/');
-  if (parts[0] === '__MACOSX' || parts.some((p) => p.startsWith('.'))) return false;
-  return IMAGE_EXTENSION.test(name);
+  return !isSkipped(name.split('/')) && IMAGE_EXTENSION.test(name);
 }
 
 export async function planImageFolder(files: readonly DatasetSource[], limits: DatasetLimits): Promise<TensorPlan> {
@@ -115,7 +118,7 @@ function refuseFoldersWithoutImages(archive: string, zip: ZipSource, images: rea
   const classes = new Set(images.map((i) => i.className));
   for (const name of [...zip.entries.keys(), ...zip.directories]) {
     const parts = segments(name);
-    if (parts[0] === '__MACOSX' || parts.some((p) => p.startsWith('.'))) continue;
+    if (isSkipped(parts)) continue;
     if (!wrapper.every((w, i) => parts[i] === w)) continue;
     const rest = parts.slice(wrapper.length);
     const inFolder = name.endsWith('/') ? rest.length >= 1 : rest.length >= 2;
