@@ -160,11 +160,11 @@ describe('fuzz', () => {
     const before = await snapshot(t);
     const counts: Record<string, number> = {};
     const bad: string[] = [];
-    // A slow request is told at once, so that a run past the timeout says which ones were slow.
+    // A slow request is told at once, so that a run past the timeout says which ones were slow
+    // (`last` is set just before each checked request goes out).
     let last = Date.now();
     const check = (kind: string, res: request.Response) => {
       const ms = Date.now() - last;
-      last = Date.now();
       if (ms > 5000)
         console.log(
           `fuzz: ${kind} request ${Object.values(counts).reduce((a, b) => a + b, 0)} took ${ms} ms: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`,
@@ -183,6 +183,7 @@ describe('fuzz', () => {
     ];
     for (let i = 0; i < 400; i++) {
       const [method, url, body] = pick(json);
+      last = Date.now();
       const res = await (request(t.app.server) as unknown as Record<string, (u: string) => request.Test>)
         [method](url)
         .set('content-type', 'application/json')
@@ -198,6 +199,7 @@ describe('fuzz', () => {
     }
     const models = [fs.readFileSync(path.join(KMNIST_DIR, 'kmnist.h5')), fs.readFileSync(path.join(RESNET_DIR, 'model.keras')), resnetTfjsZip()];
     for (let i = 0; i < 45; i++) {
+      last = Date.now();
       check(
         'model file',
         await request(t.app.server)
@@ -221,6 +223,7 @@ describe('fuzz', () => {
       const victim = Math.floor(rand() * files.length);
       let req = request(t.app.server).post('/datasets');
       files.forEach(([b, n], j) => (req = req.attach('file', j === victim ? corrupt(b) : b, n)));
+      last = Date.now();
       check('dataset files', await req);
     }
     // Bytes no other test uploads: the blob store is content-addressed and the database is shared
@@ -234,6 +237,7 @@ describe('fuzz', () => {
         ['/datasets', labels, 'l.npz', 'name'],
       ] as const);
       const c = multipartCase(file, name, field);
+      last = Date.now();
       check(`multipart ${c.kind}`, await request(t.app.server).post(url).set('content-type', c.contentType).send(c.body));
     }
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
