@@ -1,7 +1,6 @@
 /** Evaluation requests: a model or a composition on a dataset; checked, recorded, queued. */
 import { randomUUID } from 'node:crypto';
 import { BadRequestError, ConflictError, UnprocessableError } from '../../errors';
-
 import { findDataset } from '../../store/datasets';
 import { inTransaction } from '../../store/db';
 import * as evaluationsRepo from '../../store/evaluations';
